@@ -1,0 +1,137 @@
+/**
+ * @module image/draft
+ * Making images as values (ggcr's `mutate`): an `ImageDraft` is a config plus layer descriptors;
+ * `appendLayer` streams a tar into the store as a new compressed layer blob, `mutateConfig`
+ * changes the config (recording an `empty_layer` history entry, as docker does for config-only
+ * steps), `writeImage` writes the config and manifest blobs. Drafts are immutable; each step
+ * returns a new one. Callers that tag the result should run the whole sequence inside
+ * `store.ingest()` so gc cannot sweep the new blobs before the tag exists.
+ */
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { DigestStream, digestOf, type Digest } from '../digest/index.js';
+import {
+  MediaType,
+  encodeDocument,
+  hostPlatform,
+  parseConfig,
+  type ContainerConfig,
+  type Descriptor,
+  type HistoryEntry,
+  type ImageConfig,
+  type ImageManifest,
+} from '../oci/index.js';
+import type { Store } from '../store/store.js';
+import { compressStream, type Compression } from '../tar/index.js';
+import type { ResolvedImage } from './resolve.js';
+
+export interface ImageDraft {
+  readonly config: ImageConfig;
+  readonly layers: readonly Descriptor[];
+}
+
+/** An image with no layers (`FROM scratch`) for this host's platform. */
+export function scratchImage(created?: Date): ImageDraft {
+  const platform = hostPlatform();
+  return {
+    config: {
+      ...(created ? { created: created.toISOString() } : {}),
+      architecture: platform.architecture,
+      os: platform.os,
+      ...(platform.variant !== undefined ? { variant: platform.variant } : {}),
+      config: {},
+      rootfs: { type: 'layers', diff_ids: [] },
+      history: [],
+    },
+    layers: [],
+  };
+}
+
+/** The draft of an image in the store, to build on. */
+export async function draftOf(store: Store, image: ResolvedImage): Promise<ImageDraft> {
+  const bytes = await store.blobs.readBytes(image.manifest.config.digest);
+  return { config: parseConfig(bytes, `config ${image.manifest.config.digest}`), layers: image.manifest.layers };
+}
+
+const LAYER_MEDIA_TYPE: Readonly<Record<Compression, string>> = {
+  gzip: MediaType.OciLayerGzip,
+  zstd: MediaType.OciLayerZstd,
+  none: MediaType.OciLayer,
+};
+
+export interface AppendLayerOptions {
+  readonly compression?: Compression;
+  readonly level?: number;
+  /** The history entry for this layer (docker's `created_by`, author, comment). */
+  readonly history?: HistoryEntry;
+  /** Names the layer in error messages. */
+  readonly what?: string;
+}
+
+/**
+ * Streams `tar` (an uncompressed layer) into the store, compressed, and returns the draft with
+ * the layer on top. The diffID is hashed before the compressor and the blob digest by the
+ * store's ingest after it: each form of the bytes is hashed once.
+ */
+export async function appendLayer(store: Store, draft: ImageDraft, tar: Readable | AsyncIterable<Uint8Array>, options: AppendLayerOptions = {}): Promise<ImageDraft> {
+  const compression = options.compression ?? 'gzip';
+  const diffHash = new DigestStream();
+  const compressor = compressStream(compression, options.level !== undefined ? { level: options.level } : {});
+  const piping = pipeline(tar, diffHash, compressor);
+  const [blob] = await Promise.all([store.blobs.put(compressor, { what: options.what ?? 'new layer' }), piping]);
+  const diffId = diffHash.digest as Digest;
+  const layer: Descriptor = { mediaType: LAYER_MEDIA_TYPE[compression], digest: blob.digest, size: blob.size };
+  return {
+    config: {
+      ...draft.config,
+      rootfs: { type: 'layers', diff_ids: [...draft.config.rootfs.diff_ids, diffId] },
+      history: [...(draft.config.history ?? []), ...(options.history ? [options.history] : [])],
+    },
+    layers: [...draft.layers, layer],
+  };
+}
+
+/** Changes the container config; with `history`, records it as an `empty_layer` step. */
+export function mutateConfig(draft: ImageDraft, change: (config: ContainerConfig) => ContainerConfig, history?: HistoryEntry): ImageDraft {
+  return {
+    ...draft,
+    config: {
+      ...draft.config,
+      config: change(draft.config.config ?? {}),
+      history: [...(draft.config.history ?? []), ...(history ? [{ ...history, empty_layer: true }] : [])],
+    },
+  };
+}
+
+export interface WriteImageOptions {
+  /** The config's `created` (default: now); also stamps history entries that have none. */
+  readonly created?: Date;
+  readonly author?: string;
+}
+
+/** Writes the config and manifest blobs; returns the manifest descriptor (not yet tagged). */
+export async function writeImage(store: Store, draft: ImageDraft, options: WriteImageOptions = {}): Promise<Descriptor> {
+  const created = (options.created ?? new Date()).toISOString();
+  const config: ImageConfig = {
+    ...draft.config,
+    created,
+    ...(options.author !== undefined ? { author: options.author } : {}),
+    history: (draft.config.history ?? []).map((h) => (h.created ? h : { ...h, created })),
+  };
+  const configBytes = Buffer.from(encodeDocument(config));
+  const configRef = await store.blobs.put(configBytes, { what: 'image config' });
+  const manifest: ImageManifest = {
+    schemaVersion: 2,
+    mediaType: MediaType.OciManifest,
+    config: { mediaType: MediaType.OciConfig, digest: configRef.digest, size: configRef.size },
+    layers: draft.layers,
+  };
+  const manifestBytes = Buffer.from(encodeDocument(manifest));
+  const manifestRef = await store.blobs.put(manifestBytes, { what: 'image manifest' });
+  return { mediaType: MediaType.OciManifest, digest: manifestRef.digest, size: manifestRef.size };
+}
+
+/** The image ID a draft would get (sha256 of its config bytes) — for tests and dry runs. */
+export function configDigest(config: ImageConfig): Digest {
+  return digestOf(encodeDocument(config));
+}

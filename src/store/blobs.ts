@@ -1,0 +1,246 @@
+/**
+ * @module store/blobs
+ * Content-addressed blobs under `blobs/<alg>/<hex>` (OCI image layout). The contract, after
+ * containerd's content store:
+ * - a blob is invisible until it is committed: bytes stream into `cairn/tmp`, are hashed and
+ *   counted on the way, fsynced, checked against the expected digest and size, then renamed
+ *   into place in one step, read-only;
+ * - "already exists" is success, and a put of a blob we already hold does not read its source;
+ * - the staging file is removed whatever happens, so a failed put leaves nothing behind (a
+ *   process killed mid-put leaves only an orphan in `cairn/tmp`, which no reader looks at).
+ */
+import { createReadStream, createWriteStream } from 'node:fs';
+import { chmod, mkdir, open, readFile, rename, rm, stat, readdir } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { DigestStream, digestAlgorithm, digestHex, digestOf, isDigest, nodeSha256, type Digest } from '../digest/index.js';
+import { CairnError, errnoCode } from '../errors.js';
+
+export interface BlobRef {
+  readonly digest: Digest;
+  readonly size: number;
+}
+
+export interface PutOptions {
+  /** The digest the bytes must have. Without it the blob is stored under whatever they hash to. */
+  digest?: Digest;
+  /** The size the bytes must have. */
+  size?: number;
+  /** Names the source in error messages ("layer 3 of oci:/tmp/x:1"). */
+  what?: string;
+}
+
+export interface ReadOptions {
+  /** Hash while reading and fail at the end if the bytes do not match the digest. */
+  verify?: boolean;
+}
+
+export class BlobStore {
+  readonly #root: string;
+  readonly #tmp: string;
+
+  constructor(layoutRoot: string, tmpDir: string) {
+    this.#root = path.join(layoutRoot, 'blobs');
+    this.#tmp = tmpDir;
+  }
+
+  /** Where a blob lives (whether or not it exists). */
+  path(digest: Digest): string {
+    return path.join(this.#root, digestAlgorithm(digest), digestHex(digest));
+  }
+
+  /** The blob's size, or undefined when the store does not have it. */
+  async stat(digest: Digest): Promise<number | undefined> {
+    try {
+      return (await stat(this.path(digest))).size;
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
+  async has(digest: Digest): Promise<boolean> {
+    return (await this.stat(digest)) !== undefined;
+  }
+
+  /**
+   * Stores bytes from `source`. When `options.digest` is given and the blob already exists the
+   * source is not read (a stream source is destroyed), which makes re-imports cheap.
+   */
+  async put(source: Readable | Uint8Array, options: PutOptions = {}): Promise<BlobRef> {
+    const what = options.what ?? 'blob';
+    if (options.digest !== undefined) {
+      const existing = await this.stat(options.digest);
+      if (existing !== undefined && (options.size === undefined || existing === options.size)) {
+        if (source instanceof Readable) source.destroy();
+        return { digest: options.digest, size: existing };
+      }
+    }
+    if (source instanceof Uint8Array) return this.#putBytes(source, options, what);
+    return this.#putStream(source, options, what);
+  }
+
+  async #putBytes(bytes: Uint8Array, options: PutOptions, what: string): Promise<BlobRef> {
+    const digest = digestOf(bytes);
+    checkExpected(what, digest, bytes.length, options);
+    if ((await this.stat(digest)) === bytes.length) return { digest, size: bytes.length };
+    const temp = await this.#tempPath();
+    try {
+      const handle = await open(temp, 'wx', 0o644);
+      try {
+        await handle.writeFile(bytes);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await this.#commit(temp, digest);
+    } finally {
+      await rm(temp, { force: true });
+    }
+    return { digest, size: bytes.length };
+  }
+
+  async #putStream(source: Readable, options: PutOptions, what: string): Promise<BlobRef> {
+    const temp = await this.#tempPath();
+    try {
+      const hashing = new DigestStream(nodeSha256);
+      const limit = options.size === undefined ? undefined : sizeLimit(what, options.size);
+      const out = createWriteStream(temp, { flags: 'wx', mode: 0o644 });
+      if (limit) await pipeline(source, limit, hashing, out);
+      else await pipeline(source, hashing, out);
+      const digest = hashing.digest;
+      if (digest === undefined) throw new Error('digest stream ended without a digest');
+      checkExpected(what, digest, hashing.size, options);
+      const handle = await open(temp, 'r');
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await this.#commit(temp, digest);
+      return { digest, size: hashing.size };
+    } finally {
+      await rm(temp, { force: true });
+    }
+  }
+
+  /** The commit point: one rename makes the blob visible, read-only. */
+  async #commit(temp: string, digest: Digest): Promise<void> {
+    const target = this.path(digest);
+    await chmod(temp, 0o444);
+    await mkdir(path.dirname(target), { recursive: true });
+    await rename(temp, target);
+  }
+
+  async #tempPath(): Promise<string> {
+    await mkdir(this.#tmp, { recursive: true });
+    return path.join(this.#tmp, `ingest-${randomBytes(8).toString('hex')}`);
+  }
+
+  /** A stream of the blob. With `verify`, the stream errors at its end when the bytes are wrong. */
+  async open(digest: Digest, options: ReadOptions = {}): Promise<Readable> {
+    const file = this.path(digest);
+    const size = await this.stat(digest);
+    if (size === undefined) throw blobNotFound(digest);
+    const stream = createReadStream(file, { highWaterMark: 1 << 20 });
+    return options.verify ? stream.pipe(verifier(digest)) : stream;
+  }
+
+  /** A whole blob in memory, for documents (manifests, configs), verified by default. */
+  async readBytes(digest: Digest, options: ReadOptions & { maxSize?: number } = {}): Promise<Buffer> {
+    const maxSize = options.maxSize ?? 64 << 20;
+    const size = await this.stat(digest);
+    if (size === undefined) throw blobNotFound(digest);
+    if (size > maxSize) {
+      throw new CairnError('invalid-argument', `blob ${digest} is ${size} bytes, more than the ${maxSize} allowed here`, {
+        digest,
+        size,
+      });
+    }
+    const bytes = await readFile(this.path(digest));
+    if (options.verify !== false && digestOf(bytes) !== digest) throw mismatch(`blob ${digest}`, digest, digestOf(bytes));
+    return bytes;
+  }
+
+  async delete(digest: Digest): Promise<boolean> {
+    try {
+      await rm(this.path(digest));
+      return true;
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return false;
+      throw err;
+    }
+  }
+
+  /** Every blob digest the store holds (files whose names are not digests are skipped). */
+  async *list(): AsyncGenerator<Digest> {
+    let algorithms: string[];
+    try {
+      algorithms = await readdir(this.#root);
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return;
+      throw err;
+    }
+    for (const algorithm of algorithms.sort()) {
+      for (const hex of (await readdir(path.join(this.#root, algorithm))).sort()) {
+        const candidate = `${algorithm}:${hex}`;
+        if (isDigest(candidate)) yield candidate;
+      }
+    }
+  }
+}
+
+function checkExpected(what: string, digest: Digest, size: number, expected: PutOptions): void {
+  if (expected.size !== undefined && size !== expected.size) {
+    throw new CairnError('size-mismatch', `${what}: expected ${expected.size} bytes, got ${size}`, {
+      what,
+      expected: expected.size,
+      actual: size,
+    });
+  }
+  if (expected.digest !== undefined && digest !== expected.digest) throw mismatch(what, expected.digest, digest);
+}
+
+function mismatch(what: string, expected: Digest, actual: Digest): CairnError {
+  return new CairnError('digest-mismatch', `${what}: content does not match its digest ${expected} (it hashes to ${actual})`, {
+    what,
+    expected,
+    actual,
+  });
+}
+
+export function blobNotFound(digest: Digest): CairnError {
+  return new CairnError('not-found', `blob ${digest} is not in the store`, { digest });
+}
+
+/** Fails as soon as more bytes than promised arrive, so a lying source cannot fill the disk. */
+function sizeLimit(what: string, size: number): Transform {
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
+      seen += chunk.length;
+      if (seen > size) {
+        callback(new CairnError('size-mismatch', `${what}: more than the ${size} bytes expected`, { what, expected: size }));
+        return;
+      }
+      callback(null, chunk);
+    },
+  });
+}
+
+/** A pass-through that checks the digest at the end of the stream. */
+function verifier(digest: Digest): Transform {
+  const hasher = nodeSha256();
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
+      hasher.update(chunk);
+      callback(null, chunk);
+    },
+    flush(callback: TransformCallback) {
+      const actual = hasher.digest();
+      callback(actual === digest ? null : mismatch(`blob ${digest}`, digest, actual));
+    },
+  });
+}

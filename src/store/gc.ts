@@ -1,0 +1,74 @@
+/**
+ * @module store/gc
+ * Mark and sweep (design §1). Roots: every index.json entry, and the `gcRoots` digests that
+ * container and build-cache records in meta carry. It runs holding the ingest lock exclusively,
+ * so no unfinished import can lose blobs it wrote but has not tagged yet; everything in
+ * `cairn/tmp` is then an orphan of a killed process and is removed too.
+ */
+import { readdir, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { isDigest, type Digest } from '../digest/index.js';
+import { errnoCode } from '../errors.js';
+import { walkGraph } from './graph.js';
+import type { Meta } from './meta.js';
+import type { Store } from './store.js';
+
+export interface GcResult {
+  readonly removed: Digest[];
+  readonly freedBytes: number;
+  readonly kept: number;
+  readonly tmpRemoved: number;
+}
+
+export interface GcOptions {
+  /** Report what would go, remove nothing. */
+  readonly dryRun?: boolean;
+}
+
+/** Digests that meta records pin: `{ gcRoots: string[] }` in containers and build-cache records. */
+async function metaRoots(store: Store): Promise<Digest[]> {
+  try {
+    await stat(store.paths.meta);
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return [];
+    throw err;
+  }
+  return store.withMeta(async (meta: Meta) => {
+    const roots: Digest[] = [];
+    for (const section of [meta.containers, meta.buildCache]) {
+      for await (const [, record] of section.entries()) {
+        const pinned = (record as { gcRoots?: unknown } | null)?.gcRoots;
+        if (Array.isArray(pinned)) roots.push(...pinned.filter(isDigest));
+      }
+    }
+    return roots;
+  });
+}
+
+export async function gc(store: Store, options: GcOptions = {}): Promise<GcResult> {
+  return store.exclusiveOfIngest(async () => {
+    const index = await store.readIndex();
+    const roots = [...index.manifests.map((d) => d.digest), ...(await metaRoots(store))];
+    const { reachable } = await walkGraph(store.blobs, roots);
+    const removed: Digest[] = [];
+    let freedBytes = 0;
+    let kept = 0;
+    for await (const digest of store.blobs.list()) {
+      if (reachable.has(digest)) {
+        kept++;
+        continue;
+      }
+      freedBytes += (await store.blobs.stat(digest)) ?? 0;
+      removed.push(digest);
+      if (!options.dryRun) await store.blobs.delete(digest);
+    }
+    let tmpRemoved = 0;
+    if (!options.dryRun) {
+      for (const name of await readdir(store.paths.tmp).catch(() => [] as string[])) {
+        await rm(path.join(store.paths.tmp, name), { recursive: true, force: true });
+        tmpRemoved++;
+      }
+    }
+    return { removed, freedBytes, kept, tmpRemoved };
+  });
+}

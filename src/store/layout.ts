@@ -1,0 +1,90 @@
+/**
+ * @module store/layout
+ * An OCI image layout directory (image-spec image-layout.md): `oci-layout`, `index.json`,
+ * `blobs/<alg>/<hex>`. The store is one of these plus `cairn/`; the `oci:` transport uses one
+ * on its own. Opening never writes; `ensure()` creates the files on the first write.
+ */
+import { mkdir, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { CairnError, errnoCode } from '../errors.js';
+import type { ImageIndex } from '../oci/types.js';
+import { writeFileAtomic } from '../sys/atomic.js';
+import { BlobStore } from './blobs.js';
+
+const LAYOUT_HEADER = '{"imageLayoutVersion":"1.0.0"}';
+export const OCI_INDEX_MEDIA_TYPE = 'application/vnd.oci.image.index.v1+json';
+
+export class OciLayout {
+  readonly root: string;
+  readonly blobs: BlobStore;
+
+  /** `tmpDir` is where blob ingests stage; it must be on the same filesystem as `root`. */
+  constructor(root: string, tmpDir: string) {
+    this.root = path.resolve(root);
+    this.blobs = new BlobStore(this.root, tmpDir);
+  }
+
+  get indexPath(): string {
+    return path.join(this.root, 'index.json');
+  }
+
+  /** True when `oci-layout` exists. Throws when it exists but is not version 1.0.0. */
+  async exists(): Promise<boolean> {
+    let header: string;
+    try {
+      header = await readFile(path.join(this.root, 'oci-layout'), 'utf8');
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return false;
+      throw err;
+    }
+    let version: unknown;
+    try {
+      version = (JSON.parse(header) as { imageLayoutVersion?: unknown }).imageLayoutVersion;
+    } catch {
+      version = undefined;
+    }
+    if (version !== '1.0.0') {
+      throw new CairnError('invalid-document', `${this.root}: oci-layout is not {"imageLayoutVersion":"1.0.0"}`, {
+        path: path.join(this.root, 'oci-layout'),
+      });
+    }
+    return true;
+  }
+
+  /** Creates `oci-layout` and `blobs/sha256` if missing. */
+  async ensure(): Promise<void> {
+    await mkdir(path.join(this.root, 'blobs', 'sha256'), { recursive: true });
+    try {
+      await stat(path.join(this.root, 'oci-layout'));
+    } catch (err) {
+      if (errnoCode(err) !== 'ENOENT') throw err;
+      await writeFileAtomic(path.join(this.root, 'oci-layout'), LAYOUT_HEADER);
+    }
+  }
+
+  /** index.json, or an empty index when there is none yet. */
+  async readIndex(): Promise<ImageIndex> {
+    let text: string;
+    try {
+      text = await readFile(this.indexPath, 'utf8');
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return { schemaVersion: 2, mediaType: OCI_INDEX_MEDIA_TYPE, manifests: [] };
+      throw err;
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (err) {
+      throw new CairnError('invalid-document', `${this.indexPath} is not valid JSON`, { path: this.indexPath }, { cause: err });
+    }
+    if (typeof parsed !== 'object' || parsed === null || !Array.isArray((parsed as { manifests?: unknown }).manifests)) {
+      throw new CairnError('invalid-document', `${this.indexPath}: "manifests" must be an array`, { path: this.indexPath });
+    }
+    return parsed as ImageIndex;
+  }
+
+  /** Replaces index.json whole (temp, fsync, rename). Callers serialise writers. */
+  async writeIndex(index: ImageIndex): Promise<void> {
+    await writeFileAtomic(this.indexPath, JSON.stringify({ ...index, schemaVersion: 2, mediaType: OCI_INDEX_MEDIA_TYPE }));
+  }
+}

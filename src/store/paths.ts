@@ -1,0 +1,48 @@
+/**
+ * @module store/paths
+ * Where things live in a store (design §1). The store root is an OCI image layout; everything
+ * cairn-specific is under `cairn/` beside it, so other tools read the layout as it is.
+ */
+import os from 'node:os';
+import path from 'node:path';
+
+export interface StorePaths {
+  readonly root: string;
+  readonly ociLayout: string;
+  readonly index: string;
+  readonly blobs: string;
+  readonly cairn: string;
+  readonly meta: string;
+  readonly layers: string;
+  readonly containers: string;
+  readonly tmp: string;
+  /** Exclusive while index.json or meta change. */
+  readonly lock: string;
+  /** Shared by operations that write blobs not yet reachable from index.json; exclusive for gc. */
+  readonly gcLock: string;
+}
+
+export function storePaths(root: string): StorePaths {
+  const abs = path.resolve(root);
+  const cairn = path.join(abs, 'cairn');
+  return {
+    root: abs,
+    ociLayout: path.join(abs, 'oci-layout'),
+    index: path.join(abs, 'index.json'),
+    blobs: path.join(abs, 'blobs'),
+    cairn,
+    meta: path.join(cairn, 'meta'),
+    layers: path.join(cairn, 'layers'),
+    containers: path.join(cairn, 'containers'),
+    tmp: path.join(cairn, 'tmp'),
+    lock: path.join(cairn, 'lock'),
+    gcLock: path.join(cairn, 'gc.lock'),
+  };
+}
+
+/** `$CAIRN_STORE`, else `$XDG_DATA_HOME/cairn`, else `~/.local/share/cairn`. */
+export function defaultStorePath(env: Readonly<Record<string, string | undefined>> = process.env): string {
+  if (env.CAIRN_STORE) return path.resolve(env.CAIRN_STORE);
+  if (env.XDG_DATA_HOME) return path.join(env.XDG_DATA_HOME, 'cairn');
+  return path.join(env.HOME ?? os.homedir(), '.local', 'share', 'cairn');
+}

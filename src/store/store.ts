@@ -1,0 +1,157 @@
+/**
+ * @module store/store
+ * The store: an OCI image layout plus cairn's own `cairn/` directory (design §1).
+ *
+ * Contracts:
+ * - `index.json` is replaced whole (temp, fsync, rename) while holding the store lock, so
+ *   concurrent taggers in several processes lose nothing.
+ * - Operations that write blobs which are not yet reachable from `index.json` run inside
+ *   `ingest()` (a shared lock); `gc` takes that lock exclusively, so it never sweeps blobs an
+ *   unfinished operation wrote.
+ * - Opening never writes: a read-only store opens as it is; directories are created on the
+ *   first write.
+ */
+import { mkdir, stat } from 'node:fs/promises';
+import { CairnError, errnoCode } from '../errors.js';
+import { FileLock, type LockOptions } from '../sys/lock.js';
+import type { Descriptor, ImageIndex } from '../oci/types.js';
+import type { BlobStore } from './blobs.js';
+import { OciLayout } from './layout.js';
+import { withMetaDb, type Meta } from './meta.js';
+import { defaultStorePath, storePaths, type StorePaths } from './paths.js';
+import { parseReference, tagged, type Reference } from './reference.js';
+import { refNameOf, tagRecords, withTag, withoutTag, type TagRecord } from './tags.js';
+
+export interface StoreOptions {
+  /** Wait at most this long for the store lock (default 10 minutes). */
+  lockTimeoutMs?: number;
+}
+
+export class Store {
+  readonly paths: StorePaths;
+  readonly layout: OciLayout;
+  readonly #lock: FileLock;
+  readonly #gcLock: FileLock;
+  readonly #lockOptions: LockOptions;
+  #prepared = false;
+
+  private constructor(root: string, options: StoreOptions) {
+    this.paths = storePaths(root);
+    this.layout = new OciLayout(this.paths.root, this.paths.tmp);
+    this.#lock = new FileLock(this.paths.lock);
+    this.#gcLock = new FileLock(this.paths.gcLock);
+    this.#lockOptions = options.lockTimeoutMs === undefined ? {} : { timeoutMs: options.lockTimeoutMs };
+  }
+
+  /**
+   * Opens the store at `root` (default: `defaultStorePath()`). A missing directory is fine: it
+   * becomes a store on the first write. An existing `oci-layout` must say version 1.0.0.
+   */
+  static async open(root: string = defaultStorePath(), options: StoreOptions = {}): Promise<Store> {
+    const store = new Store(root, options);
+    const isLayout = await store.layout.exists();
+    if (!isLayout) {
+      try {
+        if (!(await stat(store.paths.root)).isDirectory()) {
+          throw new CairnError('invalid-argument', `store ${store.paths.root} is not a directory`, { path: store.paths.root });
+        }
+      } catch (err) {
+        if (errnoCode(err) !== 'ENOENT') throw err;
+      }
+    }
+    return store;
+  }
+
+  get root(): string {
+    return this.paths.root;
+  }
+
+  get blobs(): BlobStore {
+    return this.layout.blobs;
+  }
+
+  /** Creates the layout files and cairn's directories, once per process. */
+  async prepare(): Promise<void> {
+    if (this.#prepared) return;
+    await mkdir(this.paths.tmp, { recursive: true });
+    await this.layout.ensure();
+    this.#prepared = true;
+  }
+
+  /** Runs `fn` holding the store lock alone (index.json and meta writers). */
+  async withLock<T>(fn: () => Promise<T>): Promise<T> {
+    await this.prepare();
+    return this.#lock.exclusive(fn, this.#lockOptions);
+  }
+
+  /** Runs `fn` while gc is held off: wrap every operation that writes blobs before tagging them. */
+  async ingest<T>(fn: () => Promise<T>): Promise<T> {
+    await this.prepare();
+    return this.#gcLock.shared(fn, this.#lockOptions);
+  }
+
+  /** Runs `fn` with no ingest in flight (gc's sweep). */
+  async exclusiveOfIngest<T>(fn: () => Promise<T>): Promise<T> {
+    await this.prepare();
+    return this.#gcLock.exclusive(fn, this.#lockOptions);
+  }
+
+  /** Opens the metadata database for the span of `fn`, under the store lock. */
+  async withMeta<T>(fn: (meta: Meta) => Promise<T>): Promise<T> {
+    return this.withLock(() => withMetaDb(this.paths.meta, fn));
+  }
+
+  readIndex(): Promise<ImageIndex> {
+    return this.layout.readIndex();
+  }
+
+  /** Reads, changes and atomically replaces index.json under the store lock. */
+  async updateIndex(mutate: (manifests: readonly Descriptor[]) => Descriptor[]): Promise<void> {
+    await this.withLock(async () => {
+      const index = await this.layout.readIndex();
+      await this.layout.writeIndex({ ...index, manifests: mutate(index.manifests) });
+    });
+  }
+
+  async listTags(): Promise<TagRecord[]> {
+    return tagRecords((await this.readIndex()).manifests);
+  }
+
+  /** The descriptor tagged `ref` (`name[:tag]`), or undefined. */
+  async getTag(ref: string | Reference): Promise<Descriptor | undefined> {
+    const key = tagKey(ref);
+    return (await this.readIndex()).manifests.find((d) => refNameOf(d) === key);
+  }
+
+  /** Points tag `ref` at `descriptor`; with `ref` undefined, keeps the image untagged. */
+  async setTag(ref: string | Reference | undefined, descriptor: Descriptor): Promise<void> {
+    const key = ref === undefined ? undefined : tagKey(ref);
+    await this.updateIndex((manifests) => withTag(manifests, key, descriptor));
+  }
+
+  /** Removes tag `ref`; returns what it pointed at, or undefined when there was no such tag. */
+  async removeTag(ref: string | Reference): Promise<Descriptor | undefined> {
+    const key = tagKey(ref);
+    let removed: Descriptor | undefined;
+    await this.updateIndex((manifests) => {
+      removed = manifests.find((d) => refNameOf(d) === key);
+      return withoutTag(manifests, key);
+    });
+    return removed;
+  }
+
+  /** Removes every index.json entry (tagged or not) for `digest`; returns how many. */
+  async removeDigest(digest: string): Promise<number> {
+    let count = 0;
+    await this.updateIndex((manifests) => {
+      const next = manifests.filter((d) => d.digest !== digest);
+      count = manifests.length - next.length;
+      return next;
+    });
+    return count;
+  }
+}
+
+function tagKey(ref: string | Reference): string {
+  return tagged(typeof ref === 'string' ? parseReference(ref) : ref);
+}

@@ -1,0 +1,65 @@
+/**
+ * @module sys/lock
+ * A shared/exclusive lock on a file, held across processes and across async callers in one
+ * process. Each acquisition opens its own descriptor: flock locks belong to the open file
+ * description, so two acquisitions in one process exclude each other exactly as two processes
+ * do, and the kernel drops a dead holder's lock (even after SIGKILL).
+ */
+import { open, type FileHandle } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CairnError } from '../errors.js';
+import { LOCK_EX, LOCK_SH, tryFlock, unflock } from './libc.js';
+
+export interface LockOptions {
+  /** Give up after this many milliseconds (default: wait 10 minutes). */
+  timeoutMs?: number;
+}
+
+export class FileLock {
+  readonly #path: string;
+
+  constructor(path: string) {
+    this.#path = path;
+  }
+
+  /** Runs `fn` holding the lock alone; released when `fn` settles, even on error. */
+  exclusive<T>(fn: () => Promise<T>, options: LockOptions = {}): Promise<T> {
+    return this.#run(LOCK_EX, fn, options);
+  }
+
+  /** Runs `fn` holding the lock together with other shared holders, excluding exclusive ones. */
+  shared<T>(fn: () => Promise<T>, options: LockOptions = {}): Promise<T> {
+    return this.#run(LOCK_SH, fn, options);
+  }
+
+  async #run<T>(op: typeof LOCK_EX | typeof LOCK_SH, fn: () => Promise<T>, options: LockOptions): Promise<T> {
+    const handle = await this.#acquire(op, options.timeoutMs ?? 600_000);
+    try {
+      return await fn();
+    } finally {
+      unflock(handle.fd);
+      await handle.close();
+    }
+  }
+
+  async #acquire(op: typeof LOCK_EX | typeof LOCK_SH, timeoutMs: number): Promise<FileHandle> {
+    const handle = await open(this.#path, 'a');
+    const deadline = Date.now() + timeoutMs;
+    let wait = 1;
+    try {
+      while (!tryFlock(handle.fd, op)) {
+        if (Date.now() > deadline) {
+          throw new CairnError('lock-timeout', `timed out after ${timeoutMs} ms waiting for the lock ${this.#path}`, {
+            path: this.#path,
+          });
+        }
+        await sleep(wait);
+        wait = Math.min(wait * 2, 25);
+      }
+      return handle;
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
+  }
+}
