@@ -23,6 +23,19 @@ export interface BlobRef {
   readonly size: number;
 }
 
+/** Bytes verified and waiting in `cairn/tmp`; invisible until `commit()`. */
+export interface StagedBlob extends BlobRef {
+  /** One rename makes the blob visible. Idempotent. */
+  commit(): Promise<void>;
+  /** Removes the staged bytes. Idempotent; a no-op after commit. */
+  discard(): Promise<void>;
+}
+
+/** A "staged" blob the store already had: nothing to commit or discard. */
+function present(digest: Digest, size: number): StagedBlob {
+  return { digest, size, commit: async () => {}, discard: async () => {} };
+}
+
 export interface PutOptions {
   /** The digest the bytes must have. Without it the blob is stored under whatever they hash to. */
   digest?: Digest;
@@ -70,60 +83,80 @@ export class BlobStore {
    * source is not read (a stream source is destroyed), which makes re-imports cheap.
    */
   async put(source: Readable | Uint8Array, options: PutOptions = {}): Promise<BlobRef> {
+    const staged = await this.stage(source, options);
+    await staged.commit();
+    return { digest: staged.digest, size: staged.size };
+  }
+
+  /**
+   * Writes and verifies bytes in `cairn/tmp` without making them visible. A copy stages every
+   * blob of an image first and commits them only when all verified, so a bad source adds
+   * nothing to the store. `discard()` (or a process death) leaves no blob behind.
+   */
+  async stage(source: Readable | Uint8Array, options: PutOptions = {}): Promise<StagedBlob> {
     const what = options.what ?? 'blob';
+    if (options.digest !== undefined && digestAlgorithm(options.digest) !== 'sha256') {
+      if (source instanceof Readable) source.destroy();
+      throw new CairnError('unsupported', `${what}: cannot verify ${options.digest}: cairn stores sha256 blobs only`, { what });
+    }
     if (options.digest !== undefined) {
       const existing = await this.stat(options.digest);
       if (existing !== undefined && (options.size === undefined || existing === options.size)) {
         if (source instanceof Readable) source.destroy();
-        return { digest: options.digest, size: existing };
+        return present(options.digest, existing);
       }
     }
-    if (source instanceof Uint8Array) return this.#putBytes(source, options, what);
-    return this.#putStream(source, options, what);
-  }
-
-  async #putBytes(bytes: Uint8Array, options: PutOptions, what: string): Promise<BlobRef> {
-    const digest = digestOf(bytes);
-    checkExpected(what, digest, bytes.length, options);
-    if ((await this.stat(digest)) === bytes.length) return { digest, size: bytes.length };
     const temp = await this.#tempPath();
     try {
-      const handle = await open(temp, 'wx', 0o644);
-      try {
-        await handle.writeFile(bytes);
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await this.#commit(temp, digest);
-    } finally {
+      const { digest, size } = source instanceof Uint8Array
+        ? await this.#writeBytes(temp, source)
+        : await this.#writeStream(temp, source, options, what);
+      checkExpected(what, digest, size, options);
+      let settled = false;
+      return {
+        digest,
+        size,
+        commit: async () => {
+          if (settled) return;
+          settled = true;
+          try {
+            await this.#commit(temp, digest);
+          } finally {
+            await rm(temp, { force: true });
+          }
+        },
+        discard: async () => {
+          settled = true;
+          await rm(temp, { force: true });
+        },
+      };
+    } catch (err) {
       await rm(temp, { force: true });
+      throw err;
     }
-    return { digest, size: bytes.length };
   }
 
-  async #putStream(source: Readable, options: PutOptions, what: string): Promise<BlobRef> {
-    const temp = await this.#tempPath();
+  async #writeBytes(temp: string, bytes: Uint8Array): Promise<BlobRef> {
+    const handle = await open(temp, 'wx', 0o644);
     try {
-      const hashing = new DigestStream(nodeSha256);
-      const limit = options.size === undefined ? undefined : sizeLimit(what, options.size);
-      const out = createWriteStream(temp, { flags: 'wx', mode: 0o644 });
-      if (limit) await pipeline(source, limit, hashing, out);
-      else await pipeline(source, hashing, out);
-      const digest = hashing.digest;
-      if (digest === undefined) throw new Error('digest stream ended without a digest');
-      checkExpected(what, digest, hashing.size, options);
-      const handle = await open(temp, 'r');
-      try {
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await this.#commit(temp, digest);
-      return { digest, size: hashing.size };
+      await handle.writeFile(bytes);
+      await handle.sync();
     } finally {
-      await rm(temp, { force: true });
+      await handle.close();
     }
+    return { digest: digestOf(bytes), size: bytes.length };
+  }
+
+  async #writeStream(temp: string, source: Readable, options: PutOptions, what: string): Promise<BlobRef> {
+    const hashing = new DigestStream(nodeSha256);
+    // `flush` fsyncs before the close that pipeline waits for. (A FileHandle's write stream with
+    // autoClose off keeps a reference on the handle, so `handle.close()` would never settle.)
+    const out = createWriteStream(temp, { flags: 'wx', mode: 0o644, flush: true });
+    if (options.size !== undefined) await pipeline(source, sizeLimit(what, options.size), hashing, out);
+    else await pipeline(source, hashing, out);
+    const digest = hashing.digest;
+    if (digest === undefined) throw new Error('digest stream ended without a digest');
+    return { digest, size: hashing.size };
   }
 
   /** The commit point: one rename makes the blob visible, read-only. */

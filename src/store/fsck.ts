@@ -8,7 +8,7 @@ import { createReadStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { DigestStream, type Digest } from '../digest/index.js';
 import { isCairnError } from '../errors.js';
-import { isIndexType, isManifestType, validateDocument } from '../oci/index.js';
+import { guessMediaType, isIndexType, isManifestType, validateDocument } from '../oci/index.js';
 import { referencesOf } from './graph.js';
 import type { Store } from './store.js';
 
@@ -60,7 +60,7 @@ export async function fsck(store: Store): Promise<FsckResult> {
     if (!isDocument || corrupt.has(item.digest)) continue;
     const bytes = await store.blobs.readBytes(item.digest, { verify: false });
     try {
-      validateDocument(item.mediaType ?? '', bytes, `${item.from === 'index.json' ? 'image' : 'document'} ${item.digest}`);
+      validateDocument(item.mediaType ?? guessMediaType(bytes) ?? '', bytes, `${item.from === 'index.json' ? 'image' : 'document'} ${item.digest}`);
     } catch (err) {
       if (!isCairnError(err)) throw err;
       problems.push({ digest: item.digest, kind: 'invalid', message: err.message });

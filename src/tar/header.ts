@@ -199,7 +199,7 @@ export function parsePax(data: Buffer): PaxRecords {
   const records: PaxRecords = new Map();
   let at = 0;
   while (at < data.length) {
-    // GNU tar and others pad the last record area with NULs in some versions; stop there.
+    // Tolerate NULs after the last record (a size that counted block padding): nothing follows.
     if (data[at] === 0) break;
     const space = data.indexOf(0x20, at);
     if (space === -1 || space - at > 20) throw new HeaderError('malformed PAX record length');
@@ -249,7 +249,6 @@ export interface HeaderFields {
 
 /** The largest value each octal field holds: width - 1 digits. */
 export const OCTAL_MAX = {
-  mode: 0o7777777,
   id: 0o7777777,
   size: 0o77777777777,
   mtime: 0o77777777777,

@@ -254,6 +254,7 @@ function prepare(init: TarEntryInit, body: TarBody | undefined, clamp: number | 
       throw invalid(`${path}: a ${type} needs a linkname`, { path });
     }
     linkname = type === 'hardlink' ? cleanPath(init.linkname) : init.linkname;
+    if (type === 'hardlink' && linkname === '.') throw invalid(`${path}: a hardlink needs a target entry`, { path });
   } else if (init.linkname !== undefined && init.linkname !== '') {
     throw invalid(`${path}: a ${type} has no linkname`, { path });
   }
@@ -298,14 +299,12 @@ function prepare(init: TarEntryInit, body: TarBody | undefined, clamp: number | 
 
 /** The bytes of `value` when it is ASCII and fits `width`; undefined when PAX must carry it. */
 function fitsField(value: string, width: number): Buffer | undefined {
-  // eslint-disable-next-line no-control-regex
   if (value.length > width || !/^[\x01-\x7f]*$/.test(value)) return undefined;
   return Buffer.from(value, 'latin1');
 }
 
 /** A stand-in for readers that ignore PAX: the ASCII characters of `value`, cut to `width`. */
 function asciiField(value: string, width: number): Buffer {
-  // eslint-disable-next-line no-control-regex
   return Buffer.from(value.replace(/[^\x01-\x7f]/g, '').slice(0, width), 'latin1');
 }
 

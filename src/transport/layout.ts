@@ -6,6 +6,7 @@
 import type { Readable } from 'node:stream';
 import type { Digest } from '../digest/index.js';
 import type { Descriptor } from '../oci/types.js';
+import type { StagedBlob } from '../store/blobs.js';
 import type { OciLayout } from '../store/layout.js';
 import type { ImageDestination, ImageRecord, ImageSource, RootDocument } from './types.js';
 
@@ -39,12 +40,18 @@ export class LayoutSource implements ImageSource {
   async close(): Promise<void> {}
 }
 
+/**
+ * Writes into a layout. Every blob and document is staged (written to the layout's temp dir
+ * and verified) and becomes visible only at `commit`, after the whole image verified: a source
+ * with one bad blob adds nothing. `close` discards whatever was staged and not committed.
+ */
 export class LayoutDestination implements ImageDestination {
   readonly description: string;
   readonly accepts = { oci: true, docker: true, index: true } as const;
   readonly #layout: OciLayout;
   readonly #record: (images: readonly ImageRecord[]) => Promise<void>;
   readonly #cleanup: () => Promise<void>;
+  readonly #staged = new Map<Digest, StagedBlob>();
 
   /**
    * `record` makes committed images visible (updates index.json its own way); `cleanup` removes
@@ -62,23 +69,33 @@ export class LayoutDestination implements ImageDestination {
     this.#cleanup = cleanup;
   }
 
-  hasBlob(digest: Digest): Promise<boolean> {
-    return this.#layout.blobs.has(digest);
+  async hasBlob(digest: Digest): Promise<boolean> {
+    return this.#staged.has(digest) || (await this.#layout.blobs.has(digest));
   }
 
   async putBlob(descriptor: Descriptor, bytes: Readable, what: string): Promise<void> {
-    await this.#layout.blobs.put(bytes, { digest: descriptor.digest, size: descriptor.size, what });
+    await this.#stage(descriptor, bytes, what);
   }
 
   async putDocument(descriptor: Descriptor, bytes: Buffer): Promise<void> {
-    await this.#layout.blobs.put(bytes, { digest: descriptor.digest, size: descriptor.size, what: `document ${descriptor.digest}` });
+    await this.#stage(descriptor, bytes, `document ${descriptor.digest}`);
   }
 
-  commit(images: readonly ImageRecord[]): Promise<void> {
-    return this.#record(images);
+  async #stage(descriptor: Descriptor, bytes: Readable | Buffer, what: string): Promise<void> {
+    const staged = await this.#layout.blobs.stage(bytes, { digest: descriptor.digest, size: descriptor.size, what });
+    this.#staged.set(staged.digest, staged);
   }
 
-  close(): Promise<void> {
-    return this.#cleanup();
+  /** Blobs first (each one rename), then the names: a reader never sees a name without its blobs. */
+  async commit(images: readonly ImageRecord[]): Promise<void> {
+    for (const staged of this.#staged.values()) await staged.commit();
+    this.#staged.clear();
+    await this.#record(images);
+  }
+
+  async close(): Promise<void> {
+    for (const staged of this.#staged.values()) await staged.discard();
+    this.#staged.clear();
+    await this.#cleanup();
   }
 }

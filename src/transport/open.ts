@@ -4,7 +4,6 @@
  * engine: what `cairn copy`, `load` and `save` call. When the store is the destination, the whole
  * copy runs inside the store's ingest lock so gc cannot sweep its blobs before they are tagged.
  */
-import os from 'node:os';
 import { CairnError } from '../errors.js';
 import type { Platform } from '../oci/types.js';
 import { parseReference, tagged } from '../store/reference.js';
@@ -27,10 +26,6 @@ export interface CopyOptions {
   readonly format?: ImageFormat;
   readonly onProgress?: (event: CopyProgress) => void;
   readonly wrapBlob?: (descriptor: Descriptor, stream: Readable) => Readable;
-}
-
-function tmpDirFor(store: Store): string {
-  return store.paths.tmp ?? os.tmpdir();
 }
 
 export async function openSource(name: TransportName, store: Store, platform?: Platform): Promise<ImageSource> {
@@ -61,7 +56,7 @@ export async function openDestination(name: TransportName, store: Store): Promis
 
 async function staging(store: Store): Promise<string> {
   await store.prepare();
-  return tmpDirFor(store);
+  return store.paths.tmp;
 }
 
 /** The names an image gets at the destination. */
@@ -91,6 +86,8 @@ export async function copy(source: string, destination: string, options: CopyOpt
   const from = parseTransportName(source);
   const to = parseTransportName(destination);
   const names = destinationNames(from, to);
+  // A docker archive holds no manifest, so there is no digest to preserve: layouts get OCI, as skopeo does.
+  const format = options.format ?? (from.kind === 'docker-archive' && to.kind !== 'docker-archive' ? 'oci' : undefined);
   const run = async (): Promise<ImageRecord> => {
     const src = await openSource(from, options.store, options.platform);
     try {
@@ -102,7 +99,7 @@ export async function copy(source: string, destination: string, options: CopyOpt
           names,
           ...(options.platform !== undefined ? { platform: options.platform } : {}),
           ...(options.all !== undefined ? { all: options.all } : {}),
-          ...(options.format !== undefined ? { format: options.format } : {}),
+          ...(format !== undefined ? { format } : {}),
           ...(options.onProgress !== undefined ? { onProgress: options.onProgress } : {}),
           ...(options.wrapBlob !== undefined ? { wrapBlob: options.wrapBlob } : {}),
         });

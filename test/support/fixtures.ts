@@ -124,8 +124,9 @@ function unavailable(name: string): { reason: string; optional: boolean } | null
  * });
  */
 export function skipWithoutFixtures(...names: string[]): boolean {
-  const checks = names.length ? names.map(unavailable) : [state().set ? null : { reason: `fixtures unavailable: ${state().reason}`, optional: false }];
-  const missing = checks.filter((c): c is { reason: string; optional: boolean } => c !== null);
+  const { set, reason } = state();
+  const checks = names.length > 0 ? names.map(unavailable) : [set ? null : { reason: `fixtures unavailable: ${reason}`, optional: false }];
+  const missing = checks.filter((c) => c !== null);
   if (missing.length === 0) return false;
   const hard = missing.find((m) => !m.optional);
   if (hard && inCI) throw new Error(`${hard.reason} — tests cannot be skipped in CI`);

@@ -17,9 +17,10 @@ import { packTar } from '../../src/tar/write.js';
 import { ArchiveIndex } from '../../src/transport/archive-index.js';
 import { copyImage } from '../../src/transport/copy.js';
 import { openDockerArchiveDestination, openDockerArchiveSource, type DockerArchiveSource } from '../../src/transport/docker-archive.js';
-import { openOciLayoutDestination, openOciLayoutSource } from '../../src/transport/oci-layout.js';
+import { openOciLayoutSource } from '../../src/transport/oci-layout.js';
 import { conformancePath, hasShared } from '../support/shared.js';
-import { skipWithoutTools } from '../support/tools.js';
+import { hermeticContainersEnv, skipWithoutTools } from '../support/tools.js';
+import { openOciArchiveSource } from '../../src/transport/oci-archive.js';
 
 const run = promisify(execFile);
 const ggcr = (...p: string[]): string => conformancePath('go-containerregistry', 'pkg', 'v1', ...p);
@@ -140,6 +141,25 @@ describe.skipIf(!hasShared)('conformance docker-save archives', () => {
     expect((await load(file, { ref: 1 })).manifest.config.digest).toBe(`sha256:${one}`);
     expect((await load(file, { ref: '@0' })).manifest.config.digest).toBe(`sha256:${two}`);
     expect((await failure(openDockerArchiveSource(file, { ref: 'test_image_3' }))).code).toBe('not-found');
+  });
+
+  it('Docker 25+: when index.json names a manifest describing the image, that manifest is served', async () => {
+    const dir = path.join(tmp, 'v25');
+    await mkdir(dir);
+    await run('tar', ['-xf', ggcr('tarball/testdata/hello-world-v25.tar'), '-C', dir]);
+    // The ggcr fixture's index.json says "manifests": null; a real docker save lists the manifest.
+    const manifest = '411caf340c828657e915a83ed561a79d2b8150dabad4dc079d881cbfe6f86afe';
+    const index = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [{ mediaType: MediaType.OciManifest, digest: `sha256:${manifest}`, size: 447 }] };
+    await writeFile(path.join(dir, 'index.json'), JSON.stringify(index));
+    const file = path.join(tmp, 'v25.tar');
+    await run('tar', ['-C', dir, '-cf', file, '.']);
+    const image = await load(file);
+    expect(image.root.descriptor).toEqual({ mediaType: MediaType.OciManifest, digest: `sha256:${manifest}`, size: 447 });
+    expect(image.manifest.config.digest).toBe('sha256:ee301c921b8aadc002973b2e0c3da17d701dcd994b606769a7e6eaa100b81d44');
+    // Without the listing, the synthesised Docker manifest (same config and layer).
+    const plain = await load(ggcr('tarball/testdata/hello-world-v25.tar'));
+    expect(plain.root.descriptor.mediaType).toBe(MediaType.DockerManifest);
+    expect(plain.manifest.layers.map((l) => l.digest)).toEqual(image.manifest.layers.map((l) => l.digest));
   });
 
   it('dive test-docker-image.tar: the layer digests are the golden diffIDs of the export snapshot', async () => {
@@ -463,6 +483,28 @@ describe('round trip through our own reader and writer', () => {
     expect(bazel.manifest.config.digest).toBe('sha256:6e0b05049ed9c17d02e1a55e80d6599dbfcce7f4f4b022e3c673e685789c470e');
   });
 
+  it('a layer that does not uncompress to its diff_id fails the commit with digest-mismatch', async () => {
+    const file = path.join(tmp, 'bad.tar');
+    const scratch = path.join(tmp, 's');
+    const destination = await openDockerArchiveDestination(file, { tmpDir: scratch });
+    const layer = gzipSync(Buffer.alloc(1024));
+    const layerDescriptor = { mediaType: MediaType.DockerLayerGzip, digest: digestOf(layer), size: layer.length };
+    const { Readable } = await import('node:stream');
+    await destination.putBlob(layerDescriptor, Readable.from([layer]), 'layer 1');
+    const config = Buffer.from(JSON.stringify({ os: 'linux', architecture: 'amd64', rootfs: { type: 'layers', diff_ids: [digestOf(layer)] } }));
+    const configDescriptor = { mediaType: MediaType.DockerConfig, digest: digestOf(config), size: config.length };
+    await destination.putDocument(configDescriptor, config);
+    const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.DockerManifest, config: configDescriptor, layers: [layerDescriptor] }));
+    const descriptor = { mediaType: MediaType.DockerManifest, digest: digestOf(manifest), size: manifest.length };
+    await destination.putDocument(descriptor, manifest);
+    const err = await failure(destination.commit([{ descriptor, names: ['a:1'] }]));
+    expect(err.code).toBe('digest-mismatch');
+    expect(err.message).toContain(sha256(Buffer.alloc(1024)));
+    await destination.close();
+    await expect(stat(file)).rejects.toThrow();
+    expect(await readdir(scratch)).toEqual([]);
+  });
+
   it('refuses an index', async () => {
     const destination = await openDockerArchiveDestination(path.join(tmp, 'x.tar'), { tmpDir: path.join(tmp, 's') });
     const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] }));
@@ -470,5 +512,47 @@ describe('round trip through our own reader and writer', () => {
     await destination.putDocument(descriptor, index);
     expect((await failure(destination.commit([{ descriptor, names: [] }]))).code).toBe('unsupported');
     await destination.close();
+  });
+});
+
+describe.skipIf(!hasShared)('OCI images into a docker archive', () => {
+  it('zstd layers of an OCI archive are written uncompressed, as <diffID>.tar', async () => {
+    const source = await openOciArchiveSource(dive('test-oci-zstd-image.tar'));
+    const file = path.join(tmp, 'from-oci.tar');
+    const destination = await openDockerArchiveDestination(file, { tmpDir: path.join(tmp, 'scratch') });
+    await copyImage({ source, destination, names: ['minimal:zstd'] });
+    await destination.close();
+    await source.close();
+    const image = await load(file);
+    expect(image.names).toEqual(['minimal:zstd']);
+    expect(image.manifest.layers.map((l) => l.digest)).toEqual(image.diffIds);
+    const archive = await ArchiveIndex.open(file);
+    expect(archive.entry(`${image.diffIds[0]!.slice(7)}.tar`)?.type).toBe('file');
+    await archive.close();
+  });
+});
+
+describe.skipIf(skipWithoutTools('podman', 'skopeo', 'tar', 'gzip'))('with the real podman', () => {
+  it('podman loads our archive (image ID = config digest), and we read what podman save -m writes', async () => {
+    const made = await handLayout(tmp);
+    const ours = path.join(tmp, 'ours.tar');
+    await writeArchive(made.layout, ours, path.join(tmp, 'scratch'), ['localhost/cairn/one:1']);
+    const env = { ...process.env, ...hermeticContainersEnv(path.join(tmp, 'containers')) };
+    const podman = (...args: string[]) => run('podman', args, { env, maxBuffer: 64 << 20 });
+    try {
+      await podman('load', '-i', ours);
+      const id = (await podman('image', 'inspect', '--format', '{{.Id}}', 'localhost/cairn/one:1')).stdout.trim();
+      expect(`sha256:${id}`).toBe(made.config);
+      await podman('tag', 'localhost/cairn/one:1', 'localhost/cairn/two:2');
+      const saved = path.join(tmp, 'podman.tar');
+      await podman('save', '-m', '--format', 'docker-archive', '-o', saved, 'localhost/cairn/one:1', 'localhost/cairn/two:2');
+      for (const ref of ['localhost/cairn/one:1', 'localhost/cairn/two:2']) {
+        const image = await load(saved, { ref });
+        expect(image.manifest.config.digest).toBe(made.config);
+        expect(image.diffIds).toEqual([made.diffId]);
+      }
+    } finally {
+      await podman('rmi', '-a', '-f').catch(() => undefined);
+    }
   });
 });

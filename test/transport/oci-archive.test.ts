@@ -94,6 +94,17 @@ describe.skipIf(!hasShared)('BuildKit OCI tarballs (dive)', () => {
     expect(image.names).toEqual(['zstd']);
   });
 
+  it.skipIf(skipWithoutTools('zstd'))('a zstd-compressed archive is decompressed under tmpDir and cleaned up on close', async () => {
+    const file = path.join(tmp, 'image.tar.zst');
+    await run('zstd', ['-q', '-o', file, dive('test-oci-gzip-image.tar')]);
+    const scratch = path.join(tmp, 'scratch');
+    await mkdir(scratch);
+    const source = await openOciArchiveSource(file, { tmpDir: scratch });
+    expect((await inspect(source)).root.descriptor.digest).toBe('sha256:7d255e9e3d216a9a92a5c1ce0563a5ddd92f28a34a9df025d3cf8dfa5ea08366');
+    await source.close();
+    expect(await readdir(scratch)).toEqual([]);
+  });
+
   it('a docker-archive is not an OCI archive; a blob missing from the tar fails naming it', async () => {
     const docker = conformancePath('go-containerregistry', 'pkg', 'v1', 'tarball', 'testdata', 'test_image_1.tar');
     const err = await failure(openOciArchiveSource(docker));

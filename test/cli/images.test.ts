@@ -1,0 +1,128 @@
+/**
+ * The image commands as a user types them: images, tag, rmi, inspect, history, copy, load,
+ * save, gc, fsck — run in process against a real store holding real fixture images.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cairn } from '../support/cli.js';
+import { fixture, skipWithoutFixtures, transportRef } from '../support/fixtures.js';
+
+describe.skipIf(skipWithoutFixtures('busybox/oci-umoci:3', 'busybox/oci-umoci:1', 'busybox/docker-archive:3'))('image commands', () => {
+  let dir: string;
+  let store: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'cairn-cli-'));
+    store = path.join(dir, 'store');
+    const r = await cairn(store, 'copy', transportRef(fixture('busybox/oci-umoci:3')), 'busybox:3');
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('lists images in docker\'s table, with -q, --digests and --json', async () => {
+    const umoci3 = fixture('busybox/oci-umoci:3');
+    const r = await cairn(store, 'images');
+    expect(r.status).toBe(0);
+    const lines = r.stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^REPOSITORY\s{3,}TAG\s{3,}IMAGE ID\s{3,}CREATED\s{3,}SIZE$/);
+    const id = (umoci3.configDigest ?? '').slice(7, 19);
+    expect(lines[1]).toMatch(new RegExp(`^busybox\\s+3\\s+${id}\\s+(\\d+ \\w+|About an? \\w+) ago\\s+[\\d.]+[kM]?B$`));
+    // Columns line up: each header starts where its cells start.
+    expect(lines[1]?.indexOf(id)).toBe(lines[0]?.indexOf('IMAGE ID'));
+    expect((await cairn(store, 'images', '-q')).stdout).toBe(`${id}\n`);
+    expect((await cairn(store, 'images', '--digests')).stdout).toContain(umoci3.manifestDigest ?? 'missing');
+    const json = JSON.parse((await cairn(store, 'images', '--json')).stdout) as { Repository: string; Tag: string; Id: string }[];
+    expect(json).toEqual([expect.objectContaining({ Repository: 'busybox', Tag: '3', Id: umoci3.configDigest })]);
+  });
+
+  it('tags, filters by repository, and removes tags like docker', async () => {
+    expect((await cairn(store, 'tag', 'busybox:3', 'localhost:5000/team/bb')).status).toBe(0);
+    expect((await cairn(store, 'images', 'localhost:5000/team/bb')).stdout).toMatch(/localhost:5000\/team\/bb\s+latest/);
+    const rmi = await cairn(store, 'rmi', 'localhost:5000/team/bb');
+    expect(rmi.stdout).toBe('Untagged: localhost:5000/team/bb:latest\n');
+    expect((await cairn(store, 'images', '-q')).stdout.split('\n').filter(Boolean)).toHaveLength(1);
+  });
+
+  it('inspects an image as docker does, by tag, ID prefix or --format', async () => {
+    const umoci3 = fixture('busybox/oci-umoci:3');
+    const r = await cairn(store, 'inspect', 'busybox:3');
+    const [doc] = JSON.parse(r.stdout) as { Id: string; RepoTags: string[]; RepoDigests: string[]; Config: { Cmd: string[] }; RootFS: { Layers: string[] } }[];
+    expect(doc?.Id).toBe(umoci3.configDigest);
+    expect(doc?.RepoTags).toEqual(['busybox:3']);
+    expect(doc?.RepoDigests).toEqual([`busybox@${umoci3.manifestDigest}`]);
+    expect(doc?.Config.Cmd).toEqual(['/bin/sh']);
+    expect(doc?.RootFS.Layers).toEqual(umoci3.diffIds);
+    const byId = await cairn(store, 'inspect', '--format', '{{.Id}}', (umoci3.configDigest ?? '').slice(7, 15));
+    expect(byId.stdout).toBe(`${umoci3.configDigest}\n`);
+  });
+
+  it('shows history newest first with sizes and <missing> below the top', async () => {
+    const r = await cairn(store, 'history', 'busybox:3');
+    const lines = r.stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^IMAGE\s+CREATED\s+CREATED BY\s+SIZE\s+COMMENT$/);
+    expect(lines[1]).toMatch(/^[0-9a-f]{12}\s+\d+ years ago\s+raw add-layer: opaque \/tmp, hardlink, symlink\s+\d+B$/);
+    // docker truncates CREATED BY to 45 characters.
+    expect(lines[2]).toMatch(/^<missing>\s+.*modify \/etc\/motd; rm \/bin\/sed; add \/newdir\/f…\s+\d+B$/);
+    expect(lines[3]).toMatch(/^<missing>\s+.*umoci config\s+0B$/);
+    expect(lines.at(-1)).toMatch(/^<missing>\s+.*COPY rootfs \/\s+1\.\d+MB$/);
+    const full = (await cairn(store, 'history', '--no-trunc', 'busybox:3')).stdout;
+    expect(full).toContain('modify /etc/motd; rm /bin/sed; add /newdir/file');
+  });
+
+  it('names the input and the problem for bad input, without a stack trace', async () => {
+    const missing = await cairn(store, 'inspect', 'nope:1');
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toBe(`Error: image "nope:1" is not in the store ${store}\n`);
+    const bad = await cairn(store, 'tag', 'busybox:3', 'Bad Name');
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/^Error: image reference "Bad Name": /);
+    const badSource = await cairn(store, 'copy', 'oci:/nonexistent/dir:1', 'x:1');
+    expect(badSource.stderr).toBe('Error: oci:/nonexistent/dir:1: /nonexistent/dir is not an OCI layout (no oci-layout file)\n');
+    const transport = await cairn(store, 'copy', 'docker://busybox', 'x:1');
+    expect(transport.stderr).toMatch(/transport not supported/);
+    expect((await cairn(store, 'frobnicate')).stderr).toBe(`Error: unknown command "frobnicate" (see 'cairn help')\n`);
+    for (const r of [missing, bad, badSource, transport]) expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('saves several images into one docker archive and loads them back', async () => {
+    expect((await cairn(store, 'copy', transportRef(fixture('busybox/oci-umoci:1')), 'busybox:1')).status).toBe(0);
+    const archive = path.join(dir, 'two.tar');
+    const save = await cairn(store, 'save', '-o', archive, 'busybox:1', 'busybox:3');
+    expect(save.stderr).toBe('');
+    const other = path.join(dir, 'other');
+    const load = await cairn(other, 'load', '-i', archive);
+    expect(load.stdout).toBe('Loaded image: busybox:1\nLoaded image: busybox:3\n');
+    const ids = async (s: string, ref: string) => (await cairn(s, 'inspect', '--format', '{{.Id}}', ref)).stdout;
+    expect(await ids(other, 'busybox:1')).toBe(await ids(store, 'busybox:1'));
+    expect(await ids(other, 'busybox:3')).toBe(await ids(store, 'busybox:3'));
+    expect((await cairn(other, 'fsck')).status).toBe(0);
+  });
+
+  it('loads a docker archive made by skopeo and an OCI archive, detecting the format', async () => {
+    const other = path.join(dir, 'loads');
+    const docker = await cairn(other, 'load', '-i', fixture('busybox/docker-archive:3').path);
+    expect(docker.stdout).toBe('Loaded image: docker.io/fixtures/busybox:3\n');
+    const oci = await cairn(other, 'load', '-i', fixture('busybox/oci-archive:3').path);
+    // The archive's only ref name is "3", not an image name: the image loads untagged.
+    expect(oci.stdout).toBe(`Loaded image ID: ${fixture('busybox/oci-archive:3').manifestDigest}\n`);
+    const images = (await cairn(other, 'images')).stdout;
+    expect(images).toMatch(/docker\.io\/fixtures\/busybox\s+3/);
+    expect(images).toMatch(/<none>\s+<none>/);
+  });
+
+  it('gc frees what rmi left and fsck stays clean', async () => {
+    const before = (await cairn(store, 'gc', '--dry-run')).stdout;
+    expect(before).toMatch(/Total reclaimed space: 0B \(0 blobs/);
+    expect((await cairn(store, 'rmi', 'busybox:1')).stdout).toMatch(/^Untagged: busybox:1\nDeleted: sha256:/);
+    const gc = await cairn(store, 'gc');
+    expect(gc.stdout).toMatch(/^removed sha256:/m);
+    expect(gc.stdout).not.toMatch(/Total reclaimed space: 0B/);
+    const fsck = await cairn(store, 'fsck');
+    expect(fsck.status).toBe(0);
+    expect(fsck.stdout).toMatch(/: ok$/m);
+  });
+});
