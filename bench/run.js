@@ -12,6 +12,7 @@
  *   --list        list the benchmarks and exit
  */
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -73,6 +74,7 @@ async function sync() {
  */
 async function runBenchmark({ file, bench }, opts, env) {
   const started = new Date();
+  const loadBefore = os.loadavg()[0] ?? NaN;
   const scratch = join(SCRATCH, bench.name);
   await rm(scratch, { recursive: true, force: true });
   await mkdir(scratch, { recursive: true });
@@ -102,9 +104,10 @@ async function runBenchmark({ file, bench }, opts, env) {
   const once = async (c, index) => {
     const dir = join(scratch, `run-${runCounter++}`);
     await mkdir(dir);
-    await sync();
     try {
       const run = { dir, index };
+      await c.prepare?.(state, run);
+      await sync();
       const sample =
         'fn' in c
           ? await measureFunction({ moduleFile: file, label: c.label, stateFile, runDir: dir, index }, benchEnv())
@@ -143,7 +146,7 @@ async function runBenchmark({ file, bench }, opts, env) {
     description: bench.describe?.(state) ?? '',
     cases: results,
     targets: bench.targets ?? [],
-    meta: { runs: opts.runs, warmup: opts.warmup, rss: opts.gnuTime ? 'GNU time %M (ru_maxrss)' : '/proc/PID/status VmHWM polled every 5 ms', started, versions },
+    meta: { runs: opts.runs, warmup: opts.warmup, rss: opts.gnuTime ? 'GNU time %M (ru_maxrss)' : '/proc/PID/status VmHWM polled every 5 ms', started, loadBefore, versions },
   };
   const section = toMarkdown(result, env);
   process.stdout.write(`\n${section}\n`);

@@ -1,6 +1,6 @@
 /**
  * Runs one function case of a benchmark in this fresh process and prints
- * `{"seconds": …, "maxRssKiB": …}` as its last stdout line. The benchmark module (and whatever
+ * `{"seconds": …, "cpuSeconds": …, "maxRssKiB": …}` as its last stdout line. The benchmark module (and whatever
  * it imports statically) is loaded before the clock starts, so the time is the call's alone.
  *
  *   node bench/lib/fn-child.js MODULE_FILE CASE_LABEL STATE_JSON_FILE RUN_DIR RUN_INDEX
@@ -19,7 +19,10 @@ const found = mod.default.cases.find((c) => c.label === label);
 if (found === undefined || !('fn' in found)) throw new Error(`${moduleFile}: no function case "${label}"`);
 const state = JSON.parse(await readFile(stateFile, 'utf8'));
 
+const cpu0 = process.cpuUsage();
 const start = process.hrtime.bigint();
 await found.fn(state, { dir: runDir, index: Number(index) });
 const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-process.stdout.write(`\n${JSON.stringify({ seconds, maxRssKiB: process.resourceUsage().maxRSS })}\n`);
+const cpu = process.cpuUsage(cpu0);
+const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+process.stdout.write(`\n${JSON.stringify({ seconds, cpuSeconds, maxRssKiB: process.resourceUsage().maxRSS })}\n`);

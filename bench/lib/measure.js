@@ -1,6 +1,6 @@
 /**
  * Measuring one run: whole processes through GNU time (wall time from spawn to exit taken here,
- * at nanosecond resolution; peak RSS is time's %M, the child's ru_maxrss), or, without
+ * at nanosecond resolution; peak RSS is time's %M, the child's ru_maxrss; CPU is %U + %S), or, without
  * /usr/bin/time, by polling the child's VmHWM in /proc. Library calls run in a fresh Node
  * process (fn-child.js) that times only the call and reports its own ru_maxrss.
  */
@@ -32,8 +32,8 @@ export function benchEnv(extra = {}) {
 export async function haveGnuTime() {
   try {
     await access(GNU_TIME, constants.X_OK);
-    const { code, stderr } = await collect(GNU_TIME, ['-f', '%M', 'true'], benchEnv());
-    return code === 0 && /^\d+\s*$/.test(stderr);
+    const { code, stderr } = await collect(GNU_TIME, ['-f', '%M %U %S', 'true'], benchEnv());
+    return code === 0 && /^\d+ [\d.]+ [\d.]+\s*$/.test(stderr);
   } catch {
     return false;
   }
@@ -96,14 +96,16 @@ function timed(argv, env, onSpawn) {
 export async function measureProcess(argv, env, how) {
   if (how.gnuTime) {
     const out = join(how.tmpDir, `time-${process.pid}-${Date.now()}.txt`);
-    const r = await timed([GNU_TIME, '-o', out, '-f', '%M', ...argv], env);
+    const r = await timed([GNU_TIME, '-o', out, '-f', '%M %U %S', ...argv], env);
     const report = await readFile(out, 'utf8').catch(() => '');
     await rm(out, { force: true });
     if (r.code !== 0) throw failure(argv, r.code, r.signal, `${r.stderr}${report}`);
     // With -o, time writes only the format line (plus "Command exited…" lines on failure).
-    const kib = Number(report.trim().split('\n').pop());
-    if (!Number.isFinite(kib)) throw new Error(`cannot read GNU time's output: ${JSON.stringify(report)}`);
-    return { seconds: r.seconds, maxRssKiB: kib };
+    const [kib, user, sys] = (report.trim().split('\n').pop() ?? '').split(' ').map(Number);
+    if (kib === undefined || user === undefined || sys === undefined || ![kib, user, sys].every(Number.isFinite)) {
+      throw new Error(`cannot read GNU time's output: ${JSON.stringify(report)}`);
+    }
+    return { seconds: r.seconds, maxRssKiB: kib, cpuSeconds: user + sys };
   }
   // Fallback: poll VmHWM (the kernel's own peak RSS of the process) until it exits. Misses
   // grandchildren and anything between the last poll and exit.
@@ -125,7 +127,7 @@ export async function measureProcess(argv, env, how) {
   });
   clearInterval(timer);
   if (r.code !== 0) throw failure(argv, r.code, r.signal, r.stderr);
-  return { seconds: r.seconds, maxRssKiB: hwm };
+  return { seconds: r.seconds, maxRssKiB: hwm, cpuSeconds: NaN };
 }
 
 /**
@@ -139,9 +141,9 @@ export async function measureFunction(c, env) {
   const r = await timed(argv, env);
   if (r.code !== 0) throw failure(argv, r.code, r.signal, r.stderr);
   const line = r.stdout.trim().split('\n').pop() ?? '';
-  /** @type {{seconds: number, maxRssKiB: number}} */
+  /** @type {{seconds: number, maxRssKiB: number, cpuSeconds: number}} */
   const sample = JSON.parse(line);
-  return { seconds: sample.seconds, maxRssKiB: sample.maxRssKiB };
+  return { seconds: sample.seconds, maxRssKiB: sample.maxRssKiB, cpuSeconds: sample.cpuSeconds };
 }
 
 /**
@@ -160,8 +162,8 @@ function failure(argv, code, signal, stderr) {
  * @returns {{median: number, min: number, max: number}}
  */
 export function summarize(values) {
-  if (values.length === 0) return { median: NaN, min: NaN, max: NaN };
-  const s = [...values].sort((a, b) => a - b);
+  const s = values.filter(Number.isFinite).sort((a, b) => a - b);
+  if (s.length === 0) return { median: NaN, min: NaN, max: NaN };
   const mid = s.length >> 1;
   const median = s.length % 2 === 1 ? /** @type {number} */ (s[mid]) : (/** @type {number} */ (s[mid - 1]) + /** @type {number} */ (s[mid])) / 2;
   return { median, min: /** @type {number} */ (s[0]), max: /** @type {number} */ (s[s.length - 1]) };

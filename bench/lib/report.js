@@ -26,7 +26,7 @@ import { collect, summarize } from './measure.js';
  * @property {string} description
  * @property {CaseResult[]} cases
  * @property {readonly Target[]} targets
- * @property {{runs: number, warmup: number, rss: string, started: Date, versions: string[]}} meta
+ * @property {{runs: number, warmup: number, rss: string, started: Date, loadBefore: number, versions: string[]}} meta
  */
 
 /**
@@ -59,6 +59,7 @@ function stats(c) {
   return {
     time: summarize(c.samples.map((s) => s.seconds)),
     rss: summarize(c.samples.map((s) => s.maxRssKiB)),
+    cpu: summarize(c.samples.map((s) => s.cpuSeconds)),
   };
 }
 
@@ -101,29 +102,31 @@ export function checkTargets(r) {
 export function toMarkdown(r, env) {
   const baselines = r.cases.filter((c) => c.baseline);
   const all = r.cases.map((c) => ({ c, s: stats(c) }));
-  const head = ['Case', 'Median (s)', 'Min (s)', 'Max (s)', ...baselines.map((b) => `× ${b.label}`), 'Peak RSS median (MiB)', 'Peak RSS max (MiB)'];
+  const head = ['Case', 'Median (s)', 'Min (s)', 'Max (s)', ...baselines.map((b) => `× ${b.label}`), 'CPU median (s)', 'Peak RSS median (MiB)', 'Peak RSS max (MiB)'];
   const rows = all.map(({ c, s }) => [
     c.kind === 'function' ? `${c.label} ¹` : c.label,
     sec(s.time.median),
     sec(s.time.min),
     sec(s.time.max),
     ...baselines.map((b) => ratio(s.time.median / stats(b).time.median)),
+    sec(s.cpu.median),
     mib(s.rss.median),
     mib(s.rss.max),
   ]);
   const table = [head, head.map((_, i) => (i === 0 ? '---' : '---:')), ...rows].map((cells) => `| ${cells.join(' | ')} |`).join('\n');
   const { lines } = checkTargets(r);
   const when = r.meta.started.toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
-  const load = os.loadavg().map((l) => l.toFixed(2)).join(' ');
+  const load = `load average ${r.meta.loadBefore.toFixed(2)} before, ${(os.loadavg()[0] ?? NaN).toFixed(2)} after`;
   const hasFn = r.cases.some((c) => c.kind === 'function');
   return [
     `## ${r.name} — ${r.title}`,
     '',
-    `${when} · commit ${env.commit} · Node ${env.node} · ${env.cpu} · ${env.memory} · ${env.kernel} · load after run ${load}`,
+    `${when} · commit ${env.commit} · Node ${env.node} · ${env.cpu} · ${env.memory} · ${env.kernel} · ${load} (1 min)`,
     ...(r.meta.versions.length > 0 ? ['', `Tools: ${r.meta.versions.join(' · ')}`] : []),
     '',
     `${r.meta.runs} measured runs per case after ${r.meta.warmup} warm-up run(s), cases interleaved; page cache warm; ` +
-      `whole processes run with NODE_EXTRA_CA_CERTS unset; peak RSS from ${r.meta.rss}. Ratios are of medians.`,
+      `whole processes run with NODE_EXTRA_CA_CERTS unset; peak RSS from ${r.meta.rss}. Ratios are of median wall times; ` +
+      `CPU is user + system time, less sensitive than wall time to other load on the machine.`,
     ...(r.description !== '' ? ['', r.description] : []),
     '',
     table,

@@ -16,6 +16,8 @@ interface CaseBase<S> {
   readonly label: string;
   /** Ratios to this case get their own column ("× label"). */
   readonly baseline?: boolean;
+  /** Runs before every run of this case, untimed, in the harness (e.g. fill `run.dir`). */
+  readonly prepare?: (state: S, run: RunContext) => Promise<void>;
   /** Checked after every run, untimed: throw if the case did not do its job. */
   readonly verify?: (state: S, run: RunContext) => Promise<void>;
 }
@@ -117,4 +119,6 @@ export interface Sample {
   readonly seconds: number;
   /** Peak resident set size, KiB. */
   readonly maxRssKiB: number;
+  /** User + system CPU time, seconds (NaN when it could not be measured). */
+  readonly cpuSeconds: number;
 }

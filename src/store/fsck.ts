@@ -58,8 +58,10 @@ export async function fsck(store: Store): Promise<FsckResult> {
     }
     const isDocument = isManifestType(item.mediaType) || isIndexType(item.mediaType) || item.from === 'index.json' || item.mediaType?.includes('config');
     if (!isDocument || corrupt.has(item.digest)) continue;
-    const bytes = await store.blobs.readBytes(item.digest, { verify: false });
+    let bytes: Buffer;
     try {
+      // Inside the try: a "document" too big to read (an entry naming a layer) is a problem to report.
+      bytes = await store.blobs.readBytes(item.digest, { verify: false });
       validateDocument(item.mediaType ?? guessMediaType(bytes) ?? '', bytes, `${item.from === 'index.json' ? 'image' : 'document'} ${item.digest}`);
     } catch (err) {
       if (!isCairnError(err)) throw err;

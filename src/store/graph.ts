@@ -57,7 +57,10 @@ export interface WalkResult {
   readonly missing: GraphEdge[];
 }
 
-/** Marks everything reachable from `roots` (manifest or index digests). */
+/** The largest blob read as a document (BlobStore.readBytes' default limit). */
+const MAX_DOCUMENT_SIZE = 64 << 20;
+
+/** Marks everything reachable from `roots` (manifest or index digests; other blobs are kept as leaves). */
 export async function walkGraph(blobs: BlobStore, roots: Iterable<Digest>): Promise<WalkResult> {
   const reachable = new Set<Digest>();
   const missing: GraphEdge[] = [];
@@ -70,7 +73,9 @@ export async function walkGraph(blobs: BlobStore, roots: Iterable<Digest>): Prom
   }
   while (queue.length > 0) {
     const digest = queue.pop() as Digest;
-    if (!(await blobs.has(digest))) continue;
+    // Absent, or too big to be a document (a root may pin a layer blob directly): nothing to follow.
+    const size = await blobs.stat(digest);
+    if (size === undefined || size > MAX_DOCUMENT_SIZE) continue;
     const bytes = await blobs.readBytes(digest, { verify: false });
     for (const edge of referencesOf(digest, bytes)) {
       if (!(await blobs.has(edge.digest))) {

@@ -93,6 +93,9 @@ async function copyIndex(options: CopyImageOptions, descriptor: Descriptor, inde
     manifests.push({ ...child, mediaType: written.mediaType, digest: written.digest, size: written.size });
   }
   const format = targetFormat(options, index.mediaType ?? descriptor.mediaType);
+  if (!options.destination.accepts[format]) {
+    throw new CairnError('unsupported', `${options.destination.description} cannot hold ${format} images`, { format });
+  }
   const changed = manifests.some((m, i) => m.digest !== index.manifests[i]?.digest);
   if (!changed && format === formatOf(descriptor.mediaType)) {
     const bytes = await options.source.readDocument(descriptor);
@@ -135,7 +138,7 @@ async function copyManifestBytes(options: CopyImageOptions, descriptor: Descript
     await putDocument(options, descriptor, bytes);
     return { mediaType: sourceType, digest: descriptor.digest, size: descriptor.size };
   }
-  const converted = convertManifest(manifest, format, where);
+  const converted = convertManifest(manifest, sourceType, format, where);
   const out = Buffer.from(encodeDocument(converted));
   const written: Descriptor = { mediaType: converted.mediaType ?? sourceType, digest: digestOf(out), size: out.length };
   await putDocument(options, written, out);
@@ -143,18 +146,16 @@ async function copyManifestBytes(options: CopyImageOptions, descriptor: Descript
 }
 
 /** Rewrites media types; the blobs themselves are the same bytes in both formats. */
-function convertManifest(manifest: ImageManifest, format: ImageFormat, where: string): ImageManifest {
+function convertManifest(manifest: ImageManifest, sourceType: string, format: ImageFormat, where: string): ImageManifest {
   const convert = (d: Descriptor, field: string): Descriptor => {
-    const mediaType = convertMediaType(d.mediaType, format);
-    if (mediaType === undefined) {
-      throw new CairnError('unsupported', `${where}: ${field} media type ${d.mediaType} has no ${format} equivalent`, {
-        field,
-        mediaType: d.mediaType,
-      });
+    try {
+      return { ...d, mediaType: convertMediaType(d.mediaType, format) };
+    } catch (err) {
+      throw new CairnError('unsupported', `${where}: ${field} media type ${d.mediaType} has no ${format} equivalent`, { field }, { cause: err });
     }
-    return { ...d, mediaType };
   };
-  const mediaType = convertMediaType(manifest.mediaType ?? '', format) ?? manifest.mediaType;
+  // Docker schema 2 requires the mediaType field; OCI allows it, and cairn always writes it.
+  const mediaType = convertMediaType(sourceType, format);
   return {
     ...manifest,
     mediaType,
@@ -205,8 +206,14 @@ function formatOf(mediaType: string | undefined): ImageFormat {
   return mediaType?.startsWith('application/vnd.docker.') ? 'docker' : 'oci';
 }
 
+/**
+ * The asked format, else the source's when the destination holds it, else the other one (an OCI
+ * layout holds only OCI manifests: skopeo and containers/image ignore any other entry there).
+ */
 function targetFormat(options: CopyImageOptions, mediaType: string | undefined): ImageFormat {
-  return options.format ?? formatOf(mediaType);
+  if (options.format !== undefined) return options.format;
+  const own = formatOf(mediaType);
+  return options.destination.accepts[own] ? own : own === 'oci' ? 'docker' : 'oci';
 }
 
 function sniffIndex(bytes: Buffer): boolean {

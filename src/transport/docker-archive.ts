@@ -77,35 +77,87 @@ export interface DockerArchiveSource extends ImageSource {
   readonly image: DockerArchiveImage;
 }
 
+/** A docker archive opened once, to serve any of its images without indexing it again. */
+export interface DockerArchive {
+  readonly file: string;
+  /** Every image in the archive, in manifest.json order. */
+  readonly images: readonly DockerArchiveImage[];
+  /**
+   * A source for one image (same `ref` rules as `openDockerArchiveSource`). It shares this
+   * archive's index: closing the source leaves the archive open; `close()` the archive last.
+   */
+  source(ref?: string | number): Promise<DockerArchiveSource>;
+  /** Releases the index (and the decompressed copy of a compressed archive). Safe to call twice. */
+  close(): Promise<void>;
+}
+
 /**
- * Opens a docker-archive for reading. Fails with 'invalid-archive' (naming the file and the
- * problem) for a broken archive, 'digest-mismatch' naming the member whose bytes are wrong,
- * 'invalid-argument' when several images are inside and no `ref` chose one, 'not-found' when
- * `ref` names none.
+ * Opens a docker archive once (one read of the file, every member hashed) for reading several
+ * of its images, as `load` does. Fails like `openDockerArchiveSource` for a broken archive.
+ *
+ * @example
+ * const archive = await openDockerArchive('bundle.tar', { tmpDir });
+ * try {
+ *   for (const image of archive.images) { const source = await archive.source(image.index); … }
+ * } finally { await archive.close(); }
+ */
+export async function openDockerArchive(file: string, options: Pick<DockerArchiveSourceOptions, 'tmpDir'> = {}): Promise<DockerArchive> {
+  const { index, images } = await indexArchive(file, options.tmpDir);
+  return {
+    file,
+    images,
+    source: (ref) => openImage(index, images, ref, false),
+    close: () => index.close(),
+  };
+}
+
+/**
+ * Opens a docker-archive for reading one image. Fails with 'invalid-archive' (naming the file
+ * and the problem) for a broken archive, 'digest-mismatch' naming the member whose bytes are
+ * wrong, 'invalid-argument' when several images are inside and no `ref` chose one, 'not-found'
+ * when `ref` names none.
  *
  * @example
  * const source = await openDockerArchiveSource('busybox.tar', { ref: 'busybox:latest' });
  * try { await copyImage({ source, destination }); } finally { await source.close(); }
  */
 export async function openDockerArchiveSource(file: string, options: DockerArchiveSourceOptions = {}): Promise<DockerArchiveSource> {
-  const ref = options.ref;
-  const description = `docker-archive:${file}${ref === undefined ? '' : typeof ref === 'number' ? `:@${ref}` : `:${ref}`}`;
-  const archive = await ArchiveIndex.open(file, { hash: true, ...(options.tmpDir !== undefined ? { tmpDir: options.tmpDir } : {}) });
+  const { index, images } = await indexArchive(file, options.tmpDir);
   try {
-    const images = await readImageList(archive);
-    const image = selectImage(images, ref, file);
-    const parts = await describeImage(archive, image);
-    return new DockerArchiveReader(description, archive, images, image, parts);
+    return await openImage(index, images, options.ref, true);
   } catch (err) {
-    await archive.close();
+    await index.close();
     throw err;
   }
+}
+
+async function indexArchive(file: string, tmpDir: string | undefined): Promise<{ index: ArchiveIndex; images: DockerArchiveImage[] }> {
+  const index = await ArchiveIndex.open(file, { hash: true, ...(tmpDir !== undefined ? { tmpDir } : {}) });
+  try {
+    return { index, images: await readImageList(index) };
+  } catch (err) {
+    await index.close();
+    throw err;
+  }
+}
+
+async function openImage(
+  archive: ArchiveIndex,
+  images: readonly DockerArchiveImage[],
+  ref: string | number | undefined,
+  ownsArchive: boolean,
+): Promise<DockerArchiveSource> {
+  const file = archive.file;
+  const description = `docker-archive:${file}${ref === undefined ? '' : typeof ref === 'number' ? `:@${ref}` : `:${ref}`}`;
+  const image = selectImage(images, ref, file);
+  const parts = await describeImage(archive, image);
+  return new DockerArchiveReader(description, archive, images, image, parts, ownsArchive);
 }
 
 interface ImageParts {
   root: RootDocument;
   config: { descriptor: Descriptor; bytes: Buffer };
-  /** Layer (and, for Docker 25 archives, any blob) members by digest. */
+  /** Layer members by digest. */
   blobs: Map<Digest, ArchiveMember>;
 }
 
@@ -115,13 +167,22 @@ class DockerArchiveReader implements DockerArchiveSource {
   readonly image: DockerArchiveImage;
   readonly #archive: ArchiveIndex;
   readonly #parts: ImageParts;
+  readonly #ownsArchive: boolean;
 
-  constructor(description: string, archive: ArchiveIndex, images: readonly DockerArchiveImage[], image: DockerArchiveImage, parts: ImageParts) {
+  constructor(
+    description: string,
+    archive: ArchiveIndex,
+    images: readonly DockerArchiveImage[],
+    image: DockerArchiveImage,
+    parts: ImageParts,
+    ownsArchive: boolean,
+  ) {
     this.description = description;
     this.#archive = archive;
     this.images = images;
     this.image = image;
     this.#parts = parts;
+    this.#ownsArchive = ownsArchive;
   }
 
   async root(): Promise<RootDocument> {
@@ -145,8 +206,8 @@ class DockerArchiveReader implements DockerArchiveSource {
     throw this.#notFound(descriptor);
   }
 
-  close(): Promise<void> {
-    return this.#archive.close();
+  async close(): Promise<void> {
+    if (this.#ownsArchive) await this.#archive.close();
   }
 
   #notFound(descriptor: Descriptor): CairnError {

@@ -47,7 +47,12 @@ export class LayoutSource implements ImageSource {
  */
 export class LayoutDestination implements ImageDestination {
   readonly description: string;
-  readonly accepts = { oci: true, docker: true, index: true } as const;
+  /**
+   * OCI manifests and indexes only: containers/image (skopeo, podman) skips index.json entries of
+   * any other media type, so a Docker manifest there would be invisible to them. Docker sources
+   * are converted, as skopeo does.
+   */
+  readonly accepts = { oci: true, docker: false, index: true } as const;
   readonly #layout: OciLayout;
   readonly #record: (images: readonly ImageRecord[]) => Promise<void>;
   readonly #cleanup: () => Promise<void>;

@@ -56,8 +56,6 @@ export async function loadArchive(store: Store, file: string): Promise<LoadedIma
   const tmpDir = store.paths.tmp;
   const format = await detectArchiveFormat(file, tmpDir);
   const sources: (() => Promise<{ source: ImageSource; names: string[] }>)[] = [];
-  // A docker archive holds no manifest, so there is no digest to keep: store it as OCI.
-  const conversion = format === 'docker-archive' ? { format: 'oci' as const } : {};
   if (format === 'docker-archive') {
     const first = await openDockerArchiveSource(file, { ref: 0, tmpDir });
     const images = first.images;
@@ -92,7 +90,7 @@ export async function loadArchive(store: Store, file: string): Promise<LoadedIma
       try {
         const destination = storeDestination(store);
         try {
-          const record = await copyImage({ source, destination, names, all: true, ...conversion });
+          const record = await copyImage({ source, destination, names, all: true });
           loaded.push(record);
         } finally {
           await destination.close();

@@ -43,16 +43,51 @@ export interface OciArchiveSource extends ImageSource {
 
 const LAYOUT_HEADER = '{"imageLayoutVersion":"1.0.0"}';
 
+/** An OCI archive opened once, to serve any of its entries without indexing it again. */
+export interface OciArchive {
+  readonly file: string;
+  /** index.json's entries, as written (annotations included). */
+  readonly entries: readonly Descriptor[];
+  /**
+   * A source for one entry (same `ref` rules as `openOciArchiveSource`). It shares this
+   * archive's index: closing the source leaves the archive open; `close()` the archive last.
+   */
+  source(ref?: string): Promise<OciArchiveSource>;
+  close(): Promise<void>;
+}
+
 /**
- * Opens an OCI archive for reading. A tar that is not an OCI layout, or a blob missing from it,
- * fails with 'invalid-archive' naming the file.
+ * Opens an OCI archive once for reading several of its entries (`load`).
+ *
+ * @example
+ * const archive = await openOciArchive('images.tar');
+ * try { for (const name of names) await copyImage({ source: await archive.source(name), destination }); }
+ * finally { await archive.close(); }
+ */
+export async function openOciArchive(file: string, options: Pick<OciArchiveSourceOptions, 'tmpDir'> = {}): Promise<OciArchive> {
+  const { index, entries } = await indexArchive(file, options.tmpDir);
+  return { file, entries, source: async (ref) => openEntry(index, entries, ref, false), close: () => index.close() };
+}
+
+/**
+ * Opens an OCI archive for reading one entry. A tar that is not an OCI layout, or a blob
+ * missing from it, fails with 'invalid-archive' naming the file.
  *
  * @example
  * const source = await openOciArchiveSource('image.tar', { ref: 'latest' });
  */
 export async function openOciArchiveSource(file: string, options: OciArchiveSourceOptions = {}): Promise<OciArchiveSource> {
-  const description = `oci-archive:${file}${options.ref !== undefined ? `:${options.ref}` : ''}`;
-  const archive = await ArchiveIndex.open(file, options.tmpDir !== undefined ? { tmpDir: options.tmpDir } : {});
+  const { index, entries } = await indexArchive(file, options.tmpDir);
+  try {
+    return openEntry(index, entries, options.ref, true);
+  } catch (err) {
+    await index.close();
+    throw err;
+  }
+}
+
+async function indexArchive(file: string, tmpDir: string | undefined): Promise<{ index: ArchiveIndex; entries: Descriptor[] }> {
+  const archive = await ArchiveIndex.open(file, tmpDir !== undefined ? { tmpDir } : {});
   try {
     const header = archive.resolve('oci-layout');
     let version: unknown;
@@ -76,17 +111,22 @@ export async function openOciArchiveSource(file: string, options: OciArchiveSour
     if (!Array.isArray(manifests) || !manifests.every((d: Descriptor | null) => typeof d === 'object' && d !== null && isDigest(d.digest))) {
       throw new CairnError('invalid-archive', `${file}: index.json "manifests" is not a list of descriptors`, { file });
     }
-    const picked = pickEntry(manifests as Descriptor[], options.ref, description);
-    const { annotations: _annotations, ...descriptor } = picked;
-    const names = (manifests as Descriptor[])
-      .filter((d) => d.digest === picked.digest)
-      .map(refNameOf)
-      .filter((n): n is string => n !== undefined);
-    return new OciArchiveReader(description, archive, descriptor, names);
+    return { index: archive, entries: manifests as Descriptor[] };
   } catch (err) {
     await archive.close();
     throw err;
   }
+}
+
+function openEntry(archive: ArchiveIndex, entries: readonly Descriptor[], ref: string | undefined, ownsArchive: boolean): OciArchiveSource {
+  const description = `oci-archive:${archive.file}${ref !== undefined ? `:${ref}` : ''}`;
+  const picked = pickEntry(entries, ref, description);
+  const { annotations: _annotations, ...descriptor } = picked;
+  const names = entries
+    .filter((d) => d.digest === picked.digest)
+    .map(refNameOf)
+    .filter((n): n is string => n !== undefined);
+  return new OciArchiveReader(description, archive, descriptor, names, ownsArchive);
 }
 
 class OciArchiveReader implements OciArchiveSource {
@@ -94,12 +134,14 @@ class OciArchiveReader implements OciArchiveSource {
   readonly names: readonly string[];
   readonly #archive: ArchiveIndex;
   readonly #root: Descriptor;
+  readonly #ownsArchive: boolean;
 
-  constructor(description: string, archive: ArchiveIndex, root: Descriptor, names: readonly string[]) {
+  constructor(description: string, archive: ArchiveIndex, root: Descriptor, names: readonly string[], ownsArchive: boolean) {
     this.description = description;
     this.#archive = archive;
     this.#root = root;
     this.names = names;
+    this.#ownsArchive = ownsArchive;
   }
 
   async root(): Promise<RootDocument> {
@@ -115,8 +157,8 @@ class OciArchiveReader implements OciArchiveSource {
     return this.#archive.openMember(this.#member(descriptor));
   }
 
-  close(): Promise<void> {
-    return this.#archive.close();
+  async close(): Promise<void> {
+    if (this.#ownsArchive) await this.#archive.close();
   }
 
   #member(descriptor: Descriptor): ArchiveMember {

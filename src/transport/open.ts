@@ -86,8 +86,7 @@ export async function copy(source: string, destination: string, options: CopyOpt
   const from = parseTransportName(source);
   const to = parseTransportName(destination);
   const names = destinationNames(from, to);
-  // A docker archive holds no manifest, so there is no digest to preserve: layouts get OCI, as skopeo does.
-  const format = options.format ?? (from.kind === 'docker-archive' && to.kind !== 'docker-archive' ? 'oci' : undefined);
+  const format = options.format;
   const run = async (): Promise<ImageRecord> => {
     const src = await openSource(from, options.store, options.platform);
     try {

@@ -77,7 +77,8 @@ describe('put', () => {
     const ref = await store.blobs.put(seededStream(7, size), { digest: sha(expected), size, what: 'big stream' });
     expect(ref).toEqual({ digest: sha(expected), size });
     expect((await stat(store.blobs.path(ref.digest))).mode & 0o777).toBe(0o444);
-    expect(await buffer(await store.blobs.open(ref.digest, { verify: true }))).toEqual(expected);
+    // (Buffer.equals: vitest's deep equality walks a 3 MB buffer byte by byte, for seconds.)
+    expect((await buffer(await store.blobs.open(ref.digest, { verify: true }))).equals(expected)).toBe(true);
     expect(await dirEntries(store.paths.tmp)).toEqual([]);
   });
 
@@ -156,6 +157,29 @@ describe('put', () => {
   });
 });
 
+describe('stage', () => {
+  it('a staged blob is invisible until commit; commit and discard are idempotent', async () => {
+    const bytes = Buffer.from('staged');
+    const staged = await store.blobs.stage(Readable.from([bytes]), { digest: sha(bytes), size: bytes.length });
+    expect(staged.digest).toBe(sha(bytes));
+    expect(await store.blobs.has(staged.digest)).toBe(false);
+    expect((await dirEntries(store.paths.tmp)).length).toBe(1);
+    await staged.commit();
+    await staged.commit();
+    await staged.discard();
+    expect(await store.blobs.has(staged.digest)).toBe(true);
+    expect(await dirEntries(store.paths.tmp)).toEqual([]);
+  });
+
+  it('discard leaves nothing, neither blob nor staging file', async () => {
+    const staged = await store.blobs.stage(Buffer.from('dropped'));
+    await staged.discard();
+    await staged.commit(); // no-op after discard
+    expect(await listBlobs(store)).toEqual([]);
+    expect(await dirEntries(store.paths.tmp)).toEqual([]);
+  });
+});
+
 describe('read', () => {
   it('open with verify passes every byte and then fails at the end of a corrupted blob', async () => {
     const size = 2 * (1 << 20) + 5;
@@ -201,8 +225,8 @@ describe('read', () => {
   it('missing blobs are not-found naming the digest', async () => {
     expect(await store.blobs.stat(FAKE)).toBeUndefined();
     expect(await store.blobs.has(FAKE)).toBe(false);
-    for (const attempt of [store.blobs.open(FAKE), store.blobs.readBytes(FAKE)]) {
-      const err = await failure(attempt);
+    for (const attempt of [() => store.blobs.open(FAKE), () => store.blobs.readBytes(FAKE)]) {
+      const err = await failure(attempt());
       expect(err.code).toBe('not-found');
       expect(err.message).toContain(FAKE);
     }

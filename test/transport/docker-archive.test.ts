@@ -16,7 +16,7 @@ import { MediaType, parseManifest } from '../../src/oci/index.js';
 import { packTar } from '../../src/tar/write.js';
 import { ArchiveIndex } from '../../src/transport/archive-index.js';
 import { copyImage } from '../../src/transport/copy.js';
-import { openDockerArchiveDestination, openDockerArchiveSource, type DockerArchiveSource } from '../../src/transport/docker-archive.js';
+import { openDockerArchive, openDockerArchiveDestination, openDockerArchiveSource, type DockerArchiveSource } from '../../src/transport/docker-archive.js';
 import { openOciLayoutSource } from '../../src/transport/oci-layout.js';
 import { conformancePath, hasShared } from '../support/shared.js';
 import { hermeticContainersEnv, skipWithoutTools } from '../support/tools.js';
@@ -160,6 +160,23 @@ describe.skipIf(!hasShared)('conformance docker-save archives', () => {
     const plain = await load(ggcr('tarball/testdata/hello-world-v25.tar'));
     expect(plain.root.descriptor.mediaType).toBe(MediaType.DockerManifest);
     expect(plain.manifest.layers.map((l) => l.digest)).toEqual(image.manifest.layers.map((l) => l.digest));
+  });
+
+  it('openDockerArchive indexes once and serves every image; closing a source keeps the archive open', async () => {
+    const archive = await openDockerArchive(ggcr('tarball/testdata/test_bundle.tar'));
+    expect(archive.images.map((i) => i.names)).toEqual([['test_image_2'], ['test_image_1']]);
+    const configs = [];
+    for (const image of archive.images) {
+      const source = await archive.source(image.index);
+      configs.push((await inspect(source)).manifest.config.digest);
+      await source.close();
+    }
+    expect(configs).toEqual([
+      'sha256:930705ce23e3b6ed4c08746b6fe880089c864fbaf62482702ae3fdd66b8c7fe9',
+      'sha256:6e0b05049ed9c17d02e1a55e80d6599dbfcce7f4f4b022e3c673e685789c470e',
+    ]);
+    await archive.close();
+    await archive.close();
   });
 
   it('dive test-docker-image.tar: the layer digests are the golden diffIDs of the export snapshot', async () => {

@@ -14,7 +14,7 @@ import { isCairnError } from '../../src/errors.js';
 import { MediaType, parseIndex, parseManifest } from '../../src/oci/index.js';
 import { ArchiveIndex } from '../../src/transport/archive-index.js';
 import { copyImage } from '../../src/transport/copy.js';
-import { openOciArchiveDestination, openOciArchiveSource } from '../../src/transport/oci-archive.js';
+import { openOciArchive, openOciArchiveDestination, openOciArchiveSource } from '../../src/transport/oci-archive.js';
 import { openOciLayoutDestination, openOciLayoutSource } from '../../src/transport/oci-layout.js';
 import type { ImageSource } from '../../src/transport/types.js';
 import { conformancePath, hasShared } from '../support/shared.js';
@@ -245,6 +245,15 @@ describe.skipIf(skipWithoutTools('skopeo', 'tar', 'gzip'))('with the real skopeo
     await writeArchive(made.layout, two, path.join(tmp, 's2'), ['t', 'u']);
     expect(sha256(await readFile(one))).toBe(sha256(await readFile(two)));
     expect((await load(two, 'u')).names).toEqual(['t', 'u']);
+    // One index, two entries, served without re-reading the file.
+    const archive = await openOciArchive(two);
+    expect(archive.entries.map((e) => e.annotations?.['org.opencontainers.image.ref.name'])).toEqual(['t', 'u']);
+    for (const ref of ['t', 'u']) {
+      const source = await archive.source(ref);
+      expect((await inspect(source)).manifest.config.digest).toBe(made.config);
+      await source.close();
+    }
+    await archive.close();
     expect((await readdir(tmp)).filter((n) => n.endsWith('.tmp'))).toEqual([]);
   });
 });

@@ -1,0 +1,44 @@
+/**
+ * @module cairn
+ * The public API. Everything the CLI does is here, typed; the CLI only parses and prints.
+ */
+export { CairnError, isCairnError } from './errors.js';
+export type { ErrorCode, ErrorData } from './errors.js';
+
+export { parseDigest, isDigest, digestOf, digestHex, shortId, nodeSha256, DigestStream } from './digest/index.js';
+export type { Digest, Hasher, HasherFactory } from './digest/index.js';
+
+export { Store } from './store/store.js';
+export type { StoreOptions } from './store/store.js';
+export { defaultStorePath } from './store/paths.js';
+export { parseReference, formatReference, tagged } from './store/reference.js';
+export type { Reference } from './store/reference.js';
+export type { TagRecord } from './store/tags.js';
+export type { BlobRef, StagedBlob, PutOptions, ReadOptions } from './store/blobs.js';
+export { gc } from './store/gc.js';
+export type { GcResult, GcOptions } from './store/gc.js';
+export { fsck } from './store/fsck.js';
+export type { FsckProblem, FsckResult } from './store/fsck.js';
+export { rebuildMeta } from './store/rebuild.js';
+
+export * from './oci/index.js';
+
+export { resolveImage, manifestOf } from './image/resolve.js';
+export type { ResolvedImage, ResolveOptions } from './image/resolve.js';
+export { listImages, readConfig, summarize } from './image/list.js';
+export type { ImageSummary } from './image/list.js';
+export { imageHistory } from './image/history.js';
+export type { HistoryRow } from './image/history.js';
+export { scratchImage, draftOf, appendLayer, mutateConfig, writeImage } from './image/draft.js';
+export type { ImageDraft, AppendLayerOptions, WriteImageOptions } from './image/draft.js';
+
+export { copy, openSource, openDestination, parseTransportName, formatTransportName } from './transport/open.js';
+export type { CopyOptions } from './transport/open.js';
+export { copyImage, transferImage } from './transport/copy.js';
+export type { CopyImageOptions, CopyProgress, ImageFormat } from './transport/copy.js';
+export type { ImageSource, ImageDestination, ImageRecord, RootDocument } from './transport/types.js';
+export { loadArchive, saveImages } from './transport/load.js';
+export type { ArchiveFormat, LoadedImage, SaveOptions } from './transport/load.js';
+
+export { packTar, createTarWriter, tarEntries, readTar, listTar, digestLayer, encodeLayer } from './tar/index.js';
+export type { TarEntry, TarEntryInit, TarEntryType, Compression } from './tar/index.js';
