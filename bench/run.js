@@ -185,8 +185,8 @@ async function main() {
     return 2;
   }
   const chosen = positionals.length === 0 ? all : all.filter((b) => positionals.includes(b.bench.name));
-  const gnuTime = await haveGnuTime();
-  if (!gnuTime) log('/usr/bin/time (GNU time) missing: peak RSS falls back to polling /proc/PID/status VmHWM (apt-get install time)');
+  const gnuTime = process.env.CAIRN_BENCH_NO_GNU_TIME !== '1' && (await haveGnuTime());
+  if (!gnuTime) log('GNU time (/usr/bin/time) missing or disabled: peak RSS falls back to polling /proc/PID/status VmHWM (apt-get install time)');
   const opts = { runs: positiveInt(values.runs), warmup: positiveInt(values.warmup, true), gnuTime, write: !values['no-write'] };
   const env = await environment(ROOT);
   let ok = true;

@@ -29,6 +29,11 @@ export interface Sublevel<V> {
 /** The typed sections of the database. */
 export interface Meta {
   readonly layers: Sublevel<LayerRecord>;
+  /**
+   * Layer indexes (design §3) keyed by diffID, in the binary encoding of
+   * `src/layer/layer-index.ts` (`encodeLayerIndex`/`decodeLayerIndex`). Derived.
+   */
+  readonly layerIndexes: Sublevel<Uint8Array>;
   /** Free-form JSON records owned by the container module. */
   readonly containers: Sublevel<unknown>;
   /** Build cache: step key → result. Owned by the build module. */
@@ -40,7 +45,7 @@ export interface Meta {
 interface LevelLike {
   open(): Promise<void>;
   close(): Promise<void>;
-  sublevel<V>(name: string, options: { valueEncoding: 'json' }): RawSublevel<V>;
+  sublevel<V>(name: string, options: { valueEncoding: 'json' | 'view' }): RawSublevel<V>;
 }
 
 interface RawSublevel<V> {
@@ -70,7 +75,9 @@ export async function withMetaDb<T>(dir: string, fn: (meta: Meta) => Promise<T>)
     const layers = wrap(db.sublevel<LayerRecord>('layers', { valueEncoding: 'json' }));
     const containers = wrap(db.sublevel<unknown>('containers', { valueEncoding: 'json' }));
     const buildCache = wrap(db.sublevel<unknown>('build-cache', { valueEncoding: 'json' }));
-    return await fn({ layers, containers, buildCache, derived: [layers as Sublevel<unknown>] });
+    const layerIndexes = wrap(db.sublevel<Uint8Array>('layer-indexes', { valueEncoding: 'view' }));
+    const derived = [layers, layerIndexes] as Sublevel<unknown>[];
+    return await fn({ layers, layerIndexes, containers, buildCache, derived });
   } finally {
     await db.close();
   }

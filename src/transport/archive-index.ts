@@ -29,10 +29,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { nodeSha256, type Digest } from '../digest/index.js';
 import { CairnError, errnoCode } from '../errors.js';
-import { decompressStream, type Compression } from '../tar/compression.js';
-import { cleanPath, type TarEntryInit, type TarEntryType } from '../tar/entry.js';
-import { tarEntries } from '../tar/read.js';
-import { packTar, type TarBody } from '../tar/write.js';
+import { cleanPath, decompressStream, packTar, tarEntries, type Compression, type TarBody, type TarEntryInit, type TarEntryType } from '../tar/index.js';
 import { fsyncDir } from '../sys/atomic.js';
 
 export interface ArchiveMember {

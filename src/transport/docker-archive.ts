@@ -44,8 +44,7 @@ import {
   type Descriptor,
 } from '../oci/index.js';
 import { splitTagged } from '../store/reference.js';
-import { decompressStream, detectCompression } from '../tar/compression.js';
-import { sortEntries } from '../tar/entry.js';
+import { decompressStream, detectCompression, sortEntries } from '../tar/index.js';
 import { ArchiveIndex, writeArchiveAtomic, type ArchiveItem, type ArchiveMember } from './archive-index.js';
 import type { ImageDestination, ImageRecord, ImageSource, RootDocument } from './types.js';
 
@@ -664,10 +663,15 @@ class ArchivePlan {
       item = { Config: configName, RepoTags: [], Layers: layerNames };
       this.#manifest.push(item);
     }
-    for (const name of names) {
+    for (const given of names) {
+      // docker load wants NAME:TAG in RepoTags; a bare name means :latest, as everywhere.
+      if (given.includes('@')) {
+        throw new CairnError('invalid-argument', `docker-archive name "${given}": a docker archive names images by tag, not digest`, { name: given });
+      }
+      const { name: repo, tag } = splitTagged(given);
+      const name = `${repo}:${tag}`;
       if (!item.RepoTags.includes(name)) item.RepoTags.push(name);
       if (topId === undefined) continue;
-      const { name: repo, tag } = splitTagged(name);
       const tags = this.#repositories.get(repo) ?? new Map<string, string>();
       tags.set(tag, topId);
       this.#repositories.set(repo, tags);

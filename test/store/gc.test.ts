@@ -8,7 +8,7 @@ import type { Digest } from '../../src/digest/index.js';
 import { fsck } from '../../src/store/fsck.js';
 import { gc } from '../../src/store/gc.js';
 import { Store } from '../../src/store/store.js';
-import { dirEntries, listBlobs, makeImage, removeDir, tempDir } from '../support/images.js';
+import { dirEntries, listBlobs, makeImage, removeDir, seededStream, tempDir } from '../support/images.js';
 
 let dir: string;
 let store: Store;
@@ -146,6 +146,15 @@ describe('gc', () => {
     const second = await gc(store);
     expect(sorted(second.removed)).toEqual(sorted([image.descriptor.digest, image.config, image.layers[1]!]));
     expect(await store.blobs.has(image.layers[0]!)).toBe(true);
+  });
+
+  it('a gcRoot may pin a big non-document blob directly: kept, not read as a document', async () => {
+    const size = (64 << 20) + 1;
+    const big = await store.ingest(() => store.blobs.put(seededStream(5, size), { size }));
+    await store.withMeta((meta) => meta.containers.put('big', { gcRoots: [big.digest] }));
+    const result = await gc(store);
+    expect(result.removed).toEqual([]);
+    expect(await store.blobs.has(big.digest)).toBe(true);
   });
 
   it('runs on a store that does not exist yet (nothing to do)', async () => {

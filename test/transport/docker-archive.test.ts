@@ -13,7 +13,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { digestOf } from '../../src/digest/index.js';
 import { isCairnError } from '../../src/errors.js';
 import { MediaType, parseManifest } from '../../src/oci/index.js';
-import { packTar } from '../../src/tar/write.js';
+import { packTar } from '../../src/tar/index.js';
 import { ArchiveIndex } from '../../src/transport/archive-index.js';
 import { copyImage } from '../../src/transport/copy.js';
 import { openDockerArchive, openDockerArchiveDestination, openDockerArchiveSource, type DockerArchiveSource } from '../../src/transport/docker-archive.js';
@@ -483,7 +483,7 @@ describe('round trip through our own reader and writer', () => {
       for (const layer of m.layers) await destination.putBlob(layer, await source.openBlob(layer), `layer ${layer.digest}`);
       await destination.putDocument(m.config, await source.readDocument(m.config));
       await destination.putDocument(descriptor, (await source.root()).bytes);
-      records.push({ descriptor, names: source.image.names });
+      records.push({ descriptor, names: [...source.image.names, ...(records.length === 1 ? ['bare'] : [])] });
     }
     await destination.commit(records);
     await destination.close();
@@ -496,6 +496,11 @@ describe('round trip through our own reader and writer', () => {
     // Written uncompressed: each layer is now its own diffID.
     expect(kaniko.manifest.layers.map((l) => l.digest)).toEqual(original.diffIds);
     expect(kaniko.manifest.layers.every((l) => l.mediaType === MediaType.DockerLayer)).toBe(true);
+    // A bare name is written NAME:latest (docker load refuses an untagged RepoTag).
+    const written = await ArchiveIndex.open(file);
+    const list = JSON.parse((await written.readMember(written.resolve('manifest.json')!)).toString()) as { RepoTags: string[] }[];
+    expect(list.map((m) => m.RepoTags)).toEqual([['dive-test:kaniko-latest'], ['bazel/v1/tarball:test_image_1', 'bare:latest']]);
+    await written.close();
     const bazel = await load(file, { ref: 'bazel/v1/tarball:test_image_1' });
     expect(bazel.manifest.config.digest).toBe('sha256:6e0b05049ed9c17d02e1a55e80d6599dbfcce7f4f4b022e3c673e685789c470e');
   });

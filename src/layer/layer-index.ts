@@ -1,0 +1,408 @@
+/**
+ * @module layer/layer-index
+ * The layer index (design §3): the ordered list of a layer's tar entries with their metadata,
+ * content sha256 and content offset in the uncompressed tar, and its compact binary encoding
+ * (stored in meta keyed by diffID) and JSON form (for `--json` output and debugging).
+ *
+ * Browser-safe: no Node imports (only Uint8Array, DataView, TextEncoder/TextDecoder), so the
+ * inspection core can decode indexes in a browser. Building an index needs a stream of the
+ * layer and a hasher: see `./index-build.ts`.
+ *
+ * Encoding (version 1), all integers unsigned LEB128 varints unless said otherwise:
+ * ```
+ * "CLX" 0x01                      magic + version
+ * diffID                          32 raw bytes (sha256)
+ * size, count                     uncompressed tar size, number of entries
+ * per entry:
+ *   u8 type | flags               low 3 bits: type code; 0x08 linkname, 0x10 xattrs
+ *   shared, suffixLen, suffix     path front-coded against the previous path (UTF-8 bytes)
+ *   mode, uid, gid
+ *   zigzag(mtime - previous mtime)   milliseconds
+ *   zigzag(offset - previous end)    previous end = previous offset + size rounded up to 512
+ *   file:  size, 32 raw bytes sha256
+ *   char/block: devmajor, devminor
+ *   linkname (0x08): len, UTF-8 bytes
+ *   xattrs (0x10): count, then (nameLen, name, valueLen, value) each
+ * ```
+ * Front coding, deltas and raw digests keep it near 60 bytes an entry, of which the 32-byte
+ * sha256 is most: measured numbers are in spec-notes/layer-index-and-union.md.
+ */
+import { digestHex, isDigest, type Digest } from '../digest/digest.js';
+import { CairnError } from '../errors.js';
+import type { TarEntryType } from '../tar/entry.js';
+
+/** One tar entry of a layer, as the index keeps it. */
+export interface LayerIndexEntry {
+  /** Cleaned, relative path (`tar/entry.ts` rules); whiteouts (`.wh.*`) are kept as they are. */
+  readonly path: string;
+  readonly type: TarEntryType;
+  /** Permission bits including setuid/setgid/sticky. */
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  /** Milliseconds since the epoch. */
+  readonly mtime: number;
+  /** Content bytes (files only; 0 otherwise). */
+  readonly size: number;
+  /** Symlink target verbatim, or cleaned hardlink target. */
+  readonly linkname?: string;
+  readonly devmajor?: number;
+  readonly devminor?: number;
+  /** Extended attributes (binary values); absent when none. */
+  readonly xattrs?: Readonly<Record<string, Uint8Array>>;
+  /** sha256 of the content, for files. */
+  readonly sha256?: Digest;
+  /** Byte offset of the content in the uncompressed tar. */
+  readonly offset: number;
+}
+
+export interface LayerIndex {
+  /** sha256 of the uncompressed tar. */
+  readonly diffId: Digest;
+  /** Uncompressed tar size in bytes. */
+  readonly size: number;
+  /** In archive order, duplicates included ("the last one wins" is the applier's rule). */
+  readonly entries: readonly LayerIndexEntry[];
+}
+
+/** The JSON form: xattr values in base64, mtime as an ISO string. */
+export interface LayerIndexJSON {
+  readonly diffId: string;
+  readonly size: number;
+  readonly entries: readonly LayerIndexEntryJSON[];
+}
+
+export interface LayerIndexEntryJSON {
+  readonly path: string;
+  readonly type: TarEntryType;
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly mtime: string;
+  readonly size: number;
+  readonly linkname?: string;
+  readonly devmajor?: number;
+  readonly devminor?: number;
+  readonly xattrs?: Readonly<Record<string, string>>;
+  readonly sha256?: string;
+  readonly offset: number;
+}
+
+const MAGIC = [0x43, 0x4c, 0x58, 0x01]; // "CLX" v1
+const TYPES: readonly TarEntryType[] = ['file', 'directory', 'symlink', 'hardlink', 'char', 'block', 'fifo'];
+const FLAG_LINK = 0x08;
+const FLAG_XATTRS = 0x10;
+const UTF8_ENCODER = new TextEncoder();
+const UTF8_DECODER = new TextDecoder('utf-8', { fatal: true });
+
+/** Tar content is padded to 512-byte blocks. */
+export function paddedSize(size: number): number {
+  return Math.ceil(size / 512) * 512;
+}
+
+class Writer {
+  #buf = new Uint8Array(1 << 16);
+  #len = 0;
+
+  #reserve(n: number): void {
+    if (this.#len + n <= this.#buf.length) return;
+    let size = this.#buf.length * 2;
+    while (size < this.#len + n) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.#buf.subarray(0, this.#len));
+    this.#buf = next;
+  }
+
+  byte(b: number): void {
+    this.#reserve(1);
+    this.#buf[this.#len++] = b;
+  }
+
+  varint(value: number): void {
+    if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`varint out of range: ${value}`);
+    this.#reserve(8);
+    let n = value;
+    while (n >= 0x80) {
+      this.#buf[this.#len++] = (n % 0x80) | 0x80;
+      n = Math.floor(n / 0x80);
+    }
+    this.#buf[this.#len++] = n;
+  }
+
+  zigzag(value: number): void {
+    this.varint(value < 0 ? -value * 2 - 1 : value * 2);
+  }
+
+  bytes(data: Uint8Array): void {
+    this.#reserve(data.length);
+    this.#buf.set(data, this.#len);
+    this.#len += data.length;
+  }
+
+  lengthPrefixed(data: Uint8Array): void {
+    this.varint(data.length);
+    this.bytes(data);
+  }
+
+  result(): Uint8Array {
+    return this.#buf.slice(0, this.#len);
+  }
+}
+
+class Reader {
+  #pos = 0;
+  readonly buf: Uint8Array;
+
+  constructor(buf: Uint8Array) {
+    this.buf = buf;
+  }
+
+  #fail(why: string): never {
+    throw new CairnError('invalid-document', `layer index: ${why} at byte ${this.#pos}`, { offset: this.#pos });
+  }
+
+  byte(): number {
+    if (this.#pos >= this.buf.length) this.#fail('unexpected end');
+    return this.buf[this.#pos++] as number;
+  }
+
+  varint(): number {
+    let value = 0;
+    let scale = 1;
+    for (;;) {
+      const b = this.byte();
+      value += (b & 0x7f) * scale;
+      if (b < 0x80) break;
+      scale *= 0x80;
+      if (scale > 2 ** 56) this.#fail('varint too long');
+    }
+    if (!Number.isSafeInteger(value)) this.#fail('integer out of range');
+    return value;
+  }
+
+  zigzag(): number {
+    const v = this.varint();
+    return v % 2 === 1 ? -(v + 1) / 2 : v / 2;
+  }
+
+  bytes(n: number): Uint8Array {
+    if (this.#pos + n > this.buf.length) this.#fail('unexpected end');
+    const out = this.buf.subarray(this.#pos, this.#pos + n);
+    this.#pos += n;
+    return out;
+  }
+
+  lengthPrefixed(): Uint8Array {
+    return this.bytes(this.varint());
+  }
+
+  get done(): boolean {
+    return this.#pos === this.buf.length;
+  }
+}
+
+function hexToBytes(hex: string): Uint8Array {
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
+  return out;
+}
+
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+function bytesToHex(bytes: Uint8Array): string {
+  let s = '';
+  for (const b of bytes) s += HEX[b];
+  return s;
+}
+
+function sha256Bytes(digest: Digest, what: string): Uint8Array {
+  if (!digest.startsWith('sha256:')) {
+    throw new CairnError('unsupported', `layer index: ${what} is not a sha256 digest`, { digest });
+  }
+  return hexToBytes(digestHex(digest));
+}
+
+function toDigest(bytes: Uint8Array): Digest {
+  return `sha256:${bytesToHex(bytes)}` as Digest;
+}
+
+function sharedPrefix(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < n && a[i] === b[i]) i++;
+  return i;
+}
+
+/**
+ * The compact binary form of an index (see the module comment).
+ *
+ * @example
+ * await meta.layerIndexes.put(index.diffId, encodeLayerIndex(index));
+ */
+export function encodeLayerIndex(index: LayerIndex): Uint8Array {
+  const w = new Writer();
+  for (const b of MAGIC) w.byte(b);
+  w.bytes(sha256Bytes(index.diffId, 'the diffID'));
+  w.varint(index.size);
+  w.varint(index.entries.length);
+  let prevPath = new Uint8Array(0);
+  let prevMtime = 0;
+  let prevEnd = 0;
+  for (const e of index.entries) {
+    const code = TYPES.indexOf(e.type);
+    if (code < 0) throw new RangeError(`unknown entry type ${String(e.type)}`);
+    const xattrNames = e.xattrs ? Object.keys(e.xattrs) : [];
+    w.byte(code | (e.linkname !== undefined ? FLAG_LINK : 0) | (xattrNames.length > 0 ? FLAG_XATTRS : 0));
+    const path = UTF8_ENCODER.encode(e.path);
+    const shared = sharedPrefix(prevPath, path);
+    w.varint(shared);
+    w.lengthPrefixed(path.subarray(shared));
+    prevPath = path;
+    w.varint(e.mode);
+    w.varint(e.uid);
+    w.varint(e.gid);
+    w.zigzag(e.mtime - prevMtime);
+    prevMtime = e.mtime;
+    w.zigzag(e.offset - prevEnd);
+    prevEnd = e.offset + paddedSize(e.size);
+    if (e.type === 'file') {
+      w.varint(e.size);
+      if (e.sha256 === undefined) throw new RangeError(`file ${e.path} has no sha256`);
+      w.bytes(sha256Bytes(e.sha256, `the content digest of ${e.path}`));
+    }
+    if (e.type === 'char' || e.type === 'block') {
+      w.varint(e.devmajor ?? 0);
+      w.varint(e.devminor ?? 0);
+    }
+    if (e.linkname !== undefined) w.lengthPrefixed(UTF8_ENCODER.encode(e.linkname));
+    if (xattrNames.length > 0) {
+      w.varint(xattrNames.length);
+      for (const name of xattrNames) {
+        w.lengthPrefixed(UTF8_ENCODER.encode(name));
+        w.lengthPrefixed(e.xattrs?.[name] ?? new Uint8Array(0));
+      }
+    }
+  }
+  return w.result();
+}
+
+/**
+ * Decodes `encodeLayerIndex` output. Malformed input fails with 'invalid-document'. Xattr
+ * values are copies (the input buffer may be reused by the caller).
+ */
+export function decodeLayerIndex(bytes: Uint8Array): LayerIndex {
+  const r = new Reader(bytes);
+  for (const b of MAGIC) {
+    if (r.byte() !== b) throw new CairnError('invalid-document', 'layer index: bad magic or unknown version', {});
+  }
+  const diffId = toDigest(r.bytes(32));
+  const size = r.varint();
+  const count = r.varint();
+  const entries: LayerIndexEntry[] = [];
+  let prevPath = new Uint8Array(0);
+  let prevMtime = 0;
+  let prevEnd = 0;
+  for (let i = 0; i < count; i++) {
+    const head = r.byte();
+    const type = TYPES[head & 0x07];
+    if (type === undefined) throw new CairnError('invalid-document', `layer index: bad entry type ${head & 0x07}`, {});
+    const shared = r.varint();
+    const suffix = r.lengthPrefixed();
+    if (shared > prevPath.length) throw new CairnError('invalid-document', 'layer index: bad path prefix', {});
+    const pathBytes = new Uint8Array(shared + suffix.length);
+    pathBytes.set(prevPath.subarray(0, shared));
+    pathBytes.set(suffix, shared);
+    prevPath = pathBytes;
+    const mode = r.varint();
+    const uid = r.varint();
+    const gid = r.varint();
+    const mtime = prevMtime + r.zigzag();
+    prevMtime = mtime;
+    const offset = prevEnd + r.zigzag();
+    let fileSize = 0;
+    let sha256: Digest | undefined;
+    if (type === 'file') {
+      fileSize = r.varint();
+      sha256 = toDigest(r.bytes(32));
+    }
+    prevEnd = offset + paddedSize(fileSize);
+    const entry: { -readonly [K in keyof LayerIndexEntry]: LayerIndexEntry[K] } = {
+      path: UTF8_DECODER.decode(pathBytes),
+      type,
+      mode,
+      uid,
+      gid,
+      mtime,
+      size: fileSize,
+      offset,
+    };
+    if (sha256 !== undefined) entry.sha256 = sha256;
+    if (type === 'char' || type === 'block') {
+      entry.devmajor = r.varint();
+      entry.devminor = r.varint();
+    }
+    if (head & FLAG_LINK) entry.linkname = UTF8_DECODER.decode(r.lengthPrefixed());
+    if (head & FLAG_XATTRS) {
+      const xattrs: Record<string, Uint8Array> = {};
+      const n = r.varint();
+      for (let j = 0; j < n; j++) {
+        const name = UTF8_DECODER.decode(r.lengthPrefixed());
+        xattrs[name] = r.lengthPrefixed().slice();
+      }
+      entry.xattrs = xattrs;
+    }
+    entries.push(entry);
+  }
+  if (!r.done) throw new CairnError('invalid-document', 'layer index: trailing bytes', {});
+  return { diffId, size, entries };
+}
+
+function toBase64(bytes: Uint8Array): string {
+  let binary = '';
+  for (const b of bytes) binary += String.fromCharCode(b);
+  return btoa(binary);
+}
+
+function fromBase64(text: string): Uint8Array {
+  const binary = atob(text);
+  const out = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
+  return out;
+}
+
+/** The JSON form (xattrs base64, mtime ISO 8601). */
+export function layerIndexToJSON(index: LayerIndex): LayerIndexJSON {
+  return {
+    diffId: index.diffId,
+    size: index.size,
+    entries: index.entries.map((e) => {
+      const { xattrs, mtime, ...rest } = e;
+      return {
+        ...rest,
+        mtime: new Date(mtime).toISOString(),
+        ...(xattrs ? { xattrs: Object.fromEntries(Object.entries(xattrs).map(([k, v]) => [k, toBase64(v)])) } : {}),
+      };
+    }),
+  };
+}
+
+/** Parses the JSON form back (validating digests). */
+export function layerIndexFromJSON(json: LayerIndexJSON): LayerIndex {
+  const digest = (value: string, what: string): Digest => {
+    if (!isDigest(value)) throw new CairnError('invalid-document', `layer index: ${what} is not a digest`, { value });
+    return value;
+  };
+  return {
+    diffId: digest(json.diffId, 'diffId'),
+    size: json.size,
+    entries: json.entries.map((e) => {
+      const { xattrs, mtime, sha256, ...rest } = e;
+      return {
+        ...rest,
+        mtime: Date.parse(mtime),
+        ...(sha256 !== undefined ? { sha256: digest(sha256, `sha256 of ${e.path}`) } : {}),
+        ...(xattrs ? { xattrs: Object.fromEntries(Object.entries(xattrs).map(([k, v]) => [k, fromBase64(v)])) } : {}),
+      };
+    }),
+  };
+}
