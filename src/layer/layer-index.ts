@@ -245,7 +245,7 @@ export function encodeLayerIndex(index: LayerIndex): Uint8Array {
   w.bytes(sha256Bytes(index.diffId, 'the diffID'));
   w.varint(index.size);
   w.varint(index.entries.length);
-  let prevPath = new Uint8Array(0);
+  let prevPath: Uint8Array = new Uint8Array(0);
   let prevMtime = 0;
   let prevEnd = 0;
   for (const e of index.entries) {
@@ -299,7 +299,7 @@ export function decodeLayerIndex(bytes: Uint8Array): LayerIndex {
   const size = r.varint();
   const count = r.varint();
   const entries: LayerIndexEntry[] = [];
-  let prevPath = new Uint8Array(0);
+  let prevPath: Uint8Array = new Uint8Array(0);
   let prevMtime = 0;
   let prevEnd = 0;
   for (let i = 0; i < count; i++) {

@@ -3,7 +3,10 @@
  * Mark and sweep (design §1). Roots: every index.json entry, and the `gcRoots` digests that
  * container and build-cache records in meta carry. It runs holding the ingest lock exclusively,
  * so no unfinished import can lose blobs it wrote but has not tagged yet; everything in
- * `cairn/tmp` is then an orphan of a killed process and is removed too.
+ * `cairn/tmp` is then an orphan of a killed process and is removed too, as are temp files a
+ * writer killed while replacing index.json (or creating oci-layout) left beside it: checked under
+ * the store lock, which every index.json writer holds (a concurrent oci-layout writer that loses
+ * its temp file finds the file in place: see `OciLayout.ensure`).
  */
 import { readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -17,8 +20,12 @@ export interface GcResult {
   readonly removed: Digest[];
   readonly freedBytes: number;
   readonly kept: number;
+  /** Orphans removed from `cairn/tmp`, plus index.json/oci-layout temp files of killed writers. */
   readonly tmpRemoved: number;
 }
+
+/** writeFileAtomic's temp names for index.json and oci-layout (sys/atomic). */
+const LAYOUT_TEMP = /^\.(?:index\.json|oci-layout)\.[0-9a-f]+\.tmp$/;
 
 export interface GcOptions {
   /** Report what would go, remove nothing. */
@@ -68,6 +75,15 @@ export async function gc(store: Store, options: GcOptions = {}): Promise<GcResul
         await rm(path.join(store.paths.tmp, name), { recursive: true, force: true });
         tmpRemoved++;
       }
+      tmpRemoved += await store.withLock(async () => {
+        let removedTemps = 0;
+        for (const name of await readdir(store.root)) {
+          if (!LAYOUT_TEMP.test(name)) continue;
+          await rm(path.join(store.root, name), { force: true });
+          removedTemps++;
+        }
+        return removedTemps;
+      });
     }
     return { removed, freedBytes, kept, tmpRemoved };
   });

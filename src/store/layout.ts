@@ -58,7 +58,12 @@ export class OciLayout {
       await stat(path.join(this.root, 'oci-layout'));
     } catch (err) {
       if (errnoCode(err) !== 'ENOENT') throw err;
-      await writeFileAtomic(path.join(this.root, 'oci-layout'), LAYOUT_HEADER);
+      try {
+        await writeFileAtomic(path.join(this.root, 'oci-layout'), LAYOUT_HEADER);
+      } catch (writeErr) {
+        // Another process created it at the same moment (and a gc may have taken our temp file).
+        if (!(await this.exists())) throw writeErr;
+      }
     }
   }
 

@@ -6,14 +6,14 @@
  * several store images into one archive, committed once.
  */
 import { CairnError } from '../errors.js';
-import { parseIndex, type Descriptor } from '../oci/index.js';
+import type { Descriptor } from '../oci/index.js';
 import { parseReference, tagged } from '../store/reference.js';
 import type { Store } from '../store/store.js';
 import { refNameOf } from '../store/tags.js';
 import { ArchiveIndex } from './archive-index.js';
 import { copyImage, transferImage } from './copy.js';
-import { openDockerArchiveDestination, openDockerArchiveSource } from './docker-archive.js';
-import { openOciArchiveDestination, openOciArchiveSource } from './oci-archive.js';
+import { openDockerArchive, openDockerArchiveDestination } from './docker-archive.js';
+import { openOciArchive, openOciArchiveDestination } from './oci-archive.js';
 import { storeDestination, storeSource } from './store.js';
 import type { ImageRecord, ImageSource } from './types.js';
 
@@ -50,56 +50,59 @@ function storeNames(names: readonly string[]): string[] {
   return out;
 }
 
-/** Imports every image of a docker or OCI archive into the store. */
+/** One image of an archive, ready to be copied. */
+interface ArchiveImage {
+  readonly open: () => Promise<ImageSource>;
+  readonly names: readonly string[];
+}
+
+/** An archive opened once, listing its images; sources share its index. */
+interface OpenedArchive {
+  readonly images: readonly ArchiveImage[];
+  close(): Promise<void>;
+}
+
+async function openArchive(file: string, format: ArchiveFormat, tmpDir: string): Promise<OpenedArchive> {
+  if (format === 'docker-archive') {
+    const archive = await openDockerArchive(file, { tmpDir });
+    const images = archive.images.map((image) => ({ open: () => archive.source(image.index), names: storeNames(image.names) }));
+    return { images, close: () => archive.close() };
+  }
+  const archive = await openOciArchive(file, { tmpDir });
+  // One image per digest, with every ref name index.json gives it.
+  const byDigest = new Map<string, string[]>();
+  for (const entry of archive.entries) {
+    const names = byDigest.get(entry.digest) ?? [];
+    const name = refNameOf(entry);
+    if (name !== undefined) names.push(name);
+    byDigest.set(entry.digest, names);
+  }
+  const images = [...byDigest].map(([digest, names]) => ({ open: () => archive.source(`@${digest}`), names: storeNames(names) }));
+  return { images, close: () => archive.close() };
+}
+
+/** Imports every image of a docker or OCI archive into the store (the archive is read once more after detection). */
 export async function loadArchive(store: Store, file: string): Promise<LoadedImage[]> {
   await store.prepare();
   const tmpDir = store.paths.tmp;
-  const format = await detectArchiveFormat(file, tmpDir);
-  const sources: (() => Promise<{ source: ImageSource; names: string[] }>)[] = [];
-  if (format === 'docker-archive') {
-    const first = await openDockerArchiveSource(file, { ref: 0, tmpDir });
-    const images = first.images;
-    await first.close();
-    for (const image of images) {
-      sources.push(async () => ({ source: await openDockerArchiveSource(file, { ref: image.index, tmpDir }), names: storeNames(image.names) }));
-    }
-  } else {
-    const archive = await ArchiveIndex.open(file, { tmpDir });
-    let entries: readonly Descriptor[];
-    try {
-      const member = archive.require('index.json', 'the image index');
-      entries = parseIndex(await archive.readMember(member), `${file}: index.json`).manifests;
-    } finally {
-      await archive.close();
-    }
-    const byDigest = new Map<string, string[]>();
-    for (const entry of entries) {
-      const names = byDigest.get(entry.digest) ?? [];
-      const name = refNameOf(entry);
-      if (name !== undefined) names.push(name);
-      byDigest.set(entry.digest, names);
-    }
-    for (const [digest, names] of byDigest) {
-      sources.push(async () => ({ source: await openOciArchiveSource(file, { ref: `@${digest}`, tmpDir }), names: storeNames(names) }));
-    }
-  }
+  const archive = await openArchive(file, await detectArchiveFormat(file, tmpDir), tmpDir);
   const loaded: LoadedImage[] = [];
-  await store.ingest(async () => {
-    for (const open of sources) {
-      const { source, names } = await open();
-      try {
+  try {
+    await store.ingest(async () => {
+      for (const image of archive.images) {
+        const source = await image.open();
         const destination = storeDestination(store);
         try {
-          const record = await copyImage({ source, destination, names, all: true });
-          loaded.push(record);
+          loaded.push(await copyImage({ source, destination, names: image.names, all: true }));
         } finally {
           await destination.close();
+          await source.close();
         }
-      } finally {
-        await source.close();
       }
-    }
-  });
+    });
+  } finally {
+    await archive.close();
+  }
   return loaded;
 }
 

@@ -81,10 +81,16 @@ describe('gc', () => {
     await writeFile(path.join(store.paths.tmp, 'ingest-aaaaaaaaaaaaaaaa'), 'x'.repeat(1000));
     await mkdir(path.join(store.paths.tmp, 'archive-staging', 'nested'), { recursive: true });
     await writeFile(path.join(store.paths.tmp, 'archive-staging', 'nested', 'f'), 'y');
+    // A writer killed while replacing index.json leaves its temp file beside it.
+    await writeFile(path.join(dir, '.index.json.0123456789ab.tmp'), '{"schemaVersion":2,"manif');
+    await writeFile(path.join(dir, '.oci-layout.ba9876543210.tmp'), '{"imageLayout');
+    await writeFile(path.join(dir, 'README.mine'), 'not ours to remove');
+    expect((await gc(store, { dryRun: true })).tmpRemoved).toBe(0);
     const result = await gc(store);
-    expect(result.tmpRemoved).toBe(2);
+    expect(result.tmpRemoved).toBe(4);
     expect(result.removed).toEqual([]);
     expect(await dirEntries(store.paths.tmp)).toEqual([]);
+    expect((await dirEntries(dir)).sort()).toEqual(['README.mine', 'blobs', 'cairn', 'index.json', 'oci-layout']);
   });
 
   it('waits for an ingest in flight and does not sweep the blobs it wrote before tagging them', async () => {

@@ -1,0 +1,170 @@
+/**
+ * @module layer/apply-meta
+ * Metadata of applied entries: which xattrs are written and what a refusal means, and a small
+ * pool that finishes files (content, owner, mode, xattrs, times) through their descriptors
+ * while the applier goes on reading the tar.
+ *
+ * Xattr rules (after containerd's `createTarFile` and umoci's `restoreMetadata`):
+ * - `security.selinux` and `system.nfs4_acl` are host-specific and never written (umoci's
+ *   forbidden list); a layer carrying them gets a warning.
+ * - ENOTSUP (the filesystem has no xattrs of that kind) is a warning, never an error.
+ * - EPERM/EACCES is a warning for `trusted.*`/`security.*` when not root (they need
+ *   CAP_SYS_ADMIN/CAP_SETFCAP), and for `user.*` on anything but files and directories (the
+ *   kernel allows no others); otherwise it is an error: as root we set what the layer says.
+ * - In overlay mode a layer's `trusted.overlay.*` is written escaped (see `layer/whiteout`).
+ *
+ * Order per entry: owner, then mode (chown clears setuid/setgid), then xattrs (chown also clears
+ * `security.capability`), then times.
+ */
+import type { FileHandle } from 'node:fs/promises';
+import { errnoCode } from '../errors.js';
+import { fsetXattr, setXattr } from '../sys/xattr.js';
+import { escapeOverlayXattr, type OverlayXattrPrefix } from './whiteout.js';
+
+/** Xattrs cairn never writes to disk: they describe the host, not the image. */
+export const FORBIDDEN_XATTRS: ReadonlySet<string> = new Set(['security.selinux', 'system.nfs4_acl']);
+
+export interface ApplyWarning {
+  /** The layer (ApplyOptions.what). */
+  what: string;
+  /** The entry path as cleaned from the tar. */
+  path: string;
+  message: string;
+}
+
+export interface XattrPolicy {
+  what: string;
+  rootless: boolean;
+  /** Overlay mode: escape this namespace. */
+  overlay: OverlayXattrPrefix | undefined;
+  warn(path: string, message: string): void;
+}
+
+/** The (name, value) pairs of `xattrs` to write to disk, after the forbidden list and escaping. */
+export function diskXattrs(
+  entryPath: string,
+  xattrs: Readonly<Record<string, Uint8Array>>,
+  policy: XattrPolicy,
+): [string, Uint8Array][] {
+  const out: [string, Uint8Array][] = [];
+  for (const [name, value] of Object.entries(xattrs)) {
+    if (FORBIDDEN_XATTRS.has(name)) {
+      policy.warn(entryPath, `xattr ${name} is host-specific and was not applied`);
+      continue;
+    }
+    out.push([policy.overlay ? escapeOverlayXattr(name, policy.overlay) : name, value]);
+  }
+  return out;
+}
+
+/** Whether a failed setxattr is tolerated (with a warning) rather than failing the layer. */
+function tolerated(err: unknown, name: string, policy: XattrPolicy, regularOrDir: boolean): string | undefined {
+  const code = errnoCode(err);
+  if (code === 'ENOTSUP' || code === 'EOPNOTSUPP') return 'the filesystem does not support it';
+  if (code !== 'EPERM' && code !== 'EACCES') return undefined;
+  if (policy.rootless && (name.startsWith('trusted.') || name.startsWith('security.'))) return 'not permitted without root';
+  if (name.startsWith('user.') && !regularOrDir) return 'user.* xattrs are only allowed on files and directories';
+  return undefined;
+}
+
+/**
+ * Writes `pairs` (from `diskXattrs`) to `path` itself, or through `fd` when given.
+ * Throws what the policy does not tolerate, with the layer and entry in the message.
+ */
+export function writeXattrs(
+  target: { path: string; fd?: number; regularOrDir: boolean },
+  entryPath: string,
+  pairs: readonly [string, Uint8Array][],
+  policy: XattrPolicy,
+): void {
+  for (const [name, value] of pairs) {
+    try {
+      if (target.fd !== undefined) fsetXattr(target.fd, name, value, target.path);
+      else setXattr(target.path, name, value);
+    } catch (err) {
+      const why = tolerated(err, name, policy, target.regularOrDir);
+      if (why === undefined) throw withContext(err, policy.what, entryPath);
+      policy.warn(entryPath, `xattr ${name} was not applied: ${why}`);
+    }
+  }
+}
+
+/** Adds the layer and the entry to a system error's message, keeping its `code`. */
+export function withContext(err: unknown, what: string, entryPath: string): unknown {
+  if (err instanceof Error && errnoCode(err) !== undefined && !err.message.startsWith(what)) {
+    err.message = `${what}: entry "${entryPath}": ${err.message}`;
+  }
+  return err;
+}
+
+/** Seconds since the epoch, as `utimes` takes them. */
+export function seconds(date: Date): number {
+  return date.getTime() / 1000;
+}
+
+/**
+ * What finishing a new file takes: its content (when buffered), owner, mode, xattrs and mtime,
+ * all through the descriptor, so nothing depends on what later entries do to its path.
+ */
+export interface FileFinish {
+  handle: FileHandle;
+  path: string;
+  entryPath: string;
+  data: Buffer | undefined;
+  owner: { uid: number; gid: number } | undefined;
+  mode: number;
+  xattrs: [string, Uint8Array][];
+  mtime: Date;
+}
+
+export async function finishFile(f: FileFinish, policy: XattrPolicy): Promise<void> {
+  try {
+    if (f.data !== undefined) {
+      let done = 0;
+      while (done < f.data.length) done += (await f.handle.write(f.data, done, f.data.length - done)).bytesWritten;
+    }
+    if (f.owner) await f.handle.chown(f.owner.uid, f.owner.gid);
+    await f.handle.chmod(f.mode);
+    if (f.xattrs.length > 0) writeXattrs({ path: f.path, fd: f.handle.fd, regularOrDir: true }, f.entryPath, f.xattrs, policy);
+    await f.handle.utimes(f.mtime, f.mtime);
+  } catch (err) {
+    await f.handle.close().catch(() => undefined);
+    throw withContext(err, policy.what, f.entryPath);
+  }
+  await f.handle.close();
+}
+
+/**
+ * Runs up to `limit` tasks at once. `run` waits for a free slot; the first failure is thrown
+ * by the next `run` or by `drain`, which always waits for every task to settle (so no file
+ * handle outlives a failed layer).
+ */
+export class TaskPool {
+  readonly #limit: number;
+  readonly #running = new Set<Promise<void>>();
+  #failure: { error: unknown } | undefined;
+
+  constructor(limit: number) {
+    this.#limit = limit;
+  }
+
+  async run(task: () => Promise<void>): Promise<void> {
+    while (this.#running.size >= this.#limit) await Promise.race(this.#running);
+    this.#throwFailure();
+    const p: Promise<void> = task()
+      .catch((error: unknown) => {
+        this.#failure ??= { error };
+      })
+      .finally(() => this.#running.delete(p));
+    this.#running.add(p);
+  }
+
+  async drain(): Promise<void> {
+    await Promise.all(this.#running);
+    this.#throwFailure();
+  }
+
+  #throwFailure(): void {
+    if (this.#failure) throw this.#failure.error;
+  }
+}

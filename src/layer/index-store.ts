@@ -1,0 +1,189 @@
+/**
+ * @module layer/index-store
+ * Layer indexes in the store: read them from meta (keyed by diffID), or build them in one pass
+ * over the blob (which also verifies the blob digest and the diffID) and save them together
+ * with the blob's `LayerRecord`.
+ *
+ * Meta (LevelDB) allows one process at a time and costs ~0.09 s to open, so it is opened once
+ * to read every index an operation needs and, only if some had to be built, once more to save
+ * them. It is never held open while a layer is decompressed: another process may need it.
+ * Two processes that build the same index at once both save the same bytes; that is harmless.
+ */
+import { open } from 'node:fs/promises';
+import type { Digest } from '../digest/index.js';
+import { CairnError } from '../errors.js';
+import { parseConfig, type Descriptor, type ImageManifest } from '../oci/index.js';
+import type { LayerRecord } from '../store/meta.js';
+import type { Store } from '../store/store.js';
+import { detectCompression } from '../tar/index.js';
+import { buildLayerIndex } from './index-build.js';
+import { decodeLayerIndex, encodeLayerIndex, type LayerIndex } from './layer-index.js';
+import { SEEKABLE_MIN_SIZE, SeekableWriter, hasSeekableCache, type LayerBlob } from './random-access.js';
+
+/** A layer of an image: its descriptor (the blob) and its diffID (from the config). */
+export interface LayerRef {
+  readonly descriptor: Descriptor;
+  readonly diffId: Digest;
+}
+
+export interface IndexedLayer extends LayerRef {
+  readonly index: LayerIndex;
+  readonly record: LayerRecord;
+  /** What random access needs (`LayerContent`). */
+  readonly blob: LayerBlob;
+}
+
+export interface IndexOptions {
+  /**
+   * Also write the seekable content cache (see `random-access.ts`) of compressed layers that
+   * have to be indexed, in the same decompression pass. For callers about to read contents.
+   */
+  seekable?: boolean;
+  /** Called before a layer is built (not for cached indexes). */
+  onBuild?: (layer: LayerRef) => void;
+  /** Called with uncompressed byte counts of each decompression (tests count them). */
+  onDecompress?: (bytes: number) => void;
+}
+
+/**
+ * The index of one layer: from meta, or built and saved (with its LayerRecord).
+ *
+ * @example
+ * const index = await getLayerIndex(store, manifest.layers[0], config.rootfs.diff_ids[0]);
+ */
+export async function getLayerIndex(
+  store: Store,
+  descriptor: Descriptor,
+  diffId: Digest,
+  options: IndexOptions = {},
+): Promise<LayerIndex> {
+  const [layer] = await indexLayers(store, [{ descriptor, diffId }], options);
+  return (layer as IndexedLayer).index;
+}
+
+/** The layers of an image, bottom first, each paired with its diffID from the config. */
+export async function imageLayers(store: Store, image: { readonly manifest: ImageManifest }): Promise<LayerRef[]> {
+  const { manifest } = image;
+  const config = parseConfig(await store.blobs.readBytes(manifest.config.digest), `config ${manifest.config.digest}`);
+  const diffIds = config.rootfs.diff_ids;
+  if (diffIds.length !== manifest.layers.length) {
+    throw new CairnError(
+      'invalid-document',
+      `config ${manifest.config.digest} lists ${diffIds.length} diffIDs for ${manifest.layers.length} layers`,
+      { digest: manifest.config.digest },
+    );
+  }
+  return manifest.layers.map((descriptor, i) => ({ descriptor, diffId: diffIds[i] as Digest }));
+}
+
+/** Indexes every layer of an image (see `indexLayers`). */
+export async function indexImage(
+  store: Store,
+  image: { readonly manifest: ImageManifest },
+  options: IndexOptions = {},
+): Promise<IndexedLayer[]> {
+  return indexLayers(store, await imageLayers(store, image), options);
+}
+
+/**
+ * Indexes of `layers`, in order: one meta open to read them all, builds for the missing ones
+ * (one pass each, outside the lock), and one meta open to save what was built.
+ */
+export async function indexLayers(
+  store: Store,
+  layers: readonly LayerRef[],
+  options: IndexOptions = {},
+): Promise<IndexedLayer[]> {
+  const found = new Map<Digest, LayerIndex>();
+  const records = new Map<Digest, LayerRecord>();
+  await store.withMeta(async (meta) => {
+    for (const { descriptor, diffId } of layers) {
+      if (!found.has(diffId)) {
+        const bytes = await meta.layerIndexes.get(diffId);
+        const index = bytes ? decodeSafely(bytes) : undefined;
+        if (index && index.diffId === diffId) found.set(diffId, index);
+      }
+      const record = await meta.layers.get(descriptor.digest);
+      if (record && record.diffId === diffId) records.set(descriptor.digest, record);
+    }
+  });
+  const newIndexes = new Map<Digest, LayerIndex>();
+  const newRecords = new Map<Digest, LayerRecord>();
+  for (const layer of layers) {
+    const { descriptor, diffId } = layer;
+    if (found.has(diffId) && records.has(descriptor.digest)) continue;
+    if (found.has(diffId)) {
+      // Indexed through another blob of the same content (say, gzip vs zstd): the record is cheap.
+      const index = found.get(diffId) as LayerIndex;
+      const record = { diffId, size: index.size, compression: await compressionOf(store, descriptor.digest) };
+      records.set(descriptor.digest, record);
+      newRecords.set(descriptor.digest, record);
+      continue;
+    }
+    options.onBuild?.(layer);
+    const { index, record } = await build(store, layer, options);
+    found.set(diffId, index);
+    records.set(descriptor.digest, record);
+    newIndexes.set(diffId, index);
+    newRecords.set(descriptor.digest, record);
+  }
+  if (newRecords.size > 0) {
+    await store.withMeta(async (meta) => {
+      for (const [diffId, index] of newIndexes) await meta.layerIndexes.put(diffId, encodeLayerIndex(index));
+      for (const [digest, record] of newRecords) await meta.layers.put(digest, record);
+    });
+  }
+  return layers.map(({ descriptor, diffId }) => {
+    const index = found.get(diffId) as LayerIndex;
+    const record = records.get(descriptor.digest) as LayerRecord;
+    const blob: LayerBlob = { digest: descriptor.digest, diffId, size: record.size, compression: record.compression };
+    return { descriptor, diffId, index, record, blob };
+  });
+}
+
+function decodeSafely(bytes: Uint8Array): LayerIndex | undefined {
+  try {
+    return decodeLayerIndex(bytes);
+  } catch {
+    return undefined; // an index from an older or damaged encoding: build it again
+  }
+}
+
+async function compressionOf(store: Store, digest: Digest): Promise<LayerRecord['compression']> {
+  const handle = await open(store.blobs.path(digest), 'r');
+  try {
+    const head = Buffer.alloc(16);
+    const { bytesRead } = await handle.read(head, 0, head.length, 0);
+    return detectCompression(head.subarray(0, bytesRead));
+  } finally {
+    await handle.close();
+  }
+}
+
+async function build(
+  store: Store,
+  { descriptor, diffId }: LayerRef,
+  options: IndexOptions,
+): Promise<{ index: LayerIndex; record: LayerRecord }> {
+  const what = `layer ${descriptor.digest}`;
+  const wantCache = options.seekable === true && !(await hasSeekableCache(store, diffId).catch(() => true));
+  const writer = wantCache ? await SeekableWriter.create(store, diffId).catch(() => undefined) : undefined;
+  try {
+    const built = await buildLayerIndex(await store.blobs.open(descriptor.digest), {
+      what,
+      expectedDigest: descriptor.digest,
+      expectedDiffId: diffId,
+      tap: (chunk) => {
+        options.onDecompress?.(chunk.length);
+        return writer?.write(chunk);
+      },
+    });
+    // The cache is an optimisation: failing to write it must not fail the index.
+    if (writer && built.compression !== 'none' && built.size >= SEEKABLE_MIN_SIZE) await writer.commit().catch(() => undefined);
+    else await writer?.abort();
+    return { index: built.index, record: { diffId, size: built.size, compression: built.compression } };
+  } catch (err) {
+    await writer?.abort();
+    throw err;
+  }
+}
