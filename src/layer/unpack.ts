@@ -158,6 +158,8 @@ export interface ExportOptions extends UnpackOptions {
   clampMtime?: Date;
   /** Where to unpack temporarily (default: the store's `cairn/tmp`). */
   tmpDir?: string;
+  /** End `output` when the tar is complete (default true; false for a process's stdout). */
+  end?: boolean;
 }
 
 /**
@@ -181,7 +183,9 @@ export async function exportRootfs(store: Store, imageRef: string, output: Writa
         yield source === undefined ? { entry } : { entry, body: createReadStream(source) };
       }
     })();
-    await pipeline(packTar(items, options.clampMtime ? { clampMtime: options.clampMtime } : {}), output);
+    await pipeline(packTar(items, options.clampMtime ? { clampMtime: options.clampMtime } : {}), output, {
+      end: options.end ?? true,
+    });
     return result;
   } finally {
     await rm(work, { recursive: true, force: true });

@@ -8,11 +8,32 @@ import { mkdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { CairnError, errnoCode } from '../errors.js';
 import type { ImageIndex } from '../oci/types.js';
-import { writeFileAtomic } from '../sys/atomic.js';
+import { createFileAtomic, writeFileAtomic } from '../sys/atomic.js';
 import { BlobStore } from './blobs.js';
 
 const LAYOUT_HEADER = '{"imageLayoutVersion":"1.0.0"}';
 export const OCI_INDEX_MEDIA_TYPE = 'application/vnd.oci.image.index.v1+json';
+
+const EMPTY_INDEX = JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX_MEDIA_TYPE, manifests: [] });
+
+async function createIfMissing(file: string, data: string): Promise<void> {
+  try {
+    await stat(file);
+    return;
+  } catch (err) {
+    if (errnoCode(err) !== 'ENOENT') throw err;
+  }
+  try {
+    await createFileAtomic(file, data);
+  } catch (err) {
+    // Another process created it at the same moment (and a gc may have taken our temp file).
+    try {
+      await stat(file);
+    } catch {
+      throw err;
+    }
+  }
+}
 
 export class OciLayout {
   readonly root: string;
@@ -51,20 +72,15 @@ export class OciLayout {
     return true;
   }
 
-  /** Creates `oci-layout` and `blobs/sha256` if missing. */
+  /**
+   * Creates `blobs/sha256`, an empty `index.json` and `oci-layout` where missing (image-layout.md:
+   * all three MUST exist). The marker comes last, so whoever sees `oci-layout` sees a complete
+   * layout even after a crash; an existing file is never replaced (no lock is needed here).
+   */
   async ensure(): Promise<void> {
     await mkdir(path.join(this.root, 'blobs', 'sha256'), { recursive: true });
-    try {
-      await stat(path.join(this.root, 'oci-layout'));
-    } catch (err) {
-      if (errnoCode(err) !== 'ENOENT') throw err;
-      try {
-        await writeFileAtomic(path.join(this.root, 'oci-layout'), LAYOUT_HEADER);
-      } catch (writeErr) {
-        // Another process created it at the same moment (and a gc may have taken our temp file).
-        if (!(await this.exists())) throw writeErr;
-      }
-    }
+    await createIfMissing(this.indexPath, EMPTY_INDEX);
+    await createIfMissing(path.join(this.root, 'oci-layout'), LAYOUT_HEADER);
   }
 
   /** index.json, or an empty index when there is none yet. */

@@ -1,13 +1,16 @@
 /**
  * @module sys/atomic
- * Whole-file replacement that readers never see half-done: write a temp file beside the target,
- * fsync it, rename over the target, fsync the directory.
+ * Whole files that readers never see half-done: write a temp file beside the target
+ * (`.<name>.<hex>.tmp`, a name gc recognises as a killed writer's leftover), fsync it, then rename
+ * it over the target — or, to create a file only when it is absent, hard-link it into place,
+ * which fails instead of replacing what another writer put there — and fsync the directory.
  */
-import { open, rename, rm } from 'node:fs/promises';
+import { link, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { errnoCode } from '../errors.js';
 
-export async function writeFileAtomic(target: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+async function writeTemp(target: string, data: string | Uint8Array, mode: number): Promise<string> {
   const temp = path.join(path.dirname(target), `.${path.basename(target)}.${randomBytes(6).toString('hex')}.tmp`);
   const handle = await open(temp, 'wx', mode);
   try {
@@ -19,6 +22,12 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array,
     throw err;
   }
   await handle.close();
+  return temp;
+}
+
+/** Replaces `target` whole. */
+export async function writeFileAtomic(target: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+  const temp = await writeTemp(target, data, mode);
   try {
     await rename(temp, target);
   } catch (err) {
@@ -26,6 +35,24 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array,
     throw err;
   }
   await fsyncDir(path.dirname(target));
+}
+
+/**
+ * Creates `target` whole if it does not exist. Returns false, leaving the existing file alone,
+ * when it does (another writer may have created it a moment ago).
+ */
+export async function createFileAtomic(target: string, data: string | Uint8Array, mode = 0o644): Promise<boolean> {
+  const temp = await writeTemp(target, data, mode);
+  try {
+    await link(temp, target);
+  } catch (err) {
+    if (errnoCode(err) === 'EEXIST') return false;
+    throw err;
+  } finally {
+    await rm(temp, { force: true });
+  }
+  await fsyncDir(path.dirname(target));
+  return true;
 }
 
 /** Makes a rename or create in `dir` durable. */

@@ -1,0 +1,164 @@
+/**
+ * @module union/upper
+ * The writable layer on top of a union view (a container's changes), in overlayfs' form:
+ * a deleted path is a whiteout (a 0:0 character device), a directory whose lower contents are
+ * hidden carries `trusted.overlay.opaque=y` (or `user.overlay.opaque=y` on userxattr mounts).
+ * Everything else is the new content itself.
+ *
+ * `UpperLayer` is what the view needs: the entries (parents first) and a way to read a file.
+ * Two implementations: `DirectoryUpper` reads an overlay upper directory (the container's
+ * `upper/`), `MemoryUpper` holds a changeset in memory (tests, commit previews). overlayfs
+ * features beyond whiteouts and opaque dirs (redirect_dir, metacopy) are not interpreted.
+ */
+import { createReadStream } from 'node:fs';
+import { lstat, readdir, readlink } from 'node:fs/promises';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { CairnError } from '../errors.js';
+import { libc } from '../sys/libc.js';
+import type { NodeType } from './tree.js';
+
+export interface UpperEntry {
+  /** Relative, cleaned path. */
+  readonly path: string;
+  readonly type: NodeType;
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  /** Milliseconds since the epoch. */
+  readonly mtime: number;
+  readonly size: number;
+  readonly linkname?: string;
+  readonly devmajor?: number;
+  readonly devminor?: number;
+  /** Without the `trusted.overlay.*` / `user.overlay.*` bookkeeping. */
+  readonly xattrs?: Readonly<Record<string, Uint8Array>>;
+  /** An overlay whiteout: the path is deleted. */
+  readonly whiteout?: boolean;
+  /** An opaque directory: nothing below it comes from the lower layers. */
+  readonly opaque?: boolean;
+  /** Identity for hardlinks: entries with the same key are one inode. */
+  readonly inode?: number | string;
+}
+
+export interface UpperLayer {
+  /** Every entry, each directory before its contents. */
+  entries(): AsyncIterable<UpperEntry>;
+  /** The content of the file entry at `path`. */
+  open(path: string): Promise<Readable>;
+}
+
+const OVERLAY_XATTR = /^(trusted|user)\.overlay\./;
+
+/** An overlay upper directory on disk. Reads it when `entries()` is iterated. */
+export class DirectoryUpper implements UpperLayer {
+  readonly #dir: string;
+
+  constructor(dir: string) {
+    this.#dir = path.resolve(dir);
+  }
+
+  async *entries(): AsyncGenerator<UpperEntry> {
+    yield* this.#walk('');
+  }
+
+  async *#walk(rel: string): AsyncGenerator<UpperEntry> {
+    const names = (await readdir(path.join(this.#dir, rel))).sort();
+    for (const name of names) {
+      const relPath = rel === '' ? name : `${rel}/${name}`;
+      const full = path.join(this.#dir, relPath);
+      const st = await lstat(full, { bigint: false });
+      const type = typeOf(st.mode);
+      const xattrs = readXattrs(full);
+      const base = {
+        path: relPath,
+        type,
+        mode: st.mode & 0o7777,
+        uid: st.uid,
+        gid: st.gid,
+        mtime: Math.trunc(st.mtimeMs),
+        size: type === 'file' ? st.size : 0,
+        inode: st.ino,
+      };
+      const plain = Object.fromEntries(Object.entries(xattrs).filter(([k]) => !OVERLAY_XATTR.test(k)));
+      const extra: { -readonly [K in keyof UpperEntry]?: UpperEntry[K] } = {};
+      if (Object.keys(plain).length > 0) extra.xattrs = plain;
+      if (type === 'char' && st.rdev === 0) extra.whiteout = true;
+      if (type === 'char' || type === 'block') {
+        extra.devmajor = Math.floor(st.rdev / 256) & 0xfff;
+        extra.devminor = (st.rdev & 0xff) | (Math.floor(st.rdev / 4096) & 0xfff00);
+      }
+      if (type === 'symlink') extra.linkname = await readlink(full);
+      const opaque = xattrs['trusted.overlay.opaque'] ?? xattrs['user.overlay.opaque'];
+      if (type === 'directory' && opaque !== undefined && Buffer.from(opaque).toString() === 'y') extra.opaque = true;
+      yield { ...base, ...extra };
+      if (type === 'directory') yield* this.#walk(relPath);
+    }
+  }
+
+  async open(relPath: string): Promise<Readable> {
+    const full = path.join(this.#dir, path.join('/', relPath));
+    return createReadStream(full);
+  }
+}
+
+function typeOf(mode: number): NodeType {
+  switch (mode & 0o170000) {
+    case 0o100000:
+      return 'file';
+    case 0o040000:
+      return 'directory';
+    case 0o120000:
+      return 'symlink';
+    case 0o020000:
+      return 'char';
+    case 0o060000:
+      return 'block';
+    case 0o010000:
+      return 'fifo';
+    default:
+      throw new CairnError('unsupported', `upper: file type ${(mode & 0o170000).toString(8)} is not supported (sockets)`, { mode });
+  }
+}
+
+/** Extended attributes of a path (Linux, through the native boundary); {} where unsupported. */
+function readXattrs(file: string): Record<string, Uint8Array> {
+  if (process.platform !== 'linux') return {};
+  const { llistxattr, lgetxattr } = libc();
+  const size = Number(llistxattr(file, null, 0));
+  if (size <= 0) return {};
+  const list = Buffer.alloc(size);
+  const got = Number(llistxattr(file, list, size));
+  if (got <= 0) return {};
+  const out: Record<string, Uint8Array> = {};
+  for (const name of list.subarray(0, got).toString('utf8').split('\0')) {
+    if (name === '') continue;
+    const length = Number(lgetxattr(file, name, null, 0));
+    if (length < 0) continue;
+    const value = Buffer.alloc(length);
+    const read = length === 0 ? 0 : Number(lgetxattr(file, name, value, length));
+    if (read >= 0) out[name] = value.subarray(0, read);
+  }
+  return out;
+}
+
+/** A changeset held in memory: entries plus the bytes of each file. */
+export class MemoryUpper implements UpperLayer {
+  readonly #entries: readonly UpperEntry[];
+  readonly #contents: ReadonlyMap<string, Uint8Array>;
+
+  constructor(entries: readonly (UpperEntry & { content?: Uint8Array })[]) {
+    this.#entries = entries;
+    this.#contents = new Map(entries.filter((e) => e.content !== undefined).map((e) => [e.path, e.content as Uint8Array]));
+  }
+
+  async *entries(): AsyncGenerator<UpperEntry> {
+    yield* this.#entries;
+  }
+
+  async open(relPath: string): Promise<Readable> {
+    const bytes = this.#contents.get(relPath);
+    if (bytes === undefined) throw new CairnError('not-found', `upper: no content for "${relPath}"`, { path: relPath });
+    return Readable.from([Buffer.from(bytes)]);
+  }
+}
