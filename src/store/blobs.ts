@@ -13,7 +13,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { chmod, mkdir, open, readFile, rename, rm, stat, readdir } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { Readable, Transform, pipeline as pipelineCallback, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DigestStream, digestAlgorithm, digestHex, digestOf, isDigest, nodeSha256, type Digest } from '../digest/index.js';
 import { CairnError, errnoCode } from '../errors.js';
@@ -178,7 +178,12 @@ export class BlobStore {
     const size = await this.stat(digest);
     if (size === undefined) throw blobNotFound(digest);
     const stream = createReadStream(file, { highWaterMark: 1 << 20 });
-    return options.verify ? stream.pipe(verifier(digest)) : stream;
+    if (!options.verify) return stream;
+    // Not `.pipe()`: a read error must reach the consumer, and a consumer that stops early must
+    // close the file.
+    const checked = verifier(digest);
+    pipelineCallback(stream, checked, () => {});
+    return checked;
   }
 
   /** A whole blob in memory, for documents (manifests, configs), verified by default. */

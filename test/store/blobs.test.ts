@@ -1,7 +1,8 @@
 // BlobStore: the ingest contract (temp → hash → fsync → check → rename, read-only), "already
 // exists" without reading the source, verification on read, list and delete.
 import { createHash } from 'node:crypto';
-import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
@@ -199,6 +200,26 @@ describe('read', () => {
     expect(isCairnError(err, 'digest-mismatch')).toBe(true);
     expect((err as CairnError).message).toContain(ref.digest);
     expect(received).toBe(size); // the error comes at the end, after all bytes
+  });
+
+  it('a read error reaches the consumer of a verifying stream (not swallowed by pipe)', async () => {
+    // A directory where the blob should be: stat works, reading fails with EISDIR.
+    await mkdir(store.blobs.path(FAKE), { recursive: true });
+    const stream = await store.blobs.open(FAKE, { verify: true });
+    await expect(buffer(stream)).rejects.toMatchObject({ code: 'EISDIR' });
+  });
+
+  it('a verifying stream the consumer abandons closes its file', async () => {
+    const ref = await store.blobs.put(seededStream(4, 4 << 20));
+    const openFds = async (): Promise<number> => (await readdir('/proc/self/fd')).length;
+    const before = await openFds();
+    for (let i = 0; i < 20; i++) {
+      const stream = await store.blobs.open(ref.digest, { verify: true });
+      await new Promise<void>((resolve) => stream.once('data', () => resolve()));
+      stream.destroy();
+    }
+    await sleep(200);
+    expect(await openFds()).toBeLessThanOrEqual(before + 2);
   });
 
   it('open with verify on a good blob ends cleanly', async () => {

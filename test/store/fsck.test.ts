@@ -181,6 +181,16 @@ describe('fsck --rebuild', () => {
     expect(result.problems[0]!.message).toContain(expected.get(liar.layers[0]!)!.diffId);
   });
 
+  it('a corrupt layer blob is reported as corrupt and gets no record (its diffID would be a lie)', async () => {
+    const image = await makeImage(store, { layers: [{ 'ok/f': 'fine\n' }, { 'bad/f': 'x'.repeat(4000) }], tag: 'c:1', compression: 'none' });
+    await flipByte(image.layers[1]!, 1500); // inside the file content: still a valid tar
+    const result = await rebuildMeta(store);
+    expect(result.problems).toEqual([expect.objectContaining({ kind: 'corrupt', digest: image.layers[1] })]);
+    expect(result.layers).toBe(1);
+    expect(await store.withMeta((meta) => meta.layers.get(image.layers[1]!))).toBeUndefined();
+    expect((await store.withMeta((meta) => meta.layers.get(image.layers[0]!)))?.diffId).toBe(image.diffIds[0]);
+  });
+
   it('an honest store rebuilds clean and exits 0', async () => {
     await makeImage(store, { files: { a: 'a' }, tag: 'a:1', compression: 'zstd' });
     const io = captureIO();
