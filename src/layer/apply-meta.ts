@@ -16,7 +16,8 @@
  * Order per entry: owner, then mode (chown clears setuid/setgid), then xattrs (chown also clears
  * `security.capability`), then times.
  */
-import type { FileHandle } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { errnoCode } from '../errors.js';
 import { fsetXattr, setXattr } from '../sys/xattr.js';
 import { escapeOverlayXattr, type OverlayXattrPrefix } from './whiteout.js';
@@ -102,65 +103,91 @@ export function seconds(date: Date): number {
   return date.getTime() / 1000;
 }
 
+/** How new files are opened: created, never through an existing name or a symlink. */
+export const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+
 /**
- * What finishing a new file takes: its content (when buffered), owner, mode, xattrs and mtime,
- * all through the descriptor, so nothing depends on what later entries do to its path.
+ * What making a new file takes: its content (when buffered), owner, mode, xattrs and mtime.
+ * Everything after the open goes through the descriptor, so nothing depends on what later
+ * entries do to its path.
  */
 export interface FileFinish {
-  handle: FileHandle;
+  /** Already open (streamed content), or undefined: the task creates the file. */
+  handle: FileHandle | undefined;
   path: string;
   entryPath: string;
   data: Buffer | undefined;
+  /** Undefined when the file already has it (created so). */
   owner: { uid: number; gid: number } | undefined;
+  /** The final mode; `chmod` tells whether the creation mode needs fixing. */
   mode: number;
+  chmod: boolean;
   xattrs: [string, Uint8Array][];
   mtime: Date;
 }
 
 export async function finishFile(f: FileFinish, policy: XattrPolicy): Promise<void> {
+  let handle: FileHandle;
+  try {
+    handle = f.handle ?? (await open(f.path, CREATE_FLAGS, f.mode & 0o777));
+  } catch (err) {
+    throw withContext(err, policy.what, f.entryPath);
+  }
   try {
     if (f.data !== undefined) {
       let done = 0;
-      while (done < f.data.length) done += (await f.handle.write(f.data, done, f.data.length - done)).bytesWritten;
+      while (done < f.data.length) done += (await handle.write(f.data, done, f.data.length - done)).bytesWritten;
     }
-    if (f.owner) await f.handle.chown(f.owner.uid, f.owner.gid);
-    await f.handle.chmod(f.mode);
-    if (f.xattrs.length > 0) writeXattrs({ path: f.path, fd: f.handle.fd, regularOrDir: true }, f.entryPath, f.xattrs, policy);
-    await f.handle.utimes(f.mtime, f.mtime);
+    if (f.owner) await handle.chown(f.owner.uid, f.owner.gid);
+    if (f.chmod) await handle.chmod(f.mode);
+    if (f.xattrs.length > 0) writeXattrs({ path: f.path, fd: handle.fd, regularOrDir: true }, f.entryPath, f.xattrs, policy);
+    await handle.utimes(f.mtime, f.mtime);
   } catch (err) {
-    await f.handle.close().catch(() => undefined);
+    await handle.close().catch(() => undefined);
     throw withContext(err, policy.what, f.entryPath);
   }
-  await f.handle.close();
+  await handle.close();
 }
 
 /**
- * Runs up to `limit` tasks at once. `run` waits for a free slot; the first failure is thrown
- * by the next `run` or by `drain`, which always waits for every task to settle (so no file
- * handle outlives a failed layer).
+ * Runs up to `limit` tasks at once, each keyed by the path it creates. `run` waits for a free
+ * slot; `drain` waits for every task (callers drain before anything that could depend on a
+ * pending path: removals, whiteouts, hardlinks, another entry for the same path). The first
+ * failure is thrown by the next `run` or `drain`, and `drain` always lets every task settle
+ * first, so no file handle outlives a failed layer.
  */
 export class TaskPool {
   readonly #limit: number;
-  readonly #running = new Set<Promise<void>>();
+  readonly #running = new Map<Promise<void>, string>();
+  readonly #keys = new Set<string>();
   #failure: { error: unknown } | undefined;
 
   constructor(limit: number) {
     this.#limit = limit;
   }
 
-  async run(task: () => Promise<void>): Promise<void> {
-    while (this.#running.size >= this.#limit) await Promise.race(this.#running);
+  /** Whether a task for `key` may still be running. */
+  has(key: string): boolean {
+    return this.#keys.has(key);
+  }
+
+  async run(key: string, task: () => Promise<void>): Promise<void> {
+    while (this.#running.size >= this.#limit) await Promise.race(this.#running.keys());
     this.#throwFailure();
     const p: Promise<void> = task()
       .catch((error: unknown) => {
         this.#failure ??= { error };
       })
-      .finally(() => this.#running.delete(p));
-    this.#running.add(p);
+      .finally(() => {
+        this.#running.delete(p);
+        this.#keys.delete(key);
+      });
+    this.#running.set(p, key);
+    this.#keys.add(key);
   }
 
   async drain(): Promise<void> {
-    await Promise.all(this.#running);
+    while (this.#running.size > 0) await Promise.all(this.#running.keys());
     this.#throwFailure();
   }
 

@@ -27,28 +27,34 @@
  * with setuid/setgid/sticky, xattrs: see `apply-meta`. Not root (`rootless`): owners are not
  * changed and device nodes are skipped with a warning (umoci --rootless); fifos are made.
  */
-import { constants } from 'node:fs';
-import { chmod, lchown, link, lstat, lutimes, mkdir, open, readdir, rm, symlink, type FileHandle } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { chmod, lchown, link, lstat, lutimes, mkdir, open, symlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import type { Stats } from 'node:fs';
 import { CairnError, errnoCode } from '../errors.js';
 import { mknod } from '../sys/mknod.js';
 import { listXattrs, removeXattr, setXattr } from '../sys/xattr.js';
 import { tarEntries, type TarEntry } from '../tar/index.js';
 import {
+  CREATE_FLAGS,
   diskXattrs,
   finishFile,
   FORBIDDEN_XATTRS,
-  seconds,
   TaskPool,
   withContext,
   writeXattrs,
   type ApplyWarning,
   type XattrPolicy,
 } from './apply-meta.js';
-import { ScopedResolver, rootPath } from './scoped-path.js';
-import { isOverlayWhiteout, parseWhiteout, TRUSTED_OVERLAY, type OverlayXattrPrefix, type WhiteoutInfo } from './whiteout.js';
+import { dirname, join, LayerTree, lstatOrUndefined } from './apply-tree.js';
+import {
+  isOverlayWhiteout,
+  ociToOverlay,
+  parseWhiteout,
+  TRUSTED_OVERLAY,
+  type OverlayXattrPrefix,
+  type WhiteoutInfo,
+} from './whiteout.js';
 
 export type { ApplyWarning } from './apply-meta.js';
 
@@ -69,7 +75,7 @@ export interface ApplyOptions {
    * `WithParents`), instead of 0755 root:root.
    */
   parents?: readonly string[];
-  /** Called with each warning as it happens (they are also returned). */
+  /** Called with each warning as it happens (they are also returned, in entry order). */
   onWarning?: (warning: ApplyWarning) => void;
   /** Sees each entry in archive order (e.g. to build a layer index in the same pass). */
   onEntry?: (entry: TarEntry) => void;
@@ -83,10 +89,9 @@ export interface ApplyResult {
   warnings: ApplyWarning[];
 }
 
-/** File bodies up to this size are read into memory and written by the task pool. */
+/** File bodies up to this size are read into memory and finished by the task pool. */
 const BUFFERED_FILE = 256 * 1024;
 const FILE_TASKS = 8;
-const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 
 /**
  * Applies the uncompressed layer tar `tar` to the directory `root` (which must exist).
@@ -104,80 +109,42 @@ export async function applyLayer(root: string, tar: AsyncIterable<Uint8Array>, o
       options.onEntry?.(entry);
       await applier.entry(entry, body);
     }
+    await applier.finish();
   } catch (err) {
     await applier.abandon();
     throw err;
   }
-  await applier.finish();
   return applier.result();
 }
 
-function join(dir: string, base: string): string {
-  return dir === '' ? base : `${dir}/${base}`;
-}
-
-function dirname(rel: string): string {
-  const slash = rel.lastIndexOf('/');
-  return slash === -1 ? '' : rel.slice(0, slash);
-}
-
-async function lstatOrUndefined(abs: string): Promise<Stats | undefined> {
-  try {
-    return await lstat(abs);
-  } catch (err) {
-    const code = errnoCode(err);
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    throw err;
-  }
-}
-
 class Applier {
-  readonly #root: string;
   readonly #o: ApplyOptions;
+  readonly #tree: LayerTree;
   readonly #overlay: OverlayXattrPrefix | undefined;
   readonly #rootless: boolean;
   readonly #policy: XattrPolicy;
-  readonly #resolver: ScopedResolver;
   readonly #pool = new TaskPool(FILE_TASKS);
-  /** Paths this layer wrote, and their ancestors (relative, resolved). */
-  readonly #upper = new Set<string>();
-  /** Directories this layer created: each child that exists is in #upper. */
-  readonly #fresh = new Set<string>();
-  /** Paths known to be real directories now. */
-  readonly #dirs = new Set<string>(['']);
-  readonly #dirTimes = new Map<string, Date>();
-  readonly #oldTimes = new Map<string, { atime: number; mtime: number }>();
-  readonly #touched = new Set<string>();
   readonly #opaqueDone = new Set<string>();
   /** Overlay mode: whiteout devices this layer made. */
   readonly #whitedOut = new Set<string>();
-  readonly #warnings: ApplyWarning[] = [];
+  /** Warnings with the number of the entry that caused them (file tasks report late). */
+  readonly #warnings: { seq: number; warning: ApplyWarning }[] = [];
   #entries = 0;
   #bytes = 0;
   /** The entry being applied, for error messages. */
   #current = '';
 
   constructor(root: string, options: ApplyOptions) {
-    this.#root = root;
     this.#o = options;
     this.#overlay = options.whiteouts === 'overlay' ? (options.overlayXattrPrefix ?? TRUSTED_OVERLAY) : undefined;
     this.#rootless = options.rootless ?? process.getuid?.() !== 0;
-    this.#resolver = new ScopedResolver(root);
-    this.#policy = {
-      what: options.what,
-      rootless: this.#rootless,
-      overlay: this.#overlay,
-      warn: (p, message) => this.#warn(p, message),
-    };
+    this.#tree = new LayerTree(root, { rootless: this.#rootless, parents: options.parents ?? [], invalid: (m) => this.#invalid(m) });
+    this.#policy = { what: options.what, rootless: this.#rootless, overlay: this.#overlay, warn: (p, m) => this.#warn(p, m) };
   }
 
-  #abs(rel: string): string {
-    return rel === '' ? this.#root : path.join(this.#root, rel);
-  }
-
-  #warn(entryPath: string, message: string): void {
+  #warn(entryPath: string, message: string, seq = this.#entries): void {
     const warning = { what: this.#o.what, path: entryPath, message };
-    this.#warnings.push(warning);
+    this.#warnings.push({ seq, warning });
     this.#o.onWarning?.(warning);
   }
 
@@ -189,15 +156,16 @@ class Applier {
   }
 
   async start(): Promise<void> {
-    const st = await lstatOrUndefined(this.#root);
-    if (!st?.isDirectory()) {
-      throw new CairnError('not-found', `${this.#o.what}: cannot apply to ${this.#root}: not a directory`, { path: this.#root });
+    if (!(await this.#tree.start())) {
+      throw new CairnError('not-found', `${this.#o.what}: cannot apply to ${this.#tree.root}: not a directory`, {
+        path: this.#tree.root,
+      });
     }
-    if ((await readdir(this.#root)).length === 0) this.#fresh.add('');
   }
 
   result(): ApplyResult {
-    return { entries: this.#entries, bytes: this.#bytes, warnings: this.#warnings };
+    const warnings = [...this.#warnings].sort((a, b) => a.seq - b.seq).map((w) => w.warning);
+    return { entries: this.#entries, bytes: this.#bytes, warnings };
   }
 
   async entry(entry: TarEntry, body: Readable): Promise<void> {
@@ -211,21 +179,28 @@ class Applier {
   }
 
   async #apply(entry: TarEntry, body: Readable): Promise<void> {
+    const tree = this.#tree;
     if (entry.path === '.') {
-      if (entry.type === 'directory') await this.#directory('', entry, await lstat(this.#root));
+      if (entry.type === 'directory') await this.#directory('', entry, await lstat(tree.root));
       return;
     }
     const whiteout = parseWhiteout(entry.path, this.#o.what);
-    if (whiteout) return this.#overlay ? this.#overlayWhiteout(whiteout) : this.#whiteout(whiteout);
+    if (whiteout) return this.#overlay ? this.#overlayWhiteout(whiteout, this.#overlay) : this.#whiteout(whiteout);
     const slash = entry.path.lastIndexOf('/');
     const base = entry.path.slice(slash + 1);
     if (base === '..') return; // only `..` components: resolves to the root, ignored like containerd
-    const parent = await this.#resolver.resolve(slash === -1 ? '' : entry.path.slice(0, slash));
+    const parent = await tree.resolver.resolve(slash === -1 ? '' : entry.path.slice(0, slash));
     const rel = join(parent, base);
-    await this.#ensureDir(parent);
-    await this.#touch(parent);
-    const existing = this.#fresh.has(parent) && !this.#upper.has(rel) ? undefined : await lstatOrUndefined(this.#abs(rel));
-    if (existing && !(existing.isDirectory() && entry.type === 'directory')) await this.#remove(rel, existing);
+    // A parent the tree does not know yet may be (under) a file still being made: let it land.
+    if (!tree.dirs.has(parent)) await this.#pool.drain();
+    await tree.ensureDir(parent);
+    await tree.touch(parent);
+    if (this.#pool.has(rel) || entry.type === 'hardlink') await this.#pool.drain();
+    const existing = await tree.existing(parent, rel);
+    if (existing && !(existing.isDirectory() && entry.type === 'directory')) {
+      await this.#pool.drain(); // pending files may be under it
+      await tree.remove(rel, existing);
+    }
     switch (entry.type) {
       case 'directory':
         await this.#directory(rel, entry, existing);
@@ -239,96 +214,37 @@ class Applier {
       case 'hardlink':
         await this.#hardlink(rel, entry);
         break;
-      case 'char':
-      case 'block':
-      case 'fifo':
+      default:
         if (!(await this.#node(rel, entry))) return;
-        break;
     }
-    this.#markUpper(rel);
+    tree.markUpper(rel);
   }
 
-  #markUpper(rel: string): void {
-    for (let p = rel; p !== '' && !this.#upper.has(p); p = dirname(p)) this.#upper.add(p);
-  }
-
-  #owner(entry: TarEntry): { uid: number; gid: number } | undefined {
-    return this.#rootless ? undefined : { uid: entry.uid, gid: entry.gid };
-  }
-
-  /** Records a pre-existing directory's times before this layer first changes its contents. */
-  async #touch(rel: string): Promise<void> {
-    if (this.#touched.has(rel)) return;
-    this.#touched.add(rel);
-    if (this.#fresh.has(rel)) return;
-    const st = await lstatOrUndefined(this.#abs(rel));
-    if (st?.isDirectory()) this.#oldTimes.set(rel, { atime: st.atimeMs / 1000, mtime: st.mtimeMs / 1000 });
-  }
-
-  /** containerd's mkparent: makes `rel` (resolved) a directory, creating what is missing. */
-  async #ensureDir(rel: string): Promise<void> {
-    if (this.#dirs.has(rel)) return;
-    const st = await lstatOrUndefined(this.#abs(rel));
-    if (st) {
-      if (!st.isDirectory()) throw this.#invalid(`its parent "${rel}" is not a directory`);
-      this.#dirs.add(rel);
-      return;
-    }
-    const parent = dirname(rel);
-    await this.#ensureDir(parent);
-    await this.#touch(parent);
-    const abs = this.#abs(rel);
-    try {
-      await mkdir(abs, 0o755);
-    } catch (err) {
-      if (errnoCode(err) === 'ENOTDIR') throw this.#invalid(`a parent of "${rel}" is not a directory`);
-      throw err;
-    }
-    await this.#inheritParent(rel, abs);
-    this.#dirs.add(rel);
-    this.#fresh.add(rel);
-    this.#markUpper(rel);
-  }
-
-  /** Metadata for an implied directory: from the first lower layer holding it, else 0755. */
-  async #inheritParent(rel: string, abs: string): Promise<void> {
-    for (const lower of this.#o.parents ?? []) {
-      const st = await lstatOrUndefined(await rootPath(lower, rel));
-      if (!st) continue;
-      if (!st.isDirectory()) break;
-      if (!this.#rootless) await lchown(abs, st.uid, st.gid);
-      await chmod(abs, st.mode & 0o7777);
-      this.#dirTimes.set(rel, st.mtime);
-      return;
-    }
-    await chmod(abs, 0o755); // exactly, whatever the umask
-  }
-
-  async #remove(rel: string, st: Stats): Promise<void> {
-    await rm(this.#abs(rel), { recursive: true, force: true });
-    this.#resolver.changed(rel);
-    if (st.isDirectory()) {
-      for (const set of [this.#dirs, this.#fresh]) {
-        for (const p of set) if (p === rel || p.startsWith(`${rel}/`)) set.delete(p);
-      }
-    }
+  #xattrs(entry: TarEntry): [string, Uint8Array][] {
+    return diskXattrs(entry.path, entry.xattrs, this.#policy);
   }
 
   async #directory(rel: string, entry: TarEntry, existing: Stats | undefined): Promise<void> {
-    const abs = this.#abs(rel);
-    const merging = existing?.isDirectory() === true;
-    if (!merging) {
-      await mkdir(abs, 0o700);
-      this.#dirs.add(rel);
-      this.#fresh.add(rel);
+    const tree = this.#tree;
+    const abs = tree.abs(rel);
+    const parent = dirname(rel);
+    const mode = tree.modeNow(rel, entry.mode);
+    if (existing?.isDirectory()) {
+      if (!this.#rootless) await lchown(abs, entry.uid, entry.gid);
+      await chmod(abs, mode);
+      this.#clearXattrs(abs, entry);
+    } else {
+      await mkdir(abs, mode & 0o777);
+      tree.dirs.add(rel);
+      tree.fresh.add(rel);
+      const owner = tree.chownFor(parent, entry.uid, entry.gid);
+      if (owner) await lchown(abs, owner.uid, owner.gid);
+      if (tree.needsChmod(parent, mode, true)) await chmod(abs, mode);
     }
-    const owner = this.#owner(entry);
-    if (owner) await lchown(abs, owner.uid, owner.gid);
-    await chmod(abs, entry.mode);
-    if (merging) this.#clearXattrs(abs, entry);
-    writeXattrs({ path: abs, regularOrDir: true }, entry.path, diskXattrs(entry.path, entry.xattrs, this.#policy), this.#policy);
+    tree.noteDir(rel, entry.mode, entry.gid);
+    writeXattrs({ path: abs, regularOrDir: true }, entry.path, this.#xattrs(entry), this.#policy);
     if (this.#overlay && this.#whitedOut.has(rel)) setXattr(abs, `${this.#overlay}opaque`, Buffer.from('y'));
-    this.#dirTimes.set(rel, entry.mtime);
+    tree.dirTimes.set(rel, entry.mtime);
   }
 
   /** A merged directory ends with the entry's xattrs only (as umoci; overlay's own are kept). */
@@ -341,9 +257,10 @@ class Applier {
       throw err;
     }
     const keep = new Set(diskXattrs(entry.path, entry.xattrs, { ...this.#policy, warn: () => undefined }).map(([n]) => n));
+    const overlay = this.#overlay;
     for (const name of names) {
       if (keep.has(name) || FORBIDDEN_XATTRS.has(name)) continue;
-      if (this.#overlay && name.startsWith(this.#overlay) && !name.startsWith(`${this.#overlay}overlay.`)) continue;
+      if (overlay && name.startsWith(overlay) && !name.startsWith(`${overlay}overlay.`)) continue;
       try {
         removeXattr(abs, name);
       } catch (err) {
@@ -354,59 +271,78 @@ class Applier {
     }
   }
 
+  /**
+   * Small files are read into memory and made entirely by the task pool (created with
+   * O_EXCL|O_NOFOLLOW, finished through the descriptor); big ones are opened and streamed
+   * here, then finished by the pool.
+   */
   async #file(rel: string, entry: TarEntry, body: Readable): Promise<void> {
-    const abs = this.#abs(rel);
-    const handle: FileHandle = await open(abs, CREATE_FLAGS, 0o600);
+    const abs = this.#tree.abs(rel);
+    const parent = dirname(rel);
+    let handle: FileHandle | undefined;
     let data: Buffer | undefined;
-    try {
-      if (entry.size <= BUFFERED_FILE) {
-        const chunks: Buffer[] = [];
-        for await (const chunk of body) chunks.push(chunk as Buffer);
-        data = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
-      } else {
+    if (entry.size <= BUFFERED_FILE) {
+      const chunks: Buffer[] = [];
+      for await (const chunk of body) chunks.push(chunk as Buffer);
+      data = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+    } else {
+      handle = await open(abs, CREATE_FLAGS, entry.mode & 0o777);
+      try {
         for await (const chunk of body) {
           const buf = chunk as Buffer;
           let done = 0;
           while (done < buf.length) done += (await handle.write(buf, done, buf.length - done)).bytesWritten;
         }
+      } catch (err) {
+        await handle.close();
+        throw err;
       }
-    } catch (err) {
-      await handle.close();
-      throw err;
     }
     this.#bytes += entry.size;
-    const xattrs = diskXattrs(entry.path, entry.xattrs, this.#policy);
-    const finish = { handle, path: abs, entryPath: entry.path, data, owner: this.#owner(entry), mode: entry.mode, xattrs, mtime: entry.mtime };
-    await this.#pool.run(() => finishFile(finish, this.#policy));
+    const finish = {
+      handle,
+      path: abs,
+      entryPath: entry.path,
+      data,
+      owner: this.#tree.chownFor(parent, entry.uid, entry.gid),
+      mode: entry.mode,
+      chmod: this.#tree.needsChmod(parent, entry.mode, false),
+      xattrs: this.#xattrs(entry),
+      mtime: entry.mtime,
+    };
+    const seq = this.#entries;
+    await this.#pool.run(rel, () => finishFile(finish, { ...this.#policy, warn: (p, m) => this.#warn(p, m, seq) }));
   }
 
   async #symlink(rel: string, entry: TarEntry): Promise<void> {
-    const abs = this.#abs(rel);
+    const abs = this.#tree.abs(rel);
     await symlink(entry.linkname ?? '', abs);
-    this.#resolver.changed(rel);
-    const owner = this.#owner(entry);
+    this.#tree.resolver.changed(rel);
+    const owner = this.#tree.chownFor(dirname(rel), entry.uid, entry.gid);
     if (owner) await lchown(abs, owner.uid, owner.gid);
-    writeXattrs({ path: abs, regularOrDir: false }, entry.path, diskXattrs(entry.path, entry.xattrs, this.#policy), this.#policy);
+    writeXattrs({ path: abs, regularOrDir: false }, entry.path, this.#xattrs(entry), this.#policy);
     await lutimes(abs, entry.mtime, entry.mtime);
   }
 
-  /** Links to what the target names inside the root, not following its last component. */
+  /**
+   * Links to what the target names inside the root, not following its last component. Like
+   * umoci (unlike containerd) the entry's own metadata is not applied: it would change the
+   * shared inode, and through a symlink it could reach outside the root.
+   */
   async #hardlink(rel: string, entry: TarEntry): Promise<void> {
     const linkname = entry.linkname ?? '.';
     const slash = linkname.lastIndexOf('/');
     const base = linkname.slice(slash + 1);
     if (linkname === '.' || base === '..') throw this.#invalid(`hardlink to the root directory ("${linkname}")`);
-    const target = join(await this.#resolver.resolve(slash === -1 ? '' : linkname.slice(0, slash)), base);
+    const target = join(await this.#tree.resolver.resolve(slash === -1 ? '' : linkname.slice(0, slash)), base);
     try {
-      await link(this.#abs(target), this.#abs(rel));
+      await link(this.#tree.abs(target), this.#tree.abs(rel));
     } catch (err) {
       const code = errnoCode(err);
       if (code === 'ENOENT') throw this.#invalid(`hardlink target "${linkname}" does not exist`);
       if (code === 'EPERM') throw this.#invalid(`hardlink target "${linkname}" is a directory`);
       throw err;
     }
-    // Like umoci (and unlike containerd), a hardlink entry's own metadata is not applied: it would
-    // change the shared inode, and through a symlink target it could reach outside the root.
   }
 
   /** Device nodes and fifos; false when skipped. */
@@ -419,92 +355,69 @@ class Applier {
       this.#warn(entry.path, 'a 0:0 character device cannot be stored in overlay form (it would be a whiteout); skipped');
       return false;
     }
-    const abs = this.#abs(rel);
+    const abs = this.#tree.abs(rel);
+    const parent = dirname(rel);
     const type = entry.type === 'char' || entry.type === 'block' ? entry.type : 'fifo';
-    mknod(abs, type, 0o600, entry.devmajor ?? 0, entry.devminor ?? 0);
-    const owner = this.#owner(entry);
+    mknod(abs, type, entry.mode & 0o777, entry.devmajor ?? 0, entry.devminor ?? 0);
+    const owner = this.#tree.chownFor(parent, entry.uid, entry.gid);
     if (owner) await lchown(abs, owner.uid, owner.gid);
-    await chmod(abs, entry.mode); // a node we just made, not a symlink
-    writeXattrs({ path: abs, regularOrDir: false }, entry.path, diskXattrs(entry.path, entry.xattrs, this.#policy), this.#policy);
+    if (this.#tree.needsChmod(parent, entry.mode, false)) await chmod(abs, entry.mode); // a node we just made
+    writeXattrs({ path: abs, regularOrDir: false }, entry.path, this.#xattrs(entry), this.#policy);
     await lutimes(abs, entry.mtime, entry.mtime);
     return true;
   }
 
+  /** OCI whiteouts applied by deleting; a whiteout never creates a parent. */
   async #whiteout(w: WhiteoutInfo): Promise<void> {
-    const parent = await this.#resolver.resolve(w.dir);
+    const tree = this.#tree;
+    await this.#pool.drain();
+    const parent = await tree.resolver.resolve(w.dir);
     if (w.kind === 'opaque') {
       if (this.#opaqueDone.has(parent)) return;
       this.#opaqueDone.add(parent);
-      const st = await lstatOrUndefined(this.#abs(parent));
-      if (!st?.isDirectory()) return;
-      await this.#touch(parent);
-      await this.#removeLowerChildren(parent);
+      if (!(await lstatOrUndefined(tree.abs(parent)))?.isDirectory()) return;
+      await tree.touch(parent);
+      await tree.removeLowerChildren(parent);
       return;
     }
     const rel = join(parent, w.name);
-    const st = await lstatOrUndefined(this.#abs(rel));
+    const st = await lstatOrUndefined(tree.abs(rel));
     if (!st) return;
-    await this.#touch(parent);
-    await this.#removeLower(rel, st);
+    await tree.touch(parent);
+    await tree.removeLower(rel, st);
   }
 
-  /** Removes `rel` unless this layer wrote it; then only what lower layers left under it. */
-  async #removeLower(rel: string, st: Stats): Promise<void> {
-    if (!this.#upper.has(rel)) {
-      await this.#remove(rel, st);
+  /** OCI whiteouts written in kernel overlay form (see `layer/whiteout`). */
+  async #overlayWhiteout(w: WhiteoutInfo, prefix: OverlayXattrPrefix): Promise<void> {
+    const tree = this.#tree;
+    await this.#pool.drain();
+    const parent = await tree.resolver.resolve(w.dir);
+    await tree.ensureDir(parent);
+    const action = ociToOverlay({ ...w, dir: parent }, prefix);
+    if (action.kind === 'set-opaque') {
+      setXattr(tree.abs(parent), action.xattr, action.value);
+      tree.markUpper(parent);
       return;
     }
-    if (st.isDirectory() && !this.#fresh.has(rel)) {
-      await this.#touch(rel);
-      await this.#removeLowerChildren(rel);
-    }
-  }
-
-  async #removeLowerChildren(dir: string): Promise<void> {
-    if (this.#fresh.has(dir)) return; // only this layer's children in there
-    for (const name of await readdir(this.#abs(dir))) {
-      const rel = join(dir, name);
-      const st = await lstatOrUndefined(this.#abs(rel));
-      if (st) await this.#removeLower(rel, st);
-    }
-  }
-
-  async #overlayWhiteout(w: WhiteoutInfo): Promise<void> {
-    const prefix = this.#overlay as OverlayXattrPrefix;
-    const parent = await this.#resolver.resolve(w.dir);
-    await this.#ensureDir(parent);
-    if (w.kind === 'opaque') {
-      setXattr(this.#abs(parent), `${prefix}opaque`, Buffer.from('y'));
-      this.#markUpper(parent);
-      return;
-    }
-    const rel = join(parent, w.name);
-    const abs = this.#abs(rel);
-    if (this.#upper.has(rel)) {
+    const rel = action.path;
+    const abs = tree.abs(rel);
+    if (tree.upper.has(rel)) {
       // This layer also wrote the path: a directory of ours replaces the lower one wholesale.
-      const st = await lstatOrUndefined(abs);
-      if (st?.isDirectory()) setXattr(abs, `${prefix}opaque`, Buffer.from('y'));
+      if ((await lstatOrUndefined(abs))?.isDirectory()) setXattr(abs, `${prefix}opaque`, Buffer.from('y'));
       return;
     }
-    await this.#touch(parent);
+    await tree.touch(parent);
     const existing = await lstatOrUndefined(abs);
-    if (existing) await this.#remove(rel, existing);
+    if (existing) await tree.remove(rel, existing);
     mknod(abs, 'char', 0, 0, 0);
     this.#whitedOut.add(rel);
-    this.#markUpper(rel);
+    tree.markUpper(rel);
   }
 
-  /** Waits for the file tasks, then sets directory times (children first changed them). */
+  /** Waits for the file tasks, then sets directory times (children changed them meanwhile). */
   async finish(): Promise<void> {
     await this.#pool.drain();
-    const times: [string, number, number][] = [];
-    for (const [rel, t] of this.#oldTimes) if (!this.#dirTimes.has(rel)) times.push([rel, t.atime, t.mtime]);
-    for (const [rel, mtime] of this.#dirTimes) times.push([rel, seconds(mtime), seconds(mtime)]);
-    for (const [rel, atime, mtime] of times) {
-      const abs = this.#abs(rel);
-      const st = await lstatOrUndefined(abs);
-      if (st?.isDirectory()) await lutimes(abs, atime, mtime);
-    }
+    await this.#tree.finishTimes();
   }
 
   /** After a failure: let running file tasks settle (closing their handles). */

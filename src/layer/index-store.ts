@@ -14,6 +14,7 @@ import type { Digest } from '../digest/index.js';
 import { CairnError } from '../errors.js';
 import { parseConfig, type Descriptor, type ImageManifest } from '../oci/index.js';
 import type { LayerRecord } from '../store/meta.js';
+import { rebuildMeta, type LayerScanner, type RebuildResult } from '../store/rebuild.js';
 import type { Store } from '../store/store.js';
 import { detectCompression } from '../tar/index.js';
 import { buildLayerIndex } from './index-build.js';
@@ -94,6 +95,7 @@ export async function indexLayers(
   layers: readonly LayerRef[],
   options: IndexOptions = {},
 ): Promise<IndexedLayer[]> {
+  if (layers.length === 0) return [];
   const found = new Map<Digest, LayerIndex>();
   const records = new Map<Digest, LayerRecord>();
   await store.withMeta(async (meta) => {
@@ -139,6 +141,26 @@ export async function indexLayers(
     const blob: LayerBlob = { digest: descriptor.digest, diffId, size: record.size, compression: record.compression };
     return { descriptor, diffId, index, record, blob };
   });
+}
+
+/**
+ * For `rebuildMeta`: one pass per layer blob yields its record and its encoded index.
+ *
+ * @example
+ * await rebuildMeta(store, { scanner: indexingScanner });
+ */
+export const indexingScanner: LayerScanner = async (blob, what) => {
+  const built = await buildLayerIndex(blob, { what });
+  return {
+    record: { diffId: built.diffId, size: built.size, compression: built.compression },
+    digest: built.digest,
+    index: encodeLayerIndex(built.index),
+  };
+};
+
+/** `fsck --rebuild` with layer indexes: records and indexes re-derived from the blobs. */
+export function rebuildMetaWithIndexes(store: Store): Promise<RebuildResult> {
+  return rebuildMeta(store, { scanner: indexingScanner });
 }
 
 function decodeSafely(bytes: Uint8Array): LayerIndex | undefined {

@@ -201,10 +201,38 @@ class Reader {
   }
 }
 
+function hexValue(code: number): number {
+  return code <= 0x39 ? code - 0x30 : code - 0x57; // '0'-'9', 'a'-'f' (digests are lowercase)
+}
+
 function hexToBytes(hex: string): Uint8Array {
   const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
+  for (let i = 0; i < out.length; i++) out[i] = hexValue(hex.charCodeAt(2 * i)) * 16 + hexValue(hex.charCodeAt(2 * i + 1));
   return out;
+}
+
+/** UTF-8 bytes of a string; plain ASCII (nearly every path) without TextEncoder's per-call cost. */
+function utf8(text: string): Uint8Array {
+  const out = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0x80) return UTF8_ENCODER.encode(text);
+    out[i] = c;
+  }
+  return out;
+}
+
+/** The string of UTF-8 bytes (fatal on invalid UTF-8), ASCII without TextDecoder. */
+function fromUtf8(bytes: Uint8Array): string {
+  let ascii = true;
+  for (let i = 0; i < bytes.length; i++) {
+    if ((bytes[i] as number) >= 0x80) {
+      ascii = false;
+      break;
+    }
+  }
+  if (!ascii || bytes.length > 4096) return UTF8_DECODER.decode(bytes);
+  return String.fromCharCode.apply(null, bytes as unknown as number[]);
 }
 
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
@@ -253,7 +281,7 @@ export function encodeLayerIndex(index: LayerIndex): Uint8Array {
     if (code < 0) throw new RangeError(`unknown entry type ${String(e.type)}`);
     const xattrNames = e.xattrs ? Object.keys(e.xattrs) : [];
     w.byte(code | (e.linkname !== undefined ? FLAG_LINK : 0) | (xattrNames.length > 0 ? FLAG_XATTRS : 0));
-    const path = UTF8_ENCODER.encode(e.path);
+    const path = utf8(e.path);
     const shared = sharedPrefix(prevPath, path);
     w.varint(shared);
     w.lengthPrefixed(path.subarray(shared));
@@ -274,11 +302,11 @@ export function encodeLayerIndex(index: LayerIndex): Uint8Array {
       w.varint(e.devmajor ?? 0);
       w.varint(e.devminor ?? 0);
     }
-    if (e.linkname !== undefined) w.lengthPrefixed(UTF8_ENCODER.encode(e.linkname));
+    if (e.linkname !== undefined) w.lengthPrefixed(utf8(e.linkname));
     if (xattrNames.length > 0) {
       w.varint(xattrNames.length);
       for (const name of xattrNames) {
-        w.lengthPrefixed(UTF8_ENCODER.encode(name));
+        w.lengthPrefixed(utf8(name));
         w.lengthPrefixed(e.xattrs?.[name] ?? new Uint8Array(0));
       }
     }
@@ -327,7 +355,7 @@ export function decodeLayerIndex(bytes: Uint8Array): LayerIndex {
     }
     prevEnd = offset + paddedSize(fileSize);
     const entry: { -readonly [K in keyof LayerIndexEntry]: LayerIndexEntry[K] } = {
-      path: UTF8_DECODER.decode(pathBytes),
+      path: fromUtf8(pathBytes),
       type,
       mode,
       uid,
@@ -341,12 +369,12 @@ export function decodeLayerIndex(bytes: Uint8Array): LayerIndex {
       entry.devmajor = r.varint();
       entry.devminor = r.varint();
     }
-    if (head & FLAG_LINK) entry.linkname = UTF8_DECODER.decode(r.lengthPrefixed());
+    if (head & FLAG_LINK) entry.linkname = fromUtf8(r.lengthPrefixed());
     if (head & FLAG_XATTRS) {
       const xattrs: Record<string, Uint8Array> = {};
       const n = r.varint();
       for (let j = 0; j < n; j++) {
-        const name = UTF8_DECODER.decode(r.lengthPrefixed());
+        const name = fromUtf8(r.lengthPrefixed());
         xattrs[name] = r.lengthPrefixed().slice();
       }
       entry.xattrs = xattrs;

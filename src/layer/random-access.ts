@@ -71,7 +71,7 @@ export interface RandomAccessOptions {
 
 /** Where the seekable cache of a layer lives (whether or not it exists). */
 export function seekableCachePath(store: Store, diffId: Digest): string {
-  return path.join(store.paths.cairn, 'cache', 'seekable', `${digestHex(diffId)}.tar.zst`);
+  return path.join(store.paths.cache, 'seekable', `${digestHex(diffId)}.tar.zst`);
 }
 
 /**

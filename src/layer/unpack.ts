@@ -7,7 +7,8 @@
  * detects the compression by magic, hashes the blob and the uncompressed tar on the way and
  * hands the tar to the applier, so every layer's digest and diffID are checked against the
  * manifest and config in the same pass. A mismatch (or any other failure) removes what was
- * unpacked: a directory we created is deleted, one that existed (empty) is emptied again.
+ * unpacked: a directory we created is deleted, one that existed (empty) is emptied again. The
+ * root directory's mtime starts at the epoch (umoci's choice: few layers have a `./` entry).
  *
  * `exportRootfs` unpacks into a temporary directory under the store's `cairn/tmp` (the same
  * disk as the blobs, not a tmpfs), walks it with `walkTree` and streams it through the
@@ -16,7 +17,7 @@
  * container module). Memory stays flat: one file is streamed at a time.
  */
 import { createReadStream } from 'node:fs';
-import { lstat, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { lstat, lutimes, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -109,6 +110,9 @@ export async function unpack(store: Store, imageRef: string, dir: string, option
   }
   const target = path.resolve(dir);
   const created = await prepareTarget(target);
+  // Most images carry no entry for the root: start it at the epoch, as umoci does, so its
+  // mtime does not depend on when the unpack ran (a `./` entry still sets its own).
+  await lutimes(target, 0, 0);
   const warnings: ApplyWarning[] = [];
   const done: UnpackedLayer[] = [];
   try {

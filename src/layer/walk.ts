@@ -9,8 +9,12 @@
  * `system.nfs4_acl`, left out). A file with several links is reported in full the first time
  * and as a hardlink to that first path afterwards. Sockets are skipped (no tar form).
  *
- * Used by `exportRootfs` and, through `overlayToOci`, by diff writers reading an overlay upper.
- * Memory stays flat: one directory listing per level of the current path.
+ * With `overlay`, the tree is an overlayfs upper directory and comes out as OCI layer entries
+ * (`overlayToOci`): 0:0 devices become `.wh.NAME` whiteouts, opaque directories get their
+ * `.wh..wh..opq` marker, overlayfs' own xattrs are dropped, escaped ones unescaped; the order
+ * is that of the converted names. This is the direction a diff writer needs (upper → layer).
+ *
+ * Memory stays flat: one directory's children at a time per level of the current path.
  */
 import type { Stats } from 'node:fs';
 import { lstat, readdir, readlink } from 'node:fs/promises';
@@ -20,10 +24,19 @@ import { splitDev } from '../sys/mknod.js';
 import { readXattrs } from '../sys/xattr.js';
 import type { TarEntryInit } from '../tar/index.js';
 import { FORBIDDEN_XATTRS } from './apply-meta.js';
+import {
+  isOverlayOpaque,
+  isOverlayWhiteout,
+  OPAQUE_WHITEOUT,
+  overlayToOci,
+  whiteoutEntry,
+  WHITEOUT_PREFIX,
+  type OverlayXattrPrefix,
+} from './whiteout.js';
 
 export interface WalkedEntry {
   /** The entry, path relative to the root (`.` for the root itself). */
-  entry: TarEntryInit & { xattrs: Record<string, Uint8Array> };
+  entry: TarEntryInit;
   /** For a `file` entry: the absolute path to read its content from. */
   source?: string;
 }
@@ -35,10 +48,14 @@ export interface WalkOptions {
   hardlinks?: boolean;
   /** Include the root directory itself as `.` (default true). */
   root?: boolean;
+  /** The tree is an overlay upper in this xattr namespace: convert to OCI entries. */
+  overlay?: OverlayXattrPrefix;
 }
 
-function byBytes(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+interface Ctx {
+  withXattrs: boolean;
+  links: Map<string, string> | undefined;
+  overlay: OverlayXattrPrefix | undefined;
 }
 
 function xattrsOf(abs: string, enabled: boolean): Record<string, Uint8Array> {
@@ -63,23 +80,31 @@ function xattrsOf(abs: string, enabled: boolean): Record<string, Uint8Array> {
  * for await (const { entry, source } of walkTree('/tmp/rootfs')) console.log(entry.path, entry.type);
  */
 export async function* walkTree(root: string, options: WalkOptions = {}): AsyncGenerator<WalkedEntry> {
-  const withXattrs = options.xattrs ?? true;
-  const links = options.hardlinks === false ? undefined : new Map<string, string>();
-  const rootStat = await lstat(root);
-  if (options.root ?? true) yield describe('.', root, rootStat, withXattrs, links);
-  yield* walkDir(root, '', withXattrs, links);
+  const ctx: Ctx = {
+    withXattrs: options.xattrs ?? true,
+    links: options.hardlinks === false ? undefined : new Map<string, string>(),
+    overlay: options.overlay,
+  };
+  const top = await describe('.', root, await lstat(root), ctx);
+  const opaque = ctx.overlay !== undefined && isOverlayOpaque(top.entry.xattrs ?? {});
+  if (ctx.overlay) top.entry = overlayToOci(top.entry, ctx.overlay)[0] as TarEntryInit;
+  if (options.root ?? true) yield top;
+  yield* walkDir(root, '', ctx, opaque);
 }
 
-async function* walkDir(
-  abs: string,
-  rel: string,
-  withXattrs: boolean,
-  links: Map<string, string> | undefined,
-): AsyncGenerator<WalkedEntry> {
-  const names = (await readdir(abs)).sort(byBytes);
-  for (const name of names) {
+interface Child {
+  /** The name in the output (`.wh.NAME` for an overlay whiteout). */
+  name: string;
+  key: Buffer;
+  kind: 'entry' | 'whiteout' | 'opaque';
+  abs: string;
+  st?: Stats;
+}
+
+async function* walkDir(abs: string, rel: string, ctx: Ctx, opaque: boolean): AsyncGenerator<WalkedEntry> {
+  const children: Child[] = [];
+  for (const name of await readdir(abs)) {
     const childAbs = path.join(abs, name);
-    const childRel = rel === '' ? name : `${rel}/${name}`;
     let st: Stats;
     try {
       st = await lstat(childAbs);
@@ -88,36 +113,38 @@ async function* walkDir(
       throw err;
     }
     if (st.isSocket()) continue;
-    const item = await describeAsync(childRel, childAbs, st, withXattrs, links);
+    const whiteout = ctx.overlay !== undefined && isOverlayWhiteout({ type: st.isCharacterDevice() ? 'char' : '', ...splitDev(st.rdev) });
+    const out = whiteout ? `${WHITEOUT_PREFIX}${name}` : name;
+    children.push({ name: out, key: Buffer.from(out, 'utf8'), kind: whiteout ? 'whiteout' : 'entry', abs: childAbs, st });
+  }
+  if (opaque) children.push({ name: OPAQUE_WHITEOUT, key: Buffer.from(OPAQUE_WHITEOUT), kind: 'opaque', abs });
+  children.sort((a, b) => Buffer.compare(a.key, b.key));
+  for (const child of children) {
+    const childRel = rel === '' ? child.name : `${rel}/${child.name}`;
+    if (child.kind !== 'entry' || child.st === undefined) {
+      yield { entry: whiteoutEntry(childRel) };
+      continue;
+    }
+    const item = await describe(childRel, child.abs, child.st, ctx);
+    const childOpaque = ctx.overlay !== undefined && child.st.isDirectory() && isOverlayOpaque(item.entry.xattrs ?? {});
+    if (ctx.overlay) item.entry = overlayToOci(item.entry, ctx.overlay)[0] as TarEntryInit;
     yield item;
-    if (st.isDirectory()) yield* walkDir(childAbs, childRel, withXattrs, links);
+    if (child.st.isDirectory()) yield* walkDir(child.abs, childRel, ctx, childOpaque);
   }
 }
 
-async function describeAsync(
-  rel: string,
-  abs: string,
-  st: Stats,
-  withXattrs: boolean,
-  links: Map<string, string> | undefined,
-): Promise<WalkedEntry> {
-  const item = describe(rel, abs, st, withXattrs, links);
-  if (item.entry.type === 'symlink') item.entry.linkname = await readlink(abs);
-  return item;
-}
-
-function describe(rel: string, abs: string, st: Stats, withXattrs: boolean, links: Map<string, string> | undefined): WalkedEntry {
+async function describe(rel: string, abs: string, st: Stats, ctx: Ctx): Promise<WalkedEntry> {
   const base = { path: rel, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtime };
-  if (st.isDirectory()) return { entry: { ...base, type: 'directory', xattrs: xattrsOf(abs, withXattrs) } };
-  if (links && st.nlink > 1) {
+  if (st.isDirectory()) return { entry: { ...base, type: 'directory', xattrs: xattrsOf(abs, ctx.withXattrs) } };
+  if (ctx.links && st.nlink > 1) {
     const key = `${st.dev}:${st.ino}`;
-    const first = links.get(key);
+    const first = ctx.links.get(key);
     if (first !== undefined) return { entry: { ...base, type: 'hardlink', linkname: first, xattrs: {} } };
-    links.set(key, rel);
+    ctx.links.set(key, rel);
   }
-  const xattrs = xattrsOf(abs, withXattrs);
+  const xattrs = xattrsOf(abs, ctx.withXattrs);
   if (st.isFile()) return { entry: { ...base, type: 'file', size: st.size, xattrs }, source: abs };
-  if (st.isSymbolicLink()) return { entry: { ...base, type: 'symlink', linkname: '', xattrs } };
+  if (st.isSymbolicLink()) return { entry: { ...base, type: 'symlink', linkname: await readlink(abs), xattrs } };
   if (st.isFIFO()) return { entry: { ...base, type: 'fifo', xattrs } };
   const { major, minor } = splitDev(st.rdev);
   return { entry: { ...base, type: st.isCharacterDevice() ? 'char' : 'block', devmajor: major, devminor: minor, xattrs } };

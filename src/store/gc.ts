@@ -12,6 +12,7 @@ import { readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { isDigest, type Digest } from '../digest/index.js';
 import { errnoCode } from '../errors.js';
+import { sweepDerived } from './derived.js';
 import { walkGraph } from './graph.js';
 import type { Meta } from './meta.js';
 import type { Store } from './store.js';
@@ -22,6 +23,8 @@ export interface GcResult {
   readonly kept: number;
   /** Orphans removed from `cairn/tmp`, plus index.json/oci-layout temp files of killed writers. */
   readonly tmpRemoved: number;
+  /** Derived caches and unpacked layer dirs no reachable image names (paths under `cairn/`). */
+  readonly derivedRemoved: string[];
 }
 
 /** writeFileAtomic's temp names for index.json and oci-layout (sys/atomic). */
@@ -56,7 +59,7 @@ export async function gc(store: Store, options: GcOptions = {}): Promise<GcResul
   return store.exclusiveOfIngest(async () => {
     const index = await store.readIndex();
     const roots = [...index.manifests.map((d) => d.digest), ...(await metaRoots(store))];
-    const { reachable } = await walkGraph(store.blobs, roots);
+    const { reachable, configs } = await walkGraph(store.blobs, roots);
     const removed: Digest[] = [];
     let freedBytes = 0;
     let kept = 0;
@@ -85,6 +88,7 @@ export async function gc(store: Store, options: GcOptions = {}): Promise<GcResul
         return removedTemps;
       });
     }
-    return { removed, freedBytes, kept, tmpRemoved };
+    const derived = await sweepDerived(store, configs, options.dryRun ?? false);
+    return { removed, freedBytes, kept, tmpRemoved, derivedRemoved: derived.removed };
   });
 }

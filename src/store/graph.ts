@@ -55,6 +55,8 @@ export interface WalkResult {
   readonly reachable: Set<Digest>;
   /** References to blobs the store does not have. */
   readonly missing: GraphEdge[];
+  /** The image configs among `reachable` (their diff_ids name the layers derived data may keep). */
+  readonly configs: Set<Digest>;
 }
 
 /** The largest blob read as a document (BlobStore.readBytes' default limit). */
@@ -71,6 +73,7 @@ export async function walkGraph(blobs: BlobStore, roots: Iterable<Digest>): Prom
       queue.push(root);
     }
   }
+  const configs = new Set<Digest>();
   while (queue.length > 0) {
     const digest = queue.pop() as Digest;
     // Absent, or too big to be a document (a root may pin a layer blob directly): nothing to follow.
@@ -82,10 +85,11 @@ export async function walkGraph(blobs: BlobStore, roots: Iterable<Digest>): Prom
         missing.push(edge);
         continue;
       }
+      if (edge.field === 'config') configs.add(edge.digest);
       if (reachable.has(edge.digest)) continue;
       reachable.add(edge.digest);
       if (isTraversable(edge)) queue.push(edge.digest);
     }
   }
-  return { reachable, missing };
+  return { reachable, missing, configs };
 }

@@ -1,8 +1,9 @@
 /**
  * @module store/meta
  * The metadata database (`cairn/meta`, a level database). It holds what is expensive to derive
- * (layer records: diffID and uncompressed size of a layer blob, later its index), containers and
- * the build cache. Everything but containers can be rebuilt from blobs (`fsck --rebuild`).
+ * (layer records: diffID and uncompressed size of a layer blob; layer indexes by diffID),
+ * containers and the build cache. Everything but containers can be rebuilt from blobs
+ * (`fsck --rebuild`).
  *
  * LevelDB allows one process at a time, and opening it costs ~0.09 s here, so the store opens it
  * only for the span of one operation, under the store lock (see `Store.withMeta`), and commands

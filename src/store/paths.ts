@@ -13,7 +13,10 @@ export interface StorePaths {
   readonly blobs: string;
   readonly cairn: string;
   readonly meta: string;
+  /** Unpacked layers keyed by chainID (overlay lowerdirs). Derived; gc removes unreferenced ones. */
   readonly layers: string;
+  /** Derived caches (seekable copies of compressed layers, keyed by diffID). */
+  readonly cache: string;
   readonly containers: string;
   readonly tmp: string;
   /** Exclusive while index.json or meta change. */
@@ -33,6 +36,7 @@ export function storePaths(root: string): StorePaths {
     cairn,
     meta: path.join(cairn, 'meta'),
     layers: path.join(cairn, 'layers'),
+    cache: path.join(cairn, 'cache'),
     containers: path.join(cairn, 'containers'),
     tmp: path.join(cairn, 'tmp'),
     lock: path.join(cairn, 'lock'),

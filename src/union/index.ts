@@ -4,11 +4,9 @@
  * from layer indexes, without unpacking.
  */
 export { UnionView } from './view.js';
-export type { LayerContentSource, OpenUnionViewOptions, UnionLayer, UnionStat, UnionViewOptions, WalkEntry } from './view.js';
+export type { DirEntry, LayerContentSource, OpenUnionViewOptions, UnionLayer, UnionStat, UnionViewOptions, WalkEntry } from './view.js';
 export { DirectoryUpper, MemoryUpper } from './upper.js';
 export type { UpperEntry, UpperLayer } from './upper.js';
 export { mergeLayer, mergeUpper } from './merge.js';
 export { newRoot, resolve as resolveInTree } from './tree.js';
 export type { ContentRef, Inode, NodeType, Origin, TreeNode } from './tree.js';
-export { parseWhiteoutName, OPAQUE_MARKER, WHITEOUT_PREFIX } from './whiteout-name.js';
-export type { WhiteoutName } from './whiteout-name.js';

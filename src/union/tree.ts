@@ -8,7 +8,7 @@
  * Path resolution is containerd/continuity's `RootPath`, scoped to the tree's root: `..` never
  * climbs above the root, absolute symlink targets are re-rooted, missing components are joined
  * lexically (a later `..` steps back over them), a component under a non-directory fails with
- * ENOTDIR, and more than 255 symlinks fail with ELOOP. The cases of
+ * ENOTDIR (or is taken literally, for the merge), and more than 255 symlinks fail with ELOOP. The cases of
  * `continuity/rootpath.json` are its tests. No Node imports: pure data and functions.
  */
 import type { Digest } from '../digest/digest.js';
@@ -82,9 +82,11 @@ const MAX_LINKS = 255;
 
 /**
  * Resolves `path` inside the tree, following symlinks in every component but the last, and the
- * last one too when `followLast` is set.
+ * last one too when `followLast` is set. With `lenient`, a name under a non-directory is taken
+ * literally (as missing) instead of failing with ENOTDIR: what the applier's resolver does, so
+ * that the merge fails or skips exactly where applying would.
  */
-export function resolve(root: TreeNode, path: string | readonly string[], followLast: boolean): Resolved {
+export function resolve(root: TreeNode, path: string | readonly string[], followLast: boolean, lenient = false): Resolved {
   const shown = typeof path === 'string' ? path : path.join('/');
   const pending = typeof path === 'string' ? splitPath(path) : path.filter((p) => p !== '' && p !== '.');
   let parts: string[] = [];
@@ -105,8 +107,8 @@ export function resolve(root: TreeNode, path: string | readonly string[], follow
     const parent = nodes[nodes.length - 1];
     let child: TreeNode | undefined;
     if (parent) {
-      if (!parent.children) throw pathError('ENOTDIR', shown, `${parts.join('/') || '/'} is not a directory`);
-      child = parent.children.get(name);
+      if (parent.children) child = parent.children.get(name);
+      else if (!lenient) throw pathError('ENOTDIR', shown, `${parts.join('/') || '/'} is not a directory`);
     }
     const last = i === queue.length;
     if (child && child.inode.type === 'symlink' && (!last || followLast)) {

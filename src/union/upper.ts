@@ -15,7 +15,9 @@ import { lstat, readdir, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { CairnError } from '../errors.js';
-import { libc } from '../sys/libc.js';
+import { splitDev } from '../sys/mknod.js';
+import { readXattrs as readDiskXattrs } from '../sys/xattr.js';
+import { isOverlayOpaque, unescapeOverlayXattr } from '../layer/whiteout.js';
 import type { NodeType } from './tree.js';
 
 export interface UpperEntry {
@@ -48,8 +50,6 @@ export interface UpperLayer {
   open(path: string): Promise<Readable>;
 }
 
-const OVERLAY_XATTR = /^(trusted|user)\.overlay\./;
-
 /** An overlay upper directory on disk. Reads it when `entries()` is iterated. */
 export class DirectoryUpper implements UpperLayer {
   readonly #dir: string;
@@ -80,17 +80,23 @@ export class DirectoryUpper implements UpperLayer {
         size: type === 'file' ? st.size : 0,
         inode: st.ino,
       };
-      const plain = Object.fromEntries(Object.entries(xattrs).filter(([k]) => !OVERLAY_XATTR.test(k)));
+      // overlayfs' own attributes are bookkeeping; a layer's `trusted.overlay.X` is stored escaped.
+      const plain: Record<string, Uint8Array> = {};
+      for (const [name, value] of Object.entries(xattrs)) {
+        const prefix = name.startsWith('user.overlay.') ? 'user.overlay.' : 'trusted.overlay.';
+        const real = unescapeOverlayXattr(name, prefix);
+        if (real !== undefined) plain[real] = value;
+      }
       const extra: { -readonly [K in keyof UpperEntry]?: UpperEntry[K] } = {};
       if (Object.keys(plain).length > 0) extra.xattrs = plain;
       if (type === 'char' && st.rdev === 0) extra.whiteout = true;
       if (type === 'char' || type === 'block') {
-        extra.devmajor = Math.floor(st.rdev / 256) & 0xfff;
-        extra.devminor = (st.rdev & 0xff) | (Math.floor(st.rdev / 4096) & 0xfff00);
+        const { major, minor } = splitDev(st.rdev);
+        extra.devmajor = major;
+        extra.devminor = minor;
       }
       if (type === 'symlink') extra.linkname = await readlink(full);
-      const opaque = xattrs['trusted.overlay.opaque'] ?? xattrs['user.overlay.opaque'];
-      if (type === 'directory' && opaque !== undefined && Buffer.from(opaque).toString() === 'y') extra.opaque = true;
+      if (type === 'directory' && isOverlayOpaque(xattrs)) extra.opaque = true;
       yield { ...base, ...extra };
       if (type === 'directory') yield* this.#walk(relPath);
     }
@@ -121,25 +127,14 @@ function typeOf(mode: number): NodeType {
   }
 }
 
-/** Extended attributes of a path (Linux, through the native boundary); {} where unsupported. */
+/** Extended attributes of a path; {} where the platform or filesystem has none. */
 function readXattrs(file: string): Record<string, Uint8Array> {
   if (process.platform !== 'linux') return {};
-  const { llistxattr, lgetxattr } = libc();
-  const size = Number(llistxattr(file, null, 0));
-  if (size <= 0) return {};
-  const list = Buffer.alloc(size);
-  const got = Number(llistxattr(file, list, size));
-  if (got <= 0) return {};
-  const out: Record<string, Uint8Array> = {};
-  for (const name of list.subarray(0, got).toString('utf8').split('\0')) {
-    if (name === '') continue;
-    const length = Number(lgetxattr(file, name, null, 0));
-    if (length < 0) continue;
-    const value = Buffer.alloc(length);
-    const read = length === 0 ? 0 : Number(lgetxattr(file, name, value, length));
-    if (read >= 0) out[name] = value.subarray(0, read);
+  try {
+    return readDiskXattrs(file);
+  } catch {
+    return {};
   }
-  return out;
 }
 
 /** A changeset held in memory: entries plus the bytes of each file. */

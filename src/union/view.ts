@@ -75,6 +75,12 @@ export interface OpenUnionViewOptions extends UnionViewOptions {
   onDecompress?: (bytes: number) => void;
 }
 
+export interface DirEntry {
+  /** The name within its directory. */
+  readonly name: string;
+  readonly stat: UnionStat;
+}
+
 export interface WalkEntry {
   /** Relative to the view's root, no leading slash. */
   readonly path: string;
@@ -150,14 +156,20 @@ export class UnionView {
     }
   }
 
+  /** The path with every symlink resolved, relative to the root (`''` is the root). */
+  realpath(path: string): string {
+    this.#find(path, true);
+    return this.#resolvedParts(path).join('/');
+  }
+
   /** Names in a directory, in byte order. */
   readdir(path: string): string[] {
     return sortedChildren(this.#dir(path)).map(([name]) => name);
   }
 
   /** Names and stats in a directory, in byte order. */
-  readdirStats(path: string): WalkEntry[] {
-    return sortedChildren(this.#dir(path)).map(([name, node]) => ({ path: name, stat: statOf(node) }));
+  readdirStats(path: string): DirEntry[] {
+    return sortedChildren(this.#dir(path)).map(([name, node]) => ({ name, stat: statOf(node) }));
   }
 
   readlink(path: string): string {

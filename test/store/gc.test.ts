@@ -60,7 +60,7 @@ describe('gc', () => {
     expect((await store.getTag('keep:1'))?.digest).toBe(tagged.descriptor.digest);
 
     const again = await gc(store);
-    expect(again).toEqual({ removed: [], freedBytes: 0, kept: live.length, tmpRemoved: 0 });
+    expect(again).toEqual({ removed: [], freedBytes: 0, kept: live.length, tmpRemoved: 0, derivedRemoved: [] });
   });
 
   it('after rmi, sweeps the image but keeps a layer another image still uses', async () => {
@@ -165,6 +165,6 @@ describe('gc', () => {
 
   it('runs on a store that does not exist yet (nothing to do)', async () => {
     const empty = await Store.open(path.join(dir, 'new-store'));
-    expect(await gc(empty, { dryRun: true })).toEqual({ removed: [], freedBytes: 0, kept: 0, tmpRemoved: 0 });
+    expect(await gc(empty, { dryRun: true })).toEqual({ removed: [], freedBytes: 0, kept: 0, tmpRemoved: 0, derivedRemoved: [] });
   });
 });

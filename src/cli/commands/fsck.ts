@@ -11,16 +11,16 @@ export const command = defineCommand({
   usage: 'fsck [OPTIONS]',
   summary: 'Verify the store: blob digests and image graphs',
   options: {
-    rebuild: { type: 'boolean', description: 'rebuild derived metadata (layer records) from the blobs' },
+    rebuild: { type: 'boolean', description: 'rebuild derived metadata (layer records and indexes) from the blobs' },
   },
   async run(io, { options }) {
     const store = await openStore(io, options.store);
     const result = await fsck(store);
     for (const problem of result.problems) print(io.stderr, `${problem.kind}: ${problem.message}`);
     if (options.rebuild) {
-      const { rebuildMeta } = await import('../../store/rebuild.js');
-      const rebuilt = await rebuildMeta(store);
-      print(io.stdout, `rebuilt ${rebuilt.layers} layer records`);
+      const { rebuildMetaWithIndexes } = await import('../../layer/index-store.js');
+      const rebuilt = await rebuildMetaWithIndexes(store);
+      print(io.stdout, `rebuilt ${rebuilt.layers} layer records and indexes`);
       for (const problem of rebuilt.problems) print(io.stderr, `${problem.kind}: ${problem.message}`);
       result.problems.push(...rebuilt.problems);
     }

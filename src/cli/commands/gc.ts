@@ -12,7 +12,9 @@ export const command = defineCommand({
   async run(io, { options }) {
     const store = await openStore(io, options.store);
     const result = await gc(store, { dryRun: options['dry-run'] ?? false });
-    for (const digest of result.removed) print(io.stdout, `${options['dry-run'] ? 'would remove' : 'removed'} ${digest}`);
+    const verb = options['dry-run'] ? 'would remove' : 'removed';
+    for (const digest of result.removed) print(io.stdout, `${verb} ${digest}`);
+    for (const derived of result.derivedRemoved) print(io.stdout, `${verb} cairn/${derived}`);
     print(io.stdout, `Total reclaimed space: ${humanSize(result.freedBytes)} (${result.removed.length} blobs; ${result.kept} kept)`);
     return 0;
   },

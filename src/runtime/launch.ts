@@ -1,0 +1,114 @@
+/**
+ * @module runtime/launch
+ * Turning a spawned runtime process into a `Launched`: when did the container process start
+ * (its pid appeared), how did it end, and — when it never started — why, in the runtime's own
+ * words. Shared by both runtimes; each says how to find the pid and how to read a failure.
+ *
+ * Both promises are settled exactly once and never left as unhandled rejections: a caller may
+ * await only `exited`.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { CairnError, errnoCode, type ErrorData } from '../errors.js';
+import { delay, exitStatus } from './proc.js';
+import type { Launched } from './types.js';
+
+export interface TrackOptions {
+  /** What is starting, for messages: `container start` or `exec`. */
+  what: string;
+  /** The pid of the container process once it exists (polled every few ms until the exit). */
+  findPid(): Promise<number | null>;
+  /**
+   * The runtime's reason when the start failed, or null when it did not. `started` says whether
+   * the pid had been seen (a runtime can still fail after that).
+   */
+  startFailure(status: number, started: boolean): Promise<string | null>;
+  /** Put into the error's data (the command, the runtime...). */
+  data: ErrorData;
+  /** Runs once the runtime process has exited (scratch file cleanup). */
+  finally?(): Promise<void>;
+  /** How `Launched.signal` delivers; default: to the runtime process. */
+  signal?(signal: NodeJS.Signals, pid: number | null): void;
+}
+
+const POLL_MS = 5;
+
+/** A runtime binary that could not be started at all: missing is 'unsupported'. */
+function spawnError(err: unknown, binary: string): CairnError {
+  if (errnoCode(err) === 'ENOENT') {
+    return new CairnError('unsupported', `${binary} is not installed (not found on PATH)`, { binary }, { cause: err });
+  }
+  return new CairnError('process-failed', `cannot run ${binary}: ${(err as Error).message}`, { binary }, { cause: err });
+}
+
+/** Watches `child` (already spawned) as described in `TrackOptions`. */
+export function track(child: ChildProcess, binary: string, opts: TrackOptions): Launched {
+  const exit = new Promise<{ status: number } | { error: CairnError }>((resolve) => {
+    child.once('error', (err) => resolve({ error: spawnError(err, binary) }));
+    child.once('exit', (code, signal) => resolve({ status: exitStatus(code, signal) }));
+  });
+  let exitedYet = false;
+  void exit.then(() => {
+    exitedYet = true;
+  });
+
+  const failed = (reason: string, status: number): CairnError =>
+    new CairnError('process-failed', `${opts.what} failed: ${reason}`, { ...opts.data, reason, status });
+
+  const started = (async (): Promise<number> => {
+    for (;;) {
+      const done = exitedYet;
+      const pid = await opts.findPid();
+      if (pid !== null) return pid;
+      if (done) break;
+      await Promise.race([delay(POLL_MS), exit]);
+    }
+    const end = await exit;
+    if ('error' in end) throw end.error;
+    const reason = (await opts.startFailure(end.status, false)) ?? `the runtime exited with status ${end.status} before the process started`;
+    throw failed(reason, end.status);
+  })();
+
+  const exited = (async (): Promise<number> => {
+    const end = await exit;
+    try {
+      if ('error' in end) throw end.error;
+      await started;
+      const reason = await opts.startFailure(end.status, true);
+      if (reason !== null) throw failed(reason, end.status);
+      return end.status;
+    } finally {
+      await opts.finally?.();
+    }
+  })();
+
+  // A caller may await only one of them; the other must not become an unhandled rejection.
+  started.catch(() => undefined);
+  exited.catch(() => undefined);
+  let pid: number | null = null;
+  void started.then((p) => {
+    pid = p;
+  });
+  const signal = (sig: NodeJS.Signals): void => {
+    try {
+      if (opts.signal) opts.signal(sig, pid);
+      else child.kill(sig);
+    } catch {
+      // already gone
+    }
+  };
+  return { child, started, exited, signal };
+}
+
+/** Runs `binary args` to completion, collecting its output (for short runtime commands). */
+export async function runTool(binary: string, args: readonly string[]): Promise<{ status: number; stdout: string; stderr: string }> {
+  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  child.stdout.on('data', (c: Buffer) => out.push(c));
+  child.stderr.on('data', (c: Buffer) => err.push(c));
+  const status = await new Promise<number>((resolve, reject) => {
+    child.once('error', (e) => reject(spawnError(e, binary)));
+    child.once('close', (code, signal) => resolve(exitStatus(code, signal)));
+  });
+  return { status, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
+}

@@ -1,0 +1,179 @@
+/**
+ * @module runtime/runc
+ * The `runc` driver. Every call names a private state root (`--root`, inside the container's own
+ * directory) and a log (`--log`, `--log-format json`), so containers never meet in a global runc
+ * state and runc's errors can be read back as data.
+ *
+ * Containers run in the foreground: `runc run --pid-file F` stays the parent of the container's
+ * first process, forwards signals to it and exits with its status, and deletes the container
+ * when it ends. No console socket is needed: with `process.terminal` runc makes the pty and copies
+ * between it and its own stdio (which must be a terminal for an interactive session), and
+ * without one the container process inherits runc's stdio directly — pipes or files we own.
+ * `runc exec --process process.json` works the same way for a second process.
+ *
+ * A failed start becomes CairnError('process-failed') with runc's own reason, taken from the
+ * JSON log: `runc run failed: unable to start container process: exec: "nosuch": executable file
+ * not found in $PATH` becomes `container start failed: exec: "nosuch": executable file not found
+ * in $PATH`.
+ */
+import { spawn } from 'node:child_process';
+import { open, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { CairnError, errnoCode } from '../errors.js';
+import { runTool, track } from './launch.js';
+import type { ExecLaunchOptions, Launched, LaunchOptions, Runtime, RuntimeContext } from './types.js';
+
+export interface RuncOptions {
+  /** The runc binary: a path, or a name looked up on PATH. Default `runc`. */
+  binary?: string;
+}
+
+const ID = /^[A-Za-z0-9_.+-]+$/;
+
+function checkId(id: string): void {
+  if (!ID.test(id)) throw new CairnError('invalid-argument', `invalid runtime container id "${id}"`, { id });
+}
+
+async function sizeOf(file: string): Promise<number> {
+  try {
+    return (await stat(file)).size;
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return 0;
+    throw err;
+  }
+}
+
+/** The last error runc logged after byte `offset` of its JSON log, or null. */
+export async function runcLogError(logFile: string, offset: number): Promise<string | null> {
+  let text: string;
+  try {
+    const handle = await open(logFile, 'r');
+    try {
+      const { size } = await handle.stat();
+      const buf = Buffer.alloc(Math.max(0, size - offset));
+      await handle.read(buf, 0, buf.length, offset);
+      text = buf.toString('utf8');
+    } finally {
+      await handle.close();
+    }
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return null;
+    throw err;
+  }
+  let last: string | null = null;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      const entry = JSON.parse(line) as { level?: unknown; msg?: unknown };
+      if ((entry.level === 'error' || entry.level === 'fatal') && typeof entry.msg === 'string') last = entry.msg;
+    } catch {
+      // a torn line: runc was killed mid-write
+    }
+  }
+  return last === null ? null : runcReason(last);
+}
+
+/** Strips runc's wrapping (`runc run failed: unable to start container process: `) off a reason. */
+export function runcReason(msg: string): string {
+  return msg
+    .replace(/^runc (run|create|start|exec) failed: /, '')
+    .replace(/^exec failed: /, '')
+    .replace(/^unable to start container process: /, '');
+}
+
+async function readPid(file: string): Promise<number | null> {
+  try {
+    const pid = Number((await readFile(file, 'utf8')).trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : null;
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return null;
+    throw err;
+  }
+}
+
+/** Messages of runc kill/delete that mean "already gone", which is success for kill and delete. */
+const GONE = /container not running|process already finished|container does not exist|no such process|not exist/i;
+
+export class RuncRuntime implements Runtime {
+  readonly name = 'runc' as const;
+  readonly #binary: string;
+
+  constructor(opts: RuncOptions = {}) {
+    this.#binary = opts.binary ?? 'runc';
+  }
+
+  /** The binary this driver runs. */
+  get binary(): string {
+    return this.#binary;
+  }
+
+  #global(ctx: RuntimeContext): string[] {
+    return ['--root', ctx.stateDir, '--log', ctx.logFile, '--log-format', 'json'];
+  }
+
+  async launch(opts: LaunchOptions): Promise<Launched> {
+    checkId(opts.id);
+    const args = ['run', '--bundle', opts.bundle, '--pid-file', opts.pidFile, opts.id];
+    return this.#start('container start', opts, opts.pidFile, args, { command: opts.spec.process.args[0] });
+  }
+
+  async exec(opts: ExecLaunchOptions): Promise<Launched> {
+    checkId(opts.id);
+    const pidFile = `${opts.processFile}.pid`;
+    await writeFile(opts.processFile, JSON.stringify(opts.process));
+    const args = ['exec', '--process', opts.processFile, '--pid-file', pidFile, opts.id];
+    return this.#start('exec', opts, pidFile, args, { command: opts.process.args[0] }, async () => {
+      await rm(opts.processFile, { force: true });
+      await rm(pidFile, { force: true });
+    });
+  }
+
+  async #start(
+    what: string,
+    opts: RuntimeContext & { stdio: LaunchOptions['stdio']; detached?: boolean },
+    pidFile: string,
+    args: string[],
+    data: Record<string, unknown>,
+    cleanup?: () => Promise<void>,
+  ): Promise<Launched> {
+    // Only log lines written after this offset belong to this start; a stale pid file would
+    // pass for a started container.
+    const [offset] = await Promise.all([sizeOf(opts.logFile), rm(pidFile, { force: true })]);
+    const child = spawn(this.#binary, [...this.#global(opts), ...args], { stdio: opts.stdio, detached: opts.detached ?? false });
+    return track(child, this.#binary, {
+      what,
+      data: { runtime: 'runc', ...data },
+      findPid: () => readPid(pidFile),
+      // A clean exit after a start is the common case: skip reading the log then.
+      startFailure: (status, started) => (status === 0 && started ? Promise.resolve(null) : runcLogError(opts.logFile, offset)),
+      ...(cleanup ? { finally: cleanup } : {}),
+    });
+  }
+
+  async kill(ctx: RuntimeContext, _pid: number, signal: NodeJS.Signals): Promise<void> {
+    const r = await runTool(this.#binary, [...this.#global(ctx), 'kill', ctx.id, signal]);
+    if (r.status !== 0 && !GONE.test(r.stderr)) {
+      throw new CairnError('process-failed', `runc kill ${signal} failed: ${lastLine(r.stderr)}`, { signal, status: r.status });
+    }
+  }
+
+  async delete(ctx: RuntimeContext): Promise<void> {
+    const r = await runTool(this.#binary, [...this.#global(ctx), 'delete', '--force', ctx.id]);
+    if (r.status !== 0 && !GONE.test(r.stderr)) {
+      throw new CairnError('process-failed', `runc delete failed: ${lastLine(r.stderr)}`, { status: r.status });
+    }
+  }
+
+  teardownCommand(ctx: RuntimeContext): string {
+    return `${shQuote(this.#binary)} --root ${shQuote(ctx.stateDir)} delete --force ${shQuote(ctx.id)}`;
+  }
+}
+
+function lastLine(text: string): string {
+  const lines = text.trim().split('\n');
+  return lines[lines.length - 1] ?? '';
+}
+
+/** Quotes `s` for /bin/sh. */
+export function shQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}

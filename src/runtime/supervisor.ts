@@ -1,0 +1,270 @@
+/**
+ * @module runtime/supervisor
+ * Watching one container from start to exit: the code that runs inside the detached supervisor
+ * process (supervisor-main) and, for an attached run, inside the CLI process itself.
+ *
+ * In order: bind the published ports (a port in use fails here, before anything runs); record
+ * `created`; launch the runtime; once the container's pid exists, point the port proxy at its
+ * network namespace, start the watchdog and record `running`; copy stdout/stderr to the JSON log
+ * (and to the attached streams); when it exits, stop the proxy, finish the log, record `exited`.
+ *
+ * The watchdog is a tiny `/bin/sh` reading a pipe from us. We write `ok` when we finish; if we die
+ * instead (SIGKILL, crash), the pipe closes, `read` returns nothing and the shell runs the
+ * runtime's teardown (`runc delete --force`): the container never outlives its supervisor, and
+ * readers see the dead supervisor and report the container exited (runtime/state).
+ *
+ * Output on stderr is held back until the container has started: until then only the runtime
+ * writes there (runc's "runc run failed: ..."), and that text belongs in the error, not the log.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import type { Readable, Writable } from 'node:stream';
+import { CairnError, isCairnError } from '../errors.js';
+import { LogWriter, type LogStream } from './logs.js';
+import { PortProxy, type PortMapping } from './ports.js';
+import { identityOf, selfIdentity } from './proc.js';
+import { runtimeContext, writeState, type ContainerPaths, type ContainerState } from './state.js';
+import type { Launched, Runtime, RuntimeSpec, StdioSlot } from './types.js';
+
+/** Where the container's stdio goes. */
+export interface SupervisedIO {
+  /** The container's stdin: a stream we copy in, the caller's own (`inherit`), or none (/dev/null). */
+  stdin?: Readable | 'inherit';
+  stdout?: Writable;
+  stderr?: Writable;
+  /** Give the runtime the caller's terminal as is (`-it` on a real TTY): no log, no copying. */
+  inheritTerminal?: boolean;
+  /** Copy the output into the JSON log too (default true). */
+  log?: boolean;
+}
+
+export interface SuperviseOptions {
+  paths: ContainerPaths;
+  /** The runtime's id for the container. */
+  id: string;
+  spec: RuntimeSpec;
+  runtime: Runtime;
+  /** The binary the runtime runs, when not its default (recorded for later readers). */
+  runtimeBinary?: string;
+  ports?: readonly PortMapping[];
+  /** Whether this process is a detached supervisor (recorded in the state). */
+  detached: boolean;
+  io: SupervisedIO;
+  /** Start the watchdog (default true). */
+  watchdog?: boolean;
+}
+
+/** docker's exit codes for a container that never ran: 127 not found, 126 not executable, 125 other. */
+export function startFailureCode(reason: string): number {
+  if (/not found|no such file/i.test(reason)) return 127;
+  if (/permission denied|not executable/i.test(reason)) return 126;
+  return 125;
+}
+
+/** One supervised container run. */
+export class Supervision {
+  /** The state once running; rejects (after recording `exited`) when the container never started. */
+  readonly started: Promise<ContainerState>;
+  /** The final state. Never rejects: a failed start is an exited state with `error`. */
+  readonly finished: Promise<ContainerState>;
+  readonly #launched: Launched | undefined;
+
+  private constructor(started: Promise<ContainerState>, finished: Promise<ContainerState>, launched: Launched | undefined) {
+    this.started = started;
+    this.finished = finished;
+    this.#launched = launched;
+    started.catch(() => undefined);
+  }
+
+  /** Delivers `signal` to the container process (see `Launched.signal`). */
+  signal(signal: NodeJS.Signals): void {
+    this.#launched?.signal(signal);
+  }
+
+  /**
+   * Starts supervising. Resolves once the runtime is launched (not yet started); a port that
+   * cannot be bound or a runtime that cannot be launched rejects, after recording `exited`.
+   */
+  static async begin(opts: SuperviseOptions): Promise<Supervision> {
+    const { paths } = opts;
+    const self = { ...(await selfIdentity()), detached: opts.detached };
+    let state: ContainerState = {
+      version: 1,
+      id: opts.id,
+      runtime: opts.runtime.name,
+      ...(opts.runtimeBinary ? { runtimeBinary: opts.runtimeBinary } : {}),
+      status: 'created',
+      pid: null,
+      supervisor: self,
+      exitCode: null,
+      createdAt: new Date().toISOString(),
+      startedAt: null,
+      finishedAt: null,
+      ports: [...(opts.ports ?? [])],
+    };
+    // Writes are chained: two renames in flight could land in either order.
+    let writing: Promise<void> = Promise.resolve();
+    const record = (next: ContainerState): Promise<ContainerState> => {
+      state = next;
+      writing = writing.then(() => writeState(paths, next));
+      return writing.then(() => next);
+    };
+    const fail = async (err: unknown): Promise<never> => {
+      const message = err instanceof Error ? err.message : String(err);
+      const reason = isCairnError(err) && typeof err.data.reason === 'string' ? err.data.reason : message;
+      await record({ ...state, status: 'exited', exitCode: startFailureCode(reason), error: message, finishedAt: new Date().toISOString() });
+      throw err;
+    };
+
+    await mkdir(paths.runtimeState, { recursive: true });
+    const writeConfig = writeFile(paths.config, JSON.stringify(opts.spec));
+    let proxy: PortProxy | undefined;
+    try {
+      if (opts.ports && opts.ports.length > 0) {
+        proxy = await PortProxy.listen(opts.ports);
+        state.ports = proxy.bound;
+      }
+      await writeConfig;
+    } catch (err) {
+      await writeConfig.catch(() => undefined);
+      return fail(err);
+    }
+    await record(state);
+
+    const io = opts.io;
+    const log = io.inheritTerminal || io.log === false ? null : new LogWriter(paths.log);
+    const stdio: [StdioSlot, StdioSlot, StdioSlot] = io.inheritTerminal
+      ? ['inherit', 'inherit', 'inherit']
+      : [io.stdin === 'inherit' ? 'inherit' : io.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'];
+    let launched: Launched;
+    try {
+      launched = await opts.runtime.launch({
+        ...runtimeContext(paths, opts.id),
+        bundle: paths.dir,
+        spec: opts.spec,
+        stdio,
+        pidFile: paths.pidFile,
+        detached: true,
+      });
+    } catch (err) {
+      await proxy?.close();
+      await log?.close();
+      return fail(err);
+    }
+    const child = launched.child;
+    if (io.stdin && io.stdin !== 'inherit' && child.stdin) {
+      child.stdin.on('error', () => undefined); // EPIPE once the container stops reading
+      io.stdin.pipe(child.stdin);
+    }
+    const outputs = [copyOutput(child.stdout, 'stdout', log, io.stdout, null), copyOutput(child.stderr, 'stderr', log, io.stderr, launched.started)];
+
+    let watchdog: ChildProcess | undefined;
+    const started = launched.started.then(
+      async (pid) => {
+        proxy?.attach(pid);
+        if (opts.watchdog !== false) watchdog = startWatchdog(opts.runtime.teardownCommand(runtimeContext(paths, opts.id), pid));
+        const identity = (await identityOf(pid)) ?? { pid, startTime: 0 };
+        return record({ ...state, status: 'running', pid: identity, startedAt: new Date().toISOString() });
+      },
+      async (err: unknown) => {
+        await proxy?.close();
+        await Promise.all(outputs);
+        await log?.close();
+        return fail(err);
+      },
+    );
+
+    const finished = (async (): Promise<ContainerState> => {
+      let exitCode: number;
+      try {
+        await started;
+        exitCode = await launched.exited;
+      } catch (err) {
+        if (state.status === 'exited') return state; // a failed start, already recorded
+        exitCode = 125;
+        state.error = err instanceof Error ? err.message : String(err);
+      }
+      await proxy?.close();
+      await Promise.race([Promise.all(outputs), new Promise((r) => setTimeout(r, 2000))]);
+      await log?.close();
+      const final = await record({ ...state, status: 'exited', exitCode, finishedAt: new Date().toISOString() });
+      finishWatchdog(watchdog);
+      await rm(paths.pidFile, { force: true });
+      return final;
+    })();
+    return new Supervision(started, finished, launched);
+  }
+}
+
+/**
+ * Copies one output stream to the log and the attached stream until it ends. With `gate`,
+ * holds the chunks until the gate resolves and drops them if it rejects (runtime error text).
+ */
+export function copyOutput(
+  source: Readable | null,
+  stream: LogStream,
+  log: LogWriter | null,
+  target: Writable | undefined,
+  gate: Promise<number> | null,
+): Promise<void> {
+  if (!source) return Promise.resolve();
+  let held: Buffer[] | null = gate ? [] : null;
+  const deliver = (chunk: Buffer): void => {
+    log?.write(stream, chunk);
+    if (target && !target.write(chunk)) {
+      source.pause();
+      target.once('drain', () => source.resume());
+    }
+  };
+  gate?.then(
+    () => {
+      for (const chunk of held ?? []) deliver(chunk);
+      held = null;
+    },
+    () => {
+      held = [];
+    },
+  );
+  source.on('data', (chunk: Buffer) => {
+    if (held) held.push(chunk);
+    else deliver(chunk);
+  });
+  return new Promise((resolve) => {
+    source.once('close', () => {
+      // A gate still pending at the end settles soon (the runtime has exited): wait for it.
+      void (gate ?? Promise.resolve())
+        .catch(() => undefined)
+        .then(() => {
+          log?.flush(stream);
+          resolve();
+        });
+    });
+  });
+}
+
+function startWatchdog(teardown: string): ChildProcess {
+  const guard = spawn('/bin/sh', ['-c', `read line; [ "$line" = ok ] || { ${teardown}; } >/dev/null 2>&1`], {
+    stdio: ['pipe', 'ignore', 'ignore'],
+    detached: true, // its own session: a signal to our process group must not take it with us
+  });
+  guard.on('error', () => undefined);
+  guard.stdin?.on('error', () => undefined);
+  guard.unref();
+  return guard;
+}
+
+function finishWatchdog(guard: ChildProcess | undefined): void {
+  guard?.stdin?.end('ok\n');
+}
+
+/** Raised by supervisor-main through the ready pipe; rebuilt as a CairnError by the parent. */
+export interface ReadyMessage {
+  ok: boolean;
+  state?: ContainerState;
+  error?: { code: string; message: string; data: Record<string, unknown> };
+}
+
+export function readyError(msg: ReadyMessage): CairnError {
+  const e = msg.error ?? { code: 'process-failed', message: 'the supervisor failed without a reason', data: {} };
+  return new CairnError(e.code as CairnError['code'], e.message, e.data);
+}
