@@ -42,3 +42,18 @@ export type { ArchiveFormat, LoadedImage, SaveOptions } from './transport/load.j
 
 export { packTar, createTarWriter, tarEntries, readTar, listTar, digestLayer, encodeLayer } from './tar/index.js';
 export type { TarEntry, TarEntryInit, TarEntryType, Compression } from './tar/index.js';
+
+export { applyLayer } from './layer/apply.js';
+export type { ApplyOptions, ApplyResult, ApplyWarning, WhiteoutMode } from './layer/apply.js';
+export { unpack, exportRootfs } from './layer/unpack.js';
+export type { UnpackOptions, UnpackResult, ExportOptions } from './layer/unpack.js';
+export { parseWhiteout, ociToOverlay, overlayToOci, whiteoutEntry } from './layer/whiteout.js';
+export { getLayerIndex, indexImage, indexLayers, rebuildMetaWithIndexes } from './layer/index-store.js';
+export { buildLayerIndex } from './layer/index-build.js';
+export { encodeLayerIndex, decodeLayerIndex } from './layer/layer-index.js';
+export type { LayerIndex } from './layer/layer-index.js';
+export { UnionView, DirectoryUpper, MemoryUpper } from './union/index.js';
+export type { UpperLayer } from './union/index.js';
+
+/** The runtime: runtime-spec generation, runc and unshare drivers, supervision (see src/runtime). */
+export * as runtime from './runtime/index.js';

@@ -19,7 +19,7 @@
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { errnoCode } from '../errors.js';
-import { fsetXattr, setXattr } from '../sys/xattr.js';
+import { fsetXattr, listXattrs, removeXattr, setXattr } from '../sys/xattr.js';
 import { escapeOverlayXattr, type OverlayXattrPrefix } from './whiteout.js';
 
 /** Xattrs cairn never writes to disk: they describe the host, not the image. */
@@ -86,6 +86,33 @@ export function writeXattrs(
       const why = tolerated(err, name, policy, target.regularOrDir);
       if (why === undefined) throw withContext(err, policy.what, entryPath);
       policy.warn(entryPath, `xattr ${name} was not applied: ${why}`);
+    }
+  }
+}
+
+/**
+ * A merged directory ends with the entry's xattrs only (as after umoci): removes every other
+ * xattr of `abs`, except host-specific ones and, in overlay mode, overlayfs' own.
+ */
+export function clearOtherXattrs(abs: string, entryPath: string, keep: readonly [string, Uint8Array][], policy: XattrPolicy): void {
+  let names: string[];
+  try {
+    names = listXattrs(abs);
+  } catch (err) {
+    if (errnoCode(err) === 'ENOTSUP') return;
+    throw err;
+  }
+  const kept = new Set(keep.map(([n]) => n));
+  const overlay = policy.overlay;
+  for (const name of names) {
+    if (kept.has(name) || FORBIDDEN_XATTRS.has(name)) continue;
+    if (overlay && name.startsWith(overlay) && !name.startsWith(`${overlay}overlay.`)) continue;
+    try {
+      removeXattr(abs, name);
+    } catch (err) {
+      const code = errnoCode(err);
+      if (code !== 'EPERM' && code !== 'EACCES' && code !== 'ENOTSUP') throw err;
+      policy.warn(entryPath, `xattr ${name} of the lower directory could not be removed (${code})`);
     }
   }
 }

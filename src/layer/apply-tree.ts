@@ -67,6 +67,10 @@ export class LayerTree {
   /** Paths this layer wrote, and their ancestors. */
   readonly upper = new Set<string>();
   readonly fresh = new Set<string>();
+  /**
+   * Paths known to be real directories now, reached through real directories only: the only
+   * paths later path-based calls (times, modes) may use. Removing a path drops it and all below.
+   */
   readonly dirs = new Set<string>(['']);
   /** Directory entries of this layer: their mtimes, set after the whole layer. */
   readonly dirTimes = new Map<string, Date>();
@@ -148,6 +152,7 @@ export class LayerTree {
     if (rel !== '' && this.fresh.has(rel)) return; // made by this layer (an empty root was not)
     const st = await lstatOrUndefined(this.abs(rel));
     if (!st?.isDirectory()) return;
+    this.dirs.add(rel);
     this.#oldTimes.set(rel, { atime: st.atimeMs / 1000, mtime: st.mtimeMs / 1000 });
     if (this.#o.rootless && (st.mode & 0o700) !== 0o700 && !this.#finalModes.has(rel)) {
       await chmod(this.abs(rel), this.modeNow(rel, st.mode & 0o7777));
@@ -234,15 +239,13 @@ export class LayerTree {
    * layer changed.
    */
   async finishTimes(): Promise<void> {
-    for (const [rel, mode] of this.#finalModes) {
-      if (this.dirs.has(rel) || (await lstatOrUndefined(this.abs(rel)))?.isDirectory()) await chmod(this.abs(rel), mode);
-    }
+    // Only paths still in `dirs`: everything under a path this layer removed (and perhaps
+    // replaced by a symlink) was dropped from it, and a path-based call on such a stale path
+    // would follow that symlink, out of the root with an absolute target.
+    for (const [rel, mode] of this.#finalModes) if (this.dirs.has(rel)) await chmod(this.abs(rel), mode);
     const times: [string, number, number][] = [];
     for (const [rel, t] of this.#oldTimes) if (!this.dirTimes.has(rel)) times.push([rel, t.atime, t.mtime]);
     for (const [rel, mtime] of this.dirTimes) times.push([rel, seconds(mtime), seconds(mtime)]);
-    for (const [rel, atime, mtime] of times) {
-      const abs = this.abs(rel);
-      if (this.dirs.has(rel) || (await lstatOrUndefined(abs))?.isDirectory()) await lutimes(abs, atime, mtime);
-    }
+    for (const [rel, atime, mtime] of times) if (this.dirs.has(rel)) await lutimes(this.abs(rel), atime, mtime);
   }
 }

@@ -1,8 +1,9 @@
 /**
  * @module layer/apply
  * Applies one uncompressed layer tar to a directory, safely (design §4): containerd's scoping
- * model, OCI whiteouts, and the metadata umoci restores. All extraction safety lives here and
- * in `scoped-path`; `spec-notes/layer-apply.md` states the rules and the tests holding each.
+ * model, OCI whiteouts, and the metadata umoci restores. All extraction safety lives here, in
+ * `apply-tree` (the per-layer state and primitives) and in `scoped-path`; small files are made
+ * by `file-worker`. `spec-notes/layer-apply.md` states the rules and the tests holding each.
  *
  * Per entry: the name (already cleaned by `src/tar`, leading `..` kept) is split into parent
  * and base; the parent is resolved inside the root (`ScopedResolver`: symlinks followed,
@@ -33,13 +34,14 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { CairnError, errnoCode } from '../errors.js';
 import { mknod } from '../sys/mknod.js';
-import { listXattrs, removeXattr, setXattr } from '../sys/xattr.js';
+import { setXattr } from '../sys/xattr.js';
 import { tarEntries, type TarEntry } from '../tar/index.js';
 import {
+  clearOtherXattrs,
   CREATE_FLAGS,
   diskXattrs,
   finishFile,
-  FORBIDDEN_XATTRS,
+  seconds,
   TaskPool,
   withContext,
   writeXattrs,
@@ -47,6 +49,7 @@ import {
   type XattrPolicy,
 } from './apply-meta.js';
 import { dirname, join, LayerTree, lstatOrUndefined } from './apply-tree.js';
+import { FileWorker } from './file-worker.js';
 import {
   isOverlayWhiteout,
   ociToOverlay,
@@ -92,6 +95,8 @@ export interface ApplyResult {
 /** File bodies up to this size are read into memory and finished by the task pool. */
 const BUFFERED_FILE = 256 * 1024;
 const FILE_TASKS = 8;
+/** Small files made through async calls before the file worker is worth its start (~50 ms). */
+const WORKER_AFTER = 64;
 
 /**
  * Applies the uncompressed layer tar `tar` to the directory `root` (which must exist).
@@ -124,6 +129,8 @@ class Applier {
   readonly #rootless: boolean;
   readonly #policy: XattrPolicy;
   readonly #pool = new TaskPool(FILE_TASKS);
+  #worker: FileWorker | undefined;
+  #smallFiles = 0;
   readonly #opaqueDone = new Set<string>();
   /** Overlay mode: whiteout devices this layer made. */
   readonly #whitedOut = new Set<string>();
@@ -192,13 +199,13 @@ class Applier {
     const parent = await tree.resolver.resolve(slash === -1 ? '' : entry.path.slice(0, slash));
     const rel = join(parent, base);
     // A parent the tree does not know yet may be (under) a file still being made: let it land.
-    if (!tree.dirs.has(parent)) await this.#pool.drain();
+    if (!tree.dirs.has(parent)) await this.#drain();
     await tree.ensureDir(parent);
     await tree.touch(parent);
-    if (this.#pool.has(rel) || entry.type === 'hardlink') await this.#pool.drain();
+    if (this.#pending(rel) || entry.type === 'hardlink') await this.#drain();
     const existing = await tree.existing(parent, rel);
     if (existing && !(existing.isDirectory() && entry.type === 'directory')) {
-      await this.#pool.drain(); // pending files may be under it
+      await this.#drain(); // pending files may be under it
       await tree.remove(rel, existing);
     }
     switch (entry.type) {
@@ -229,10 +236,12 @@ class Applier {
     const abs = tree.abs(rel);
     const parent = dirname(rel);
     const mode = tree.modeNow(rel, entry.mode);
+    const xattrs = this.#xattrs(entry);
     if (existing?.isDirectory()) {
+      tree.dirs.add(rel);
       if (!this.#rootless) await lchown(abs, entry.uid, entry.gid);
       await chmod(abs, mode);
-      this.#clearXattrs(abs, entry);
+      clearOtherXattrs(abs, entry.path, xattrs, this.#policy);
     } else {
       await mkdir(abs, mode & 0o777);
       tree.dirs.add(rel);
@@ -242,33 +251,9 @@ class Applier {
       if (tree.needsChmod(parent, mode, true)) await chmod(abs, mode);
     }
     tree.noteDir(rel, entry.mode, entry.gid);
-    writeXattrs({ path: abs, regularOrDir: true }, entry.path, this.#xattrs(entry), this.#policy);
+    writeXattrs({ path: abs, regularOrDir: true }, entry.path, xattrs, this.#policy);
     if (this.#overlay && this.#whitedOut.has(rel)) setXattr(abs, `${this.#overlay}opaque`, Buffer.from('y'));
     tree.dirTimes.set(rel, entry.mtime);
-  }
-
-  /** A merged directory ends with the entry's xattrs only (as umoci; overlay's own are kept). */
-  #clearXattrs(abs: string, entry: TarEntry): void {
-    let names: string[];
-    try {
-      names = listXattrs(abs);
-    } catch (err) {
-      if (errnoCode(err) === 'ENOTSUP') return;
-      throw err;
-    }
-    const keep = new Set(diskXattrs(entry.path, entry.xattrs, { ...this.#policy, warn: () => undefined }).map(([n]) => n));
-    const overlay = this.#overlay;
-    for (const name of names) {
-      if (keep.has(name) || FORBIDDEN_XATTRS.has(name)) continue;
-      if (overlay && name.startsWith(overlay) && !name.startsWith(`${overlay}overlay.`)) continue;
-      try {
-        removeXattr(abs, name);
-      } catch (err) {
-        const code = errnoCode(err);
-        if (code !== 'EPERM' && code !== 'EACCES' && code !== 'ENOTSUP') throw err;
-        this.#warn(entry.path, `xattr ${name} of the lower directory could not be removed (${code})`);
-      }
-    }
   }
 
   /**
@@ -280,11 +265,10 @@ class Applier {
     const abs = this.#tree.abs(rel);
     const parent = dirname(rel);
     let handle: FileHandle | undefined;
-    let data: Buffer | undefined;
+    let chunks: Buffer[] | undefined;
     if (entry.size <= BUFFERED_FILE) {
-      const chunks: Buffer[] = [];
+      chunks = [];
       for await (const chunk of body) chunks.push(chunk as Buffer);
-      data = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
     } else {
       handle = await open(abs, CREATE_FLAGS, entry.mode & 0o777);
       try {
@@ -299,17 +283,17 @@ class Applier {
       }
     }
     this.#bytes += entry.size;
-    const finish = {
-      handle,
-      path: abs,
-      entryPath: entry.path,
-      data,
-      owner: this.#tree.chownFor(parent, entry.uid, entry.gid),
-      mode: entry.mode,
-      chmod: this.#tree.needsChmod(parent, entry.mode, false),
-      xattrs: this.#xattrs(entry),
-      mtime: entry.mtime,
-    };
+    const owner = this.#tree.chownFor(parent, entry.uid, entry.gid);
+    const chmod = this.#tree.needsChmod(parent, entry.mode, false);
+    const xattrs = this.#xattrs(entry);
+    if (chunks !== undefined && xattrs.length === 0 && ++this.#smallFiles > WORKER_AFTER) {
+      this.#worker ??= new FileWorker(this.#o.what);
+      const job = { path: abs, mode: entry.mode, chmod, owner, mtime: seconds(entry.mtime), entryPath: entry.path };
+      await this.#worker.add(job, chunks, entry.size);
+      return;
+    }
+    const data = chunks === undefined ? undefined : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+    const finish = { handle, path: abs, entryPath: entry.path, data, owner, mode: entry.mode, chmod, xattrs, mtime: entry.mtime };
     const seq = this.#entries;
     await this.#pool.run(rel, () => finishFile(finish, { ...this.#policy, warn: (p, m) => this.#warn(p, m, seq) }));
   }
@@ -370,7 +354,7 @@ class Applier {
   /** OCI whiteouts applied by deleting; a whiteout never creates a parent. */
   async #whiteout(w: WhiteoutInfo): Promise<void> {
     const tree = this.#tree;
-    await this.#pool.drain();
+    await this.#drain();
     const parent = await tree.resolver.resolve(w.dir);
     if (w.kind === 'opaque') {
       if (this.#opaqueDone.has(parent)) return;
@@ -390,7 +374,7 @@ class Applier {
   /** OCI whiteouts written in kernel overlay form (see `layer/whiteout`). */
   async #overlayWhiteout(w: WhiteoutInfo, prefix: OverlayXattrPrefix): Promise<void> {
     const tree = this.#tree;
-    await this.#pool.drain();
+    await this.#drain();
     const parent = await tree.resolver.resolve(w.dir);
     await tree.ensureDir(parent);
     const action = ociToOverlay({ ...w, dir: parent }, prefix);
@@ -414,14 +398,28 @@ class Applier {
     tree.markUpper(rel);
   }
 
-  /** Waits for the file tasks, then sets directory times (children changed them meanwhile). */
-  async finish(): Promise<void> {
+  /** Whether a file for `rel` may still be in the making. */
+  #pending(rel: string): boolean {
+    return this.#pool.has(rel) || this.#worker?.has(rel) === true;
+  }
+
+  /** Waits until every file in the making is made. */
+  async #drain(): Promise<void> {
     await this.#pool.drain();
+    await this.#worker?.drain();
+  }
+
+  /** Waits for the files, then sets directory times (children changed them meanwhile). */
+  async finish(): Promise<void> {
+    await this.#drain();
+    await this.#worker?.close();
+    this.#worker = undefined;
     await this.#tree.finishTimes();
   }
 
-  /** After a failure: let running file tasks settle (closing their handles). */
+  /** After a failure: let running file tasks settle (closing their handles), stop the worker. */
   async abandon(): Promise<void> {
     await this.#pool.drain().catch(() => undefined);
+    await this.#worker?.close();
   }
 }

@@ -115,6 +115,8 @@ function under(candidate: string, changed: string): boolean {
 export class ScopedResolver {
   readonly root: string;
   readonly #cache = new Map<string, CacheEntry>();
+  /** Every path some cached entry depends on, with all its ancestors: `changed` skips the rest. */
+  readonly #watched = new Set<string>();
 
   constructor(root: string) {
     this.root = root;
@@ -139,6 +141,9 @@ export class ScopedResolver {
     await walkComponents(this.root, walk, [rel.slice(slash + 1)], rel);
     const entry = { resolved: walk.resolved.join('/'), deps: walk.deps };
     this.#cache.set(rel, entry);
+    for (const p of [entry.resolved, ...walk.deps]) {
+      for (let q = p; q !== '' && !this.#watched.has(q); q = q.slice(0, Math.max(0, q.lastIndexOf('/')))) this.#watched.add(q);
+    }
     return entry;
   }
 
@@ -146,8 +151,10 @@ export class ScopedResolver {
   changed(changed: string): void {
     if (changed === '') {
       this.#cache.clear();
+      this.#watched.clear();
       return;
     }
+    if (!this.#watched.has(changed)) return; // no cached resolution went through or under it
     for (const [key, entry] of this.#cache) {
       if (under(entry.resolved, changed) || entry.deps.some((d) => under(d, changed))) this.#cache.delete(key);
     }

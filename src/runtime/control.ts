@@ -34,7 +34,7 @@ import {
   type ContainerPaths,
   type ContainerState,
 } from './state.js';
-import { copyOutput, Supervision } from './supervisor.js';
+import { attachStreams, Supervision } from './supervisor.js';
 import type { Runtime, RuntimeName, RuntimeSpec } from './types.js';
 import { UnshareRuntime } from './unshare.js';
 
@@ -95,6 +95,7 @@ export interface AttachedOptions extends ContainerRunOptions {
  *   'conflict' when a published port is in use. Either way the state records the exit.
  */
 export async function runAttached(opts: AttachedOptions): Promise<number> {
+  await assertNotRunning(opts.containerDir);
   const tty = opts.spec.process.terminal ?? false;
   const runtime = resolveRuntime(opts.runtime);
   const binary = runtimeBinaryOf(runtime);
@@ -147,6 +148,18 @@ export async function readState(containerDir: string, opts: { runtime?: Runtime 
   };
   await writeState(paths, final);
   return final;
+}
+
+/**
+ * Refuses to start a container whose state says it is still created or running (after the
+ * liveness check: a dead supervisor's container is finished off first). One start at a time per
+ * container directory is the caller's to serialise (the container module's lock).
+ */
+export async function assertNotRunning(containerDir: string): Promise<void> {
+  const state = await readState(containerDir);
+  if (state && state.status !== 'exited') {
+    throw new CairnError('conflict', `container ${path.basename(path.resolve(containerDir))} is already running`, { containerDir, status: state.status });
+  }
 }
 
 async function requireState(containerDir: string): Promise<{ paths: ContainerPaths; state: ContainerState }> {
@@ -255,16 +268,11 @@ export async function exec(containerDir: string, opts: ExecRunOptions): Promise<
       processFile: `${scratch}.json`,
       detached: true,
     });
-    const { child } = launched;
-    if (io.stdin && io.stdin !== 'inherit' && child.stdin) {
-      child.stdin.on('error', () => undefined);
-      io.stdin.pipe(child.stdin);
-    }
-    const outputs = [copyOutput(child.stdout, 'stdout', null, io.stdout, null), copyOutput(child.stderr, 'stderr', null, io.stderr, launched.started)];
+    const outputs = attachStreams(launched, io, null);
     const unforward = (opts.forwardSignals ?? opts.stdio === 'inherit') ? forwardSignals((sig) => launched.signal(sig), tty) : () => undefined;
     try {
       const status = await launched.exited;
-      await Promise.all(outputs);
+      await outputs;
       return status;
     } finally {
       unforward();

@@ -8,6 +8,7 @@
  * await only `exited`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { CairnError, errnoCode, type ErrorData } from '../errors.js';
 import { delay, exitStatus } from './proc.js';
 import type { Launched } from './types.js';
@@ -28,6 +29,10 @@ export interface TrackOptions {
   finally?(): Promise<void>;
   /** How `Launched.signal` delivers; default: to the runtime process. */
   signal?(signal: NodeJS.Signals, pid: number | null): void;
+  /** The container's stderr when it is not the runtime's (the fallback keeps fd 2 for itself). */
+  stderr?: Readable | null;
+  /** Corrects the runtime's exit status (a runtime bug's status to the real one). */
+  mapStatus?(status: number): Promise<number>;
 }
 
 const POLL_MS = 5;
@@ -44,7 +49,14 @@ function spawnError(err: unknown, binary: string): CairnError {
 export function track(child: ChildProcess, binary: string, opts: TrackOptions): Launched {
   const exit = new Promise<{ status: number } | { error: CairnError }>((resolve) => {
     child.once('error', (err) => resolve({ error: spawnError(err, binary) }));
-    child.once('exit', (code, signal) => resolve({ status: exitStatus(code, signal) }));
+    child.once('exit', (code, signal) => {
+      const status = exitStatus(code, signal);
+      if (!opts.mapStatus) return resolve({ status });
+      opts.mapStatus(status).then(
+        (mapped) => resolve({ status: mapped }),
+        () => resolve({ status }),
+      );
+    });
   });
   let exitedYet = false;
   void exit.then(() => {
@@ -85,9 +97,12 @@ export function track(child: ChildProcess, binary: string, opts: TrackOptions): 
   started.catch(() => undefined);
   exited.catch(() => undefined);
   let pid: number | null = null;
-  void started.then((p) => {
-    pid = p;
-  });
+  started.then(
+    (p) => {
+      pid = p;
+    },
+    () => undefined,
+  );
   const signal = (sig: NodeJS.Signals): void => {
     try {
       if (opts.signal) opts.signal(sig, pid);
@@ -96,7 +111,7 @@ export function track(child: ChildProcess, binary: string, opts: TrackOptions): 
       // already gone
     }
   };
-  return { child, started, exited, signal };
+  return { child, stdin: child.stdin, stdout: child.stdout, stderr: opts.stderr === undefined ? child.stderr : opts.stderr, started, exited, signal };
 }
 
 /** Runs `binary args` to completion, collecting its output (for short runtime commands). */

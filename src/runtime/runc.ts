@@ -11,13 +11,19 @@
  * without one the container process inherits runc's stdio directly — pipes or files we own.
  * `runc exec --process process.json` works the same way for a second process.
  *
+ * Why not `runc create` + `runc start`: once `runc create` exits, the container's first process
+ * is reparented away from us, and its exit status is lost (Node can only wait for children it
+ * spawned, and cannot be a subreaper that reaps others). A foreground `runc run` costs one runc
+ * process per container (~10 MB) and gives the status for free.
+ *
  * A failed start becomes CairnError('process-failed') with runc's own reason, taken from the
  * JSON log: `runc run failed: unable to start container process: exec: "nosuch": executable file
  * not found in $PATH` becomes `container start failed: exec: "nosuch": executable file not found
  * in $PATH`.
  */
 import { spawn } from 'node:child_process';
-import { open, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { access, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { CairnError, errnoCode } from '../errors.js';
 import { runTool, track } from './launch.js';
 import type { ExecLaunchOptions, Launched, LaunchOptions, Runtime, RuntimeContext } from './types.js';
@@ -25,6 +31,15 @@ import type { ExecLaunchOptions, Launched, LaunchOptions, Runtime, RuntimeContex
 export interface RuncOptions {
   /** The runc binary: a path, or a name looked up on PATH. Default `runc`. */
   binary?: string;
+}
+
+/** What `runc state` prints (the fields cairn reads). */
+export interface RuncState {
+  id: string;
+  pid: number;
+  status: 'creating' | 'created' | 'running' | 'paused' | 'stopped';
+  bundle: string;
+  created: string;
 }
 
 const ID = /^[A-Za-z0-9_.+-]+$/;
@@ -78,6 +93,16 @@ export function runcReason(msg: string): string {
     .replace(/^runc (run|create|start|exec) failed: /, '')
     .replace(/^exec failed: /, '')
     .replace(/^unable to start container process: /, '');
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await access(file);
+    return true;
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return false;
+    throw err;
+  }
 }
 
 async function readPid(file: string): Promise<number | null> {
@@ -157,10 +182,27 @@ export class RuncRuntime implements Runtime {
   }
 
   async delete(ctx: RuntimeContext): Promise<void> {
+    // runc keeps a container as `<root>/<id>/`; without it there is nothing to delete, and not
+    // starting runc saves ~30 ms on every `run --rm` (a `runc run` that ended deleted its own).
+    if (!(await exists(path.join(ctx.stateDir, ctx.id)))) return;
     const r = await runTool(this.#binary, [...this.#global(ctx), 'delete', '--force', ctx.id]);
     if (r.status !== 0 && !GONE.test(r.stderr)) {
       throw new CairnError('process-failed', `runc delete failed: ${lastLine(r.stderr)}`, { status: r.status });
     }
+  }
+
+  /**
+   * runc's own view of the container (`runc state`), or null when runc does not know it. For
+   * diagnostics: cairn's state.json is the source of truth for callers.
+   */
+  async state(ctx: RuntimeContext): Promise<RuncState | null> {
+    if (!(await exists(path.join(ctx.stateDir, ctx.id)))) return null;
+    const r = await runTool(this.#binary, ['--root', ctx.stateDir, 'state', ctx.id]);
+    if (r.status !== 0) {
+      if (GONE.test(r.stderr)) return null;
+      throw new CairnError('process-failed', `runc state failed: ${lastLine(r.stderr)}`, { status: r.status });
+    }
+    return JSON.parse(r.stdout) as RuncState;
   }
 
   teardownCommand(ctx: RuntimeContext): string {

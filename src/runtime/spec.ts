@@ -112,7 +112,7 @@ function absoluteDir(dir: string, what: string): string {
   if (!dir.startsWith('/')) {
     throw new CairnError('invalid-argument', `${what} must be an absolute path, got "${dir}"`, { path: dir });
   }
-  return path.posix.normalize(dir);
+  return path.posix.resolve(dir);
 }
 
 /** The implicit annotations of conversion.md, then `Labels` over them, then ours over all. */

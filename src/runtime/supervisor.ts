@@ -17,6 +17,7 @@
  * writes there (runc's "runc run failed: ..."), and that text belongs in the error, not the log.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
 import { CairnError, isCairnError } from '../errors.js';
@@ -85,8 +86,9 @@ export class Supervision {
    * Starts supervising. Resolves once the runtime is launched (not yet started); a port that
    * cannot be bound or a runtime that cannot be launched rejects, after recording `exited`.
    */
-  static async begin(opts: SuperviseOptions): Promise<Supervision> {
-    const { paths } = opts;
+  static async begin(options: SuperviseOptions): Promise<Supervision> {
+    const { paths } = options;
+    const opts = { ...options, spec: withCgroupsPath(options.spec, options.id, paths.dir) };
     const self = { ...(await selfIdentity()), detached: opts.detached };
     let state: ContainerState = {
       version: 1,
@@ -151,12 +153,7 @@ export class Supervision {
       await log?.close();
       return fail(err);
     }
-    const child = launched.child;
-    if (io.stdin && io.stdin !== 'inherit' && child.stdin) {
-      child.stdin.on('error', () => undefined); // EPIPE once the container stops reading
-      io.stdin.pipe(child.stdin);
-    }
-    const outputs = [copyOutput(child.stdout, 'stdout', log, io.stdout, null), copyOutput(child.stderr, 'stderr', log, io.stderr, launched.started)];
+    const outputs = attachStreams(launched, io, log);
 
     let watchdog: ChildProcess | undefined;
     const started = launched.started.then(
@@ -168,7 +165,7 @@ export class Supervision {
       },
       async (err: unknown) => {
         await proxy?.close();
-        await Promise.all(outputs);
+        await outputs;
         await log?.close();
         return fail(err);
       },
@@ -185,10 +182,12 @@ export class Supervision {
         state.error = err instanceof Error ? err.message : String(err);
       }
       await proxy?.close();
-      await Promise.race([Promise.all(outputs), new Promise((r) => setTimeout(r, 2000))]);
+      // The pipes close when the last process holding them is gone (the pid namespace dies with
+      // pid 1); a wait bound keeps a wedged pipe from holding the exit forever.
+      await withTimeout(outputs, 2000);
       await log?.close();
       const final = await record({ ...state, status: 'exited', exitCode, finishedAt: new Date().toISOString() });
-      finishWatchdog(watchdog);
+      await finishWatchdog(watchdog);
       await rm(paths.pidFile, { force: true });
       return final;
     })();
@@ -197,10 +196,38 @@ export class Supervision {
 }
 
 /**
+ * Gives the spec a cgroup of its own unless it names one. runc's default is `<its own
+ * cgroup>/<id>` for every container directory alike, so two containers with the same id in two
+ * directories (two test runs, two stores) would share a cgroup, and tearing one down could kill
+ * the other. The directory's hash makes the name unique per container directory; it is flat, so
+ * nothing is left behind when runc removes it.
+ */
+export function withCgroupsPath(spec: RuntimeSpec, id: string, dir: string): RuntimeSpec {
+  if (spec.linux.cgroupsPath) return spec;
+  const hash = createHash('sha256').update(dir).digest('hex').slice(0, 12);
+  return { ...spec, linux: { ...spec.linux, cgroupsPath: `cairn-${id.slice(0, 64)}-${hash}` } };
+}
+
+/**
+ * Connects the container's streams to `io` (and `log`); resolves when both outputs have ended.
+ * stderr is gated on the start (see the module comment).
+ */
+export function attachStreams(launched: Launched, io: SupervisedIO, log: LogWriter | null): Promise<void> {
+  if (io.stdin && io.stdin !== 'inherit' && launched.stdin) {
+    launched.stdin.on('error', () => undefined); // EPIPE once the container stops reading
+    io.stdin.pipe(launched.stdin);
+  }
+  return Promise.all([
+    copyOutput(launched.stdout, 'stdout', log, io.stdout, null),
+    copyOutput(launched.stderr, 'stderr', log, io.stderr, launched.started),
+  ]).then(() => undefined);
+}
+
+/**
  * Copies one output stream to the log and the attached stream until it ends. With `gate`,
  * holds the chunks until the gate resolves and drops them if it rejects (runtime error text).
  */
-export function copyOutput(
+function copyOutput(
   source: Readable | null,
   stream: LogStream,
   log: LogWriter | null,
@@ -253,11 +280,26 @@ function startWatchdog(teardown: string): ChildProcess {
   return guard;
 }
 
-function finishWatchdog(guard: ChildProcess | undefined): void {
-  guard?.stdin?.end('ok\n');
+/** `p`, or nothing once `ms` have passed; the timer never outlives it (a CLI must exit promptly). */
+function withTimeout(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]).then(() => clearTimeout(timer));
 }
 
-/** Raised by supervisor-main through the ready pipe; rebuilt as a CairnError by the parent. */
+/** Tells the watchdog all is well; resolves once the line is written (the process may exit next). */
+function finishWatchdog(guard: ChildProcess | undefined): Promise<void> {
+  const stdin = guard?.stdin;
+  if (!stdin || stdin.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, 1000); // a watchdog that died already never acknowledges
+    stdin.end('ok\n', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+/** What supervisor-main sends on its ready pipe; an error is rebuilt as a CairnError by the starter. */
 export interface ReadyMessage {
   ok: boolean;
   state?: ContainerState;

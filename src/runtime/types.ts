@@ -9,6 +9,7 @@
  * may add mounts (volumes) or annotations before handing a spec to a runtime.
  */
 import type { ChildProcess } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
 
 /** runtime-spec `process.user`. */
 export interface SpecUser {
@@ -140,7 +141,12 @@ export interface ExecLaunchOptions extends RuntimeContext {
  * long as the container process it runs, which is what lets us wait for the exit status.
  */
 export interface Launched {
+  /** The runtime process (`runc`, `unshare`, `nsenter`). */
   readonly child: ChildProcess;
+  /** The container process's own streams, for the stdio slots given as `'pipe'`. */
+  readonly stdin: Writable | null;
+  readonly stdout: Readable | null;
+  readonly stderr: Readable | null;
   /**
    * The container process's host pid, once it exists. Rejects with CairnError('process-failed')
    * ("container start failed: <the runtime's reason>") when it never started.

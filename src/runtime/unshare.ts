@@ -9,9 +9,10 @@
  * /dev/pts, /dev/shm, /dev/mqueue, /sys, the masked and read-only paths, sets the hostname and
  * brings loopback up, then execs `env -i <env> prlimit <rlimits> setpriv --no-new-privs
  * --bounding-set <caps> unshare --root=<rootfs> --wd=<cwd> [--setuid --setgid] <args>`: the last
- * exec keeps pid 1. The setup's own errors go to fd 3, never to the container's stderr; it
- * writes `READY` there just before the final exec, so a failed setup is reported as
- * `container start failed: <mount's message>`. When `unshare` dies, `--kill-child` kills pid 1
+ * exec keeps pid 1. unshare's fd 2 is a channel to us, and the container's stderr travels as
+ * fd 3 until that exec: setup errors (and unshare's own) never reach the container's stderr, the
+ * setup writes `READY` on the channel just before the final exec, and a failed setup is
+ * reported as `container start failed: <mount's message>`. When `unshare` dies, `--kill-child` kills pid 1
  * and with it the whole pid namespace.
  *
  * Differences from runc, by construction: no cgroups and no device cgroup, no seccomp (neither
@@ -21,6 +22,7 @@
  * The mounts happen in a private mount namespace, so nothing they do is visible on the host.
  */
 import { spawn } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { CairnError, errnoCode } from '../errors.js';
@@ -30,8 +32,15 @@ import { childPids } from './proc.js';
 import { shQuote } from './runc.js';
 import type { ExecLaunchOptions, Launched, LaunchOptions, ProcessSpec, Runtime, RuntimeContext, RuntimeSpec } from './types.js';
 
-const TOOLS = ['unshare', 'nsenter', 'setpriv', 'prlimit', 'mount', 'env', 'hostname', 'ip'] as const;
-type Tool = (typeof TOOLS)[number];
+const TOOLS = ['unshare', 'nsenter', 'setpriv', 'prlimit', 'mount', 'env'] as const;
+/** Needed only by some containers: `hostname` to set one, `ip` to bring up a private loopback. */
+const OPTIONAL_TOOLS = ['hostname', 'ip'] as const;
+type Tools = Record<(typeof TOOLS)[number], string> & Partial<Record<(typeof OPTIONAL_TOOLS)[number], string>>;
+
+function need(tool: string | undefined, name: string, why: string): string {
+  if (tool === undefined) throw new CairnError('unsupported', `the unshare runtime needs ${name} ${why}`, { missing: [name] });
+  return tool;
+}
 
 async function which(name: string): Promise<string | null> {
   for (const dir of (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':')) {
@@ -89,13 +98,12 @@ const RLIMIT_FLAGS: Readonly<Record<string, string>> = {
 };
 
 /** The setup script run as pid 1 before the final exec (see the module comment). */
-function setupScript(spec: RuntimeSpec, tools: Record<Tool, string>, hostNetwork: boolean): string {
+function setupScript(spec: RuntimeSpec, tools: Tools, hostNetwork: boolean): string {
   const R = shQuote(spec.root.path);
   const m = shQuote(tools.mount);
-  const lines = [
-    'set -e',
-    'exec 4>&2 2>&3', // setup errors to fd 3; the container's stderr is restored before the exec
-  ];
+  // fd 2 is our channel (setup errors, READY, unshare's own complaints); fd 3 is the
+  // container's stderr, moved to fd 2 just before the final exec.
+  const lines = ['set -e'];
   if (spec.root.readonly) lines.push(`${m} --rbind ${R} ${R}`, `${m} -o remount,bind,ro ${R}`);
   lines.push(
     `${m} -t tmpfs -o nosuid,noexec,strictatime,mode=755,size=65536k tmpfs ${R}/dev`,
@@ -119,14 +127,14 @@ function setupScript(spec: RuntimeSpec, tools: Record<Tool, string>, hostNetwork
     const t = `${R}${shQuote(p)}`;
     lines.push(`if [ -e ${t} ]; then ${m} --bind ${t} ${t}; ${m} -o remount,bind,ro ${t}; fi`);
   }
-  if (spec.hostname !== undefined) lines.push(`${shQuote(tools.hostname)} ${shQuote(spec.hostname)}`);
-  if (!hostNetwork) lines.push(`${shQuote(tools.ip)} link set lo up`);
-  lines.push('echo READY >&3', 'exec 2>&4 4>&- 3>&-', 'exec "$@"');
+  if (spec.hostname !== undefined) lines.push(`${shQuote(need(tools.hostname, 'hostname', 'to set a hostname'))} ${shQuote(spec.hostname)}`);
+  if (!hostNetwork) lines.push(`${shQuote(need(tools.ip, 'ip (iproute2)', 'to bring up loopback'))} link set lo up`);
+  lines.push('echo READY >&2', 'exec 2>&3 3>&-', 'exec "$@"');
   return lines.join('\n');
 }
 
 /** `env -i ENV... prlimit ... setpriv ... unshare --root ... -- ARGS`: the exec chain after setup. */
-function finalChain(p: ProcessSpec, root: string, tools: Record<Tool, string>): string[] {
+function finalChain(p: ProcessSpec, root: string, tools: Tools): string[] {
   const chain = [tools.env, '-i', ...p.env];
   if (p.rlimits && p.rlimits.length > 0) {
     chain.push(tools.prlimit);
@@ -148,17 +156,17 @@ function finalChain(p: ProcessSpec, root: string, tools: Record<Tool, string>): 
 
 export class UnshareRuntime implements Runtime {
   readonly name = 'unshare' as const;
-  #tools: Promise<Record<Tool, string>> | undefined;
+  #tools: Promise<Tools> | undefined;
 
   /** The util-linux tools, found on PATH once. @throws CairnError 'unsupported' naming the missing ones. */
-  tools(): Promise<Record<Tool, string>> {
+  tools(): Promise<Tools> {
     this.#tools ??= (async () => {
-      const found = await Promise.all(TOOLS.map(async (t) => [t, await which(t)] as const));
-      const missing = found.filter(([, p]) => p === null).map(([t]) => t);
+      const found = await Promise.all([...TOOLS, ...OPTIONAL_TOOLS].map(async (t) => [t, await which(t)] as const));
+      const missing = found.filter(([t, p]) => p === null && (TOOLS as readonly string[]).includes(t)).map(([t]) => t);
       if (missing.length > 0) {
-        throw new CairnError('unsupported', `the unshare runtime needs ${missing.join(', ')} (util-linux, iproute2, hostname)`, { missing });
+        throw new CairnError('unsupported', `the unshare runtime needs ${missing.join(', ')} (util-linux)`, { missing });
       }
-      return Object.fromEntries(found) as Record<Tool, string>;
+      return Object.fromEntries(found.filter(([, p]) => p !== null)) as Tools;
     })();
     this.#tools.catch(() => {
       this.#tools = undefined;
@@ -178,32 +186,43 @@ export class UnshareRuntime implements Runtime {
     args.push(`--mount-proc=${spec.root.path}/proc`, '--', '/bin/sh', '-c', setupScript(spec, tools, hostNetwork), 'sh');
     args.push(...finalChain(p, spec.root.path, tools));
 
-    const child = spawn(tools.unshare, args, { stdio: [...opts.stdio, 'pipe'], detached: opts.detached ?? false });
-    const setup: Buffer[] = [];
+    // fd 3 carries the container's stderr past unshare, which keeps fd 2 (see setupScript).
+    const [stdin, stdout, stderr] = opts.stdio;
+    const stderrSlot = stderr === 'inherit' ? 2 : stderr === 'ignore' ? 'pipe' : stderr;
+    const child = spawn(tools.unshare, args, { stdio: [stdin, stdout, 'pipe', stderrSlot], detached: opts.detached ?? false });
+    const channel: Buffer[] = [];
     let ready = false;
-    const setupDone = new Promise<void>((resolve) => {
-      const fd3 = child.stdio[3] as NodeJS.ReadableStream | null;
-      if (!fd3) return resolve();
-      fd3.on('data', (c: Buffer) => {
-        setup.push(c);
-        if (Buffer.concat(setup).toString('utf8').includes('READY\n')) ready = true;
+    const channelClosed = new Promise<void>((resolve) => {
+      if (!child.stderr) return resolve();
+      child.stderr.on('data', (c: Buffer) => {
+        channel.push(c);
+        if (!ready && Buffer.concat(channel).toString('utf8').includes('READY\n')) ready = true;
       });
-      fd3.on('end', resolve);
-      fd3.on('error', () => resolve());
+      child.stderr.on('end', resolve);
+      child.stderr.on('error', () => resolve());
     });
+    const channelText = async (): Promise<string> => {
+      await channelClosed;
+      return Buffer.concat(channel).toString('utf8');
+    };
+    const containerStderr = (child.stdio[3] as Readable | null | undefined) ?? null;
+    if (stderr === 'ignore') containerStderr?.resume();
     return track(child, tools.unshare, {
       what: 'container start',
       data: { runtime: 'unshare', command: p.args[0] },
+      stderr: stderr === 'ignore' ? null : containerStderr,
       signal: (sig, pid) => {
         if (pid !== null && pid !== child.pid) process.kill(pid, sig);
       },
+      // util-linux 2.38 cannot re-raise SIGKILL in itself after its child died of it: it says
+      // "sigprocmask unblock failed" and exits 1. That is a SIGKILL death.
+      mapStatus: async (status) => (status === 1 && (await channelText()).includes('sigprocmask unblock failed') ? 137 : status),
       // pid 1 of the container is unshare's only child, from the setup shell to the final exec.
       // Ready with no child means it has already exited: unshare's own pid stands in.
       findPid: async () => (ready && child.pid !== undefined ? ((await childPids(child.pid))[0] ?? child.pid) : null),
       startFailure: async (_status, started) => {
         if (started) return null;
-        await setupDone;
-        const text = Buffer.concat(setup).toString('utf8').trim();
+        const text = (await channelText()).trim();
         return text === '' ? null : (text.split('\n').pop() ?? null);
       },
     });
@@ -221,6 +240,11 @@ export class UnshareRuntime implements Runtime {
     return track(child, tools.env, {
       what: 'exec',
       data: { runtime: 'unshare', command: p.args[0] },
+      // nsenter waits for its child without forwarding signals: they go to the process itself.
+      signal: (sig, pid) => {
+        const target = pid ?? child.pid;
+        if (target !== undefined) process.kill(target, sig);
+      },
       // nsenter forks the process into the pid namespace; until then (or after) its own pid stands in.
       findPid: async () => (child.pid === undefined ? null : ((await childPids(child.pid))[0] ?? child.pid)),
       startFailure: async () => null,

@@ -1,14 +1,14 @@
 /**
  * @module store/gc
  * Mark and sweep (design §1). Roots: every index.json entry, and the `gcRoots` digests that
- * container and build-cache records in meta carry. It runs holding the ingest lock exclusively,
+ * container records (`cairn/containers/<id>/container.json`) and build-cache records in meta carry. It runs holding the ingest lock exclusively,
  * so no unfinished import can lose blobs it wrote but has not tagged yet; everything in
  * `cairn/tmp` is then an orphan of a killed process and is removed too, as are temp files a
  * writer killed while replacing index.json (or creating oci-layout) left beside it: checked under
  * the store lock, which every index.json writer holds (a concurrent oci-layout writer that loses
  * its temp file finds the file in place: see `OciLayout.ensure`).
  */
-import { readdir, rm, stat } from 'node:fs/promises';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { isDigest, type Digest } from '../digest/index.js';
 import { errnoCode } from '../errors.js';
@@ -35,7 +35,12 @@ export interface GcOptions {
   readonly dryRun?: boolean;
 }
 
-/** Digests that meta records pin: `{ gcRoots: string[] }` in containers and build-cache records. */
+function pinnedBy(record: unknown): Digest[] {
+  const pinned = (record as { gcRoots?: unknown } | null)?.gcRoots;
+  return Array.isArray(pinned) ? pinned.filter(isDigest) : [];
+}
+
+/** Digests the build cache pins: `{ gcRoots: string[] }` in its records. */
 async function metaRoots(store: Store): Promise<Digest[]> {
   try {
     await stat(store.paths.meta);
@@ -45,20 +50,35 @@ async function metaRoots(store: Store): Promise<Digest[]> {
   }
   return store.withMeta(async (meta: Meta) => {
     const roots: Digest[] = [];
-    for (const section of [meta.containers, meta.buildCache]) {
-      for await (const [, record] of section.entries()) {
-        const pinned = (record as { gcRoots?: unknown } | null)?.gcRoots;
-        if (Array.isArray(pinned)) roots.push(...pinned.filter(isDigest));
-      }
-    }
+    for await (const [, record] of meta.buildCache.entries()) roots.push(...pinnedBy(record));
     return roots;
   });
+}
+
+/** Digests containers pin: `gcRoots` in each `cairn/containers/<id>/container.json`. */
+async function containerRoots(store: Store): Promise<Digest[]> {
+  const roots: Digest[] = [];
+  for (const id of await readdir(store.paths.containers).catch(() => [] as string[])) {
+    let text: string;
+    try {
+      text = await readFile(path.join(store.paths.containers, id, 'container.json'), 'utf8');
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') continue;
+      throw err;
+    }
+    try {
+      roots.push(...pinnedBy(JSON.parse(text)));
+    } catch {
+      // An unreadable record pins nothing; fsck reports it.
+    }
+  }
+  return roots;
 }
 
 export async function gc(store: Store, options: GcOptions = {}): Promise<GcResult> {
   return store.exclusiveOfIngest(async () => {
     const index = await store.readIndex();
-    const roots = [...index.manifests.map((d) => d.digest), ...(await metaRoots(store))];
+    const roots = [...index.manifests.map((d) => d.digest), ...(await containerRoots(store)), ...(await metaRoots(store))];
     const { reachable, configs } = await walkGraph(store.blobs, roots);
     const removed: Digest[] = [];
     let freedBytes = 0;

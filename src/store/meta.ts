@@ -1,9 +1,9 @@
 /**
  * @module store/meta
  * The metadata database (`cairn/meta`, a level database). It holds what is expensive to derive
- * (layer records: diffID and uncompressed size of a layer blob; layer indexes by diffID),
- * containers and the build cache. Everything but containers can be rebuilt from blobs
- * (`fsck --rebuild`).
+ * (layer records: diffID and uncompressed size of a layer blob; layer indexes by diffID) and
+ * the build cache. The layer sections can be rebuilt from blobs (`fsck --rebuild`). Containers
+ * are files under `cairn/containers/` instead (see src/container/record.ts for why).
  *
  * LevelDB allows one process at a time, and opening it costs ~0.09 s here, so the store opens it
  * only for the span of one operation, under the store lock (see `Store.withMeta`), and commands
@@ -35,8 +35,6 @@ export interface Meta {
    * `src/layer/layer-index.ts` (`encodeLayerIndex`/`decodeLayerIndex`). Derived.
    */
   readonly layerIndexes: Sublevel<Uint8Array>;
-  /** Free-form JSON records owned by the container module. */
-  readonly containers: Sublevel<unknown>;
   /** Build cache: step key → result. Owned by the build module. */
   readonly buildCache: Sublevel<unknown>;
   /** Sections that `fsck --rebuild` may clear and re-derive. */
@@ -74,11 +72,10 @@ export async function withMetaDb<T>(dir: string, fn: (meta: Meta) => Promise<T>)
   await db.open();
   try {
     const layers = wrap(db.sublevel<LayerRecord>('layers', { valueEncoding: 'json' }));
-    const containers = wrap(db.sublevel<unknown>('containers', { valueEncoding: 'json' }));
     const buildCache = wrap(db.sublevel<unknown>('build-cache', { valueEncoding: 'json' }));
     const layerIndexes = wrap(db.sublevel<Uint8Array>('layer-indexes', { valueEncoding: 'view' }));
     const derived = [layers, layerIndexes] as Sublevel<unknown>[];
-    return await fn({ layers, layerIndexes, containers, buildCache, derived });
+    return await fn({ layers, layerIndexes, buildCache, derived });
   } finally {
     await db.close();
   }

@@ -115,7 +115,9 @@ export async function decompressStream(input: Readable, options: DecompressOptio
     { objectMode: false },
   );
   if (compression === 'none') return { compression, stream: rest };
-  const decoder = compression === 'gzip' ? createGunzip() : (new DecompressStream() as Transform);
+  // 256 KiB output chunks instead of zlib's 16 KiB: far fewer stream callbacks per layer
+  // (measured: Debian unpack ~25% faster), still a small, fixed amount of memory.
+  const decoder = compression === 'gzip' ? createGunzip({ chunkSize: 256 * 1024 }) : (new DecompressStream() as Transform);
   mapCodecErrors(decoder, compression, what);
   // Not stream.pipeline: it would hand the input's errors to the decoder as if they were ours.
   rest.on('error', (err) => decoder.destroy(err));

@@ -306,3 +306,32 @@ describe('broken layers', () => {
     expect(await readdir(R('etc'))).toEqual(['cairn-test-escape']);
   });
 });
+
+describe('many small files (made on the file worker)', () => {
+  it('keeps contents, modes, owners and mtimes, and links to them', async () => {
+    const entries: HostileEntry[] = [dir('many', 0o755)];
+    for (let i = 0; i < 300; i++) {
+      entries.push(file(`many/f${i}`, `content ${i}\n`, i % 3 === 0 ? 0o600 : 0o4755, { mtime: 1_500_000_000 + i, uid: asRoot ? i % 5 : undefined }));
+    }
+    entries.push(file('many/f7', 'replaced'), link('many/link', 'many/f299'), file('many/../..', 'resolves to the root: ignored'));
+    await apply(entries);
+    expect(await readdir(R('many'))).toHaveLength(301);
+    expect(await readFile(R('many/f7'), 'utf8')).toBe('replaced');
+    expect(await readFile(R('many/f123'), 'utf8')).toBe('content 123\n');
+    expect(await mode('many/f123')).toBe(0o600);
+    expect(await mode('many/f124')).toBe(0o4755);
+    expect(await mtime('many/f200')).toBe(1_500_000_200_000);
+    if (asRoot) expect((await lstat(R('many/f201'))).uid).toBe(1);
+    expect((await lstat(R('many/link'))).ino).toBe((await lstat(R('many/f299'))).ino);
+  });
+
+  it('a failure on the worker fails the layer with the entry and the errno', async () => {
+    const entries: HostileEntry[] = [];
+    for (let i = 0; i < 100; i++) entries.push(file(`f${i}`, 'x'));
+    entries.push(file('x'.repeat(300), 'too long a name'));
+    for (let i = 100; i < 200; i++) entries.push(file(`f${i}`, 'x'));
+    const err = await failure(apply(entries));
+    expect((err as NodeJS.ErrnoException).code).toBe('ENAMETOOLONG');
+    expect((err as Error).message).toContain(`test layer: entry "${'x'.repeat(300)}"`);
+  });
+});

@@ -380,6 +380,23 @@ describe('containerd TestBreakouts (CASES.md §1)', () => {
   });
 });
 
+describe('times and modes set after the layer never go through a later symlink', () => {
+  // A union-view property test found this (test/union/property.test.ts): directory times were
+  // set at the end of the layer through an ancestor the same layer had replaced by a symlink.
+  const cases: [string, () => HostileEntry[], Partial<{ rootless: boolean }>][] = [
+    ['a directory entry under a parent replaced by an absolute symlink', () => [dir('a'), dir('a/b', 0o755, { mtime: 1_000 }), symlink('a', sentinel)], {}],
+    ['a rootless read-only directory under a replaced parent', () => [dir('a'), dir('a/b', 0o555, { mtime: 1_000 }), symlink('a', sentinel)], { rootless: true }],
+    ['a lower directory whose old times were recorded', () => [file('low/b/new', 'n'), symlink('low', sentinel)], {}],
+  ];
+  it.each(cases)('%s', async (_name, entries, options) => {
+    await mkdir(R('low/b'), { recursive: true });
+    await mkdir(path.join(sentinel, 'b'));
+    const before = await snapshot(sentinel);
+    await applyLayer(root, Readable.from([hostileTar(entries())]), { what: 'hostile layer', ...options });
+    expect(await snapshot(sentinel)).toEqual(before);
+  });
+});
+
 interface RootPathCase {
   name: string;
   symlinks: [string, string][];

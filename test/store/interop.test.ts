@@ -32,7 +32,7 @@ async function populate(): Promise<Record<string, TestImage>> {
   };
   await store.setTag('app:latest', images['app:1'].descriptor);
   await makeImage(store, { files: { old: 'dangling\n' }, tag: null });
-  await store.withMeta((meta) => meta.containers.put('c1', { gcRoots: [images['app:1'].descriptor.digest] }));
+  await store.withMeta((meta) => meta.buildCache.put('step', { gcRoots: [images['app:1'].descriptor.digest] }));
   return { ...images, 'app:latest': images['app:1'] };
 }
 
