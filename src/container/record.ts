@@ -30,7 +30,9 @@ export interface ContainerRecord {
   /** The image as the user named it, and what it resolved to. */
   readonly image: { readonly ref: string; readonly manifest: Digest; readonly id: Digest };
   readonly created: string;
-  /** The process: final argv and settings after merging the image config with the options. */
+  /** What the process runs: the image's Entrypoint and Cmd with the options applied (for display). */
+  readonly command: readonly string[];
+  /** The options as given: `args` replaces the image's Cmd, `entrypoint` its Entrypoint. */
   readonly args: readonly string[];
   readonly entrypoint?: readonly string[];
   readonly cmd?: readonly string[];
@@ -44,6 +46,8 @@ export interface ContainerRecord {
   readonly ports: readonly PortMapping[];
   readonly runtime: RuntimeName;
   readonly rootfs: RootfsMode;
+  /** Overlay mode: the image's layer directories (chainID hex under `cairn/layers`), bottom first. */
+  readonly layers: readonly string[];
   /** Remove the container when its process exits (`run --rm`). */
   readonly autoRemove: boolean;
   /** Blobs gc must keep while the container exists: its image's manifest. */

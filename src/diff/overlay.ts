@@ -38,7 +38,7 @@ import { packTar, type TarBody, type TarEntryInit } from '../tar/index.js';
 import type { UnionView } from '../union/view.js';
 import { sortChanges, type Change, type EntryMeta } from './change.js';
 import { compareEntries } from './compare.js';
-import { hashStream, metaOfStats, metaOfUnionStat, typeOfStats } from './sides.js';
+import { hashFile, hashStream, metaOfStats, metaOfUnionStat, typeOfStats } from './sides.js';
 import { compareNames } from './tree-diff.js';
 
 export interface OverlayDiffOptions {
@@ -171,7 +171,7 @@ export async function diffOverlayUpper(upperDir: string, lower: UnionView, optio
       let verdict = compareEntries(before, after);
       let beforeMeta = before;
       if (verdict === 'content') {
-        const upperDigest = await hashStream(createReadStream(child.abs));
+        const upperDigest = await hashFile(child.abs, after.size);
         const lowerDigest = before.sha256 ?? (await hashStream(await lower.createReadStream(`/${child.rel}`)));
         beforeMeta = { ...before, sha256: lowerDigest };
         after = { ...after, sha256: upperDigest };

@@ -10,8 +10,8 @@
  * Sockets have no tar form: they are left out, as the layer walker leaves them out.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, type Stats } from 'node:fs';
-import { lstat, readdir, readlink } from 'node:fs/promises';
+import { constants, createReadStream, type Stats } from 'node:fs';
+import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Digest } from '../digest/digest.js';
@@ -28,6 +28,16 @@ export async function hashStream(stream: Readable): Promise<Digest> {
   const hash = createHash('sha256');
   for await (const chunk of stream) hash.update(chunk as Buffer);
   return `sha256:${hash.digest('hex')}` as Digest;
+}
+
+/** Files up to this size are hashed from one read; larger ones are streamed. */
+const SMALL_FILE = 1 << 20;
+
+/** sha256 of a file (not following a symlink swapped in: the caller lstat-ed a regular file). */
+export async function hashFile(file: string, size: number): Promise<Digest> {
+  if (size > SMALL_FILE) return hashStream(createReadStream(file));
+  const bytes = await readFile(file, { flag: constants.O_RDONLY | constants.O_NOFOLLOW });
+  return `sha256:${createHash('sha256').update(bytes).digest('hex')}` as Digest;
 }
 
 /** The entry type of an lstat result; undefined for sockets (no tar form). */
@@ -142,7 +152,7 @@ export class DiskSide implements TreeSide<string> {
   }
 
   digest(entry: SideEntry<string>): Promise<Digest> {
-    return hashStream(createReadStream(this.abs(entry.handle)));
+    return hashFile(this.abs(entry.handle), entry.meta.size);
   }
 
   /**

@@ -50,6 +50,25 @@ export function sortByName<T extends { readonly name: string }>(entries: T[]): T
 
 const join = (dir: string, name: string): string => (dir === '' ? name : `${dir}/${name}`);
 
+/** Files read (hashed) at once: enough to keep the disk busy, few enough for descriptors. */
+const READERS = 16;
+
+/** Runs at most `n` of the tasks given to it at once. */
+function limiter(n: number): <T>(task: () => Promise<T>) => Promise<T> {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  return async (task) => {
+    if (running >= n) await new Promise<void>((resolve) => waiting.push(resolve));
+    running++;
+    try {
+      return await task();
+    } finally {
+      running--;
+      waiting.shift()?.();
+    }
+  };
+}
+
 export interface DiffTreesOptions<A, B> {
   /**
    * Directories known to hold the same subtree on both sides (metadata included): skipped
@@ -66,6 +85,7 @@ export interface DiffTreesOptions<A, B> {
  */
 export async function diffTrees<A, B>(before: TreeSide<A>, after: TreeSide<B>, options: DiffTreesOptions<A, B> = {}): Promise<Change[]> {
   const identical = options.identical;
+  const reading = limiter(READERS);
   const out: Change[] = [];
 
   const addAll = async (rel: string, dir: B): Promise<void> => {
@@ -82,6 +102,9 @@ export async function diffTrees<A, B>(before: TreeSide<A>, after: TreeSide<B>, o
     let i = 0;
     let j = 0;
     let direct = false;
+    // Entries on both sides are compared concurrently (contents may have to be read); the
+    // output is sorted at the end, so the order they finish in does not matter.
+    const pending: Promise<void>[] = [];
     while (i < la.length || j < lb.length) {
       const ea = la[i];
       const eb = lb[j];
@@ -99,9 +122,10 @@ export async function diffTrees<A, B>(before: TreeSide<A>, after: TreeSide<B>, o
       } else if (ea && eb) {
         i++;
         j++;
-        await both(join(rel, ea.name), ea, eb);
+        pending.push(both(join(rel, ea.name), ea, eb));
       }
     }
+    await Promise.all(pending);
     return direct;
   };
 
@@ -112,8 +136,8 @@ export async function diffTrees<A, B>(before: TreeSide<A>, after: TreeSide<B>, o
     let verdict = compareEntries(beforeMeta, afterMeta);
     if (verdict === 'content') {
       const [da, db] = await Promise.all([
-        beforeMeta.sha256 ?? before.digest(ea, rel),
-        afterMeta.sha256 ?? after.digest(eb, rel),
+        beforeMeta.sha256 ?? reading(() => before.digest(ea, rel)),
+        afterMeta.sha256 ?? reading(() => after.digest(eb, rel)),
       ]);
       beforeMeta = { ...beforeMeta, sha256: da };
       afterMeta = { ...afterMeta, sha256: db };

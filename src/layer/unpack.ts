@@ -25,10 +25,10 @@ import type { Digest } from '../digest/index.js';
 import { CairnError, errnoCode } from '../errors.js';
 import { readConfig } from '../image/list.js';
 import { resolveImage, type ResolvedImage } from '../image/resolve.js';
-import type { Platform } from '../oci/index.js';
+import type { Descriptor, Platform } from '../oci/index.js';
 import type { Store } from '../store/store.js';
 import { packTar, scanLayer, type TarEntry } from '../tar/index.js';
-import { applyLayer, type ApplyWarning } from './apply.js';
+import { applyLayer, type ApplyOptions, type ApplyWarning } from './apply.js';
 import { walkTree } from './walk.js';
 
 export interface UnpackOptions {
@@ -119,42 +119,52 @@ export async function unpack(store: Store, imageRef: string, dir: string, option
     for (const [i, layer] of layers.entries()) {
       const what = `layer ${i + 1} of ${layers.length} (${layer.digest})`;
       options.onLayer?.({ index: i + 1, count: layers.length, digest: layer.digest, size: layer.size });
-      const blob = await store.blobs.open(layer.digest);
-      const scanned = await scanLayer(blob, {
-        what,
-        consume: (tar) =>
-          applyLayer(target, tar, {
-            what,
-            ...(options.rootless !== undefined ? { rootless: options.rootless } : {}),
-            onWarning: (w) => {
-              warnings.push(w);
-              options.onWarning?.(w);
-            },
-            ...(options.onEntry ? { onEntry: (e: TarEntry) => options.onEntry?.(i, e) } : {}),
-          }),
-      });
-      if (scanned.digest !== layer.digest) {
-        throw new CairnError('digest-mismatch', `${what}: the blob hashes to ${scanned.digest}`, {
-          what,
-          expected: layer.digest,
-          actual: scanned.digest,
-        });
-      }
       const diffId = diffIds[i] as Digest;
-      if (scanned.diffId !== diffId) {
-        throw new CairnError(
-          'digest-mismatch',
-          `${what}: its uncompressed content hashes to ${scanned.diffId}, but the config's diff_id is ${diffId}`,
-          { what, expected: diffId, actual: scanned.diffId },
-        );
-      }
-      done.push({ digest: layer.digest, diffId, entries: scanned.value?.entries ?? 0, size: scanned.size });
+      const scanned = await applyVerifiedLayer(store, layer, diffId, target, {
+        what,
+        ...(options.rootless !== undefined ? { rootless: options.rootless } : {}),
+        onWarning: (w: ApplyWarning) => {
+          warnings.push(w);
+          options.onWarning?.(w);
+        },
+        ...(options.onEntry ? { onEntry: (e: TarEntry) => options.onEntry?.(i, e) } : {}),
+      });
+      done.push({ digest: layer.digest, diffId, entries: scanned.entries, size: scanned.size });
     }
   } catch (err) {
     await clearTarget(target, created);
     throw err;
   }
   return { image, layers: done, warnings };
+}
+
+/**
+ * Applies one layer blob to `target` and checks, in the same pass, that the blob hashes to its
+ * descriptor's digest and its tar to `diffId`. Shared by `unpack` and the container module's
+ * per-chainID layer directories.
+ *
+ * @throws CairnError 'digest-mismatch' naming the layer (the target is left as far as it got).
+ */
+export async function applyVerifiedLayer(
+  store: Store,
+  layer: Descriptor,
+  diffId: Digest,
+  target: string,
+  options: ApplyOptions,
+): Promise<{ entries: number; size: number }> {
+  const what = options.what;
+  const scanned = await scanLayer(await store.blobs.open(layer.digest), { what, consume: (tar) => applyLayer(target, tar, options) });
+  if (scanned.digest !== layer.digest) {
+    throw new CairnError('digest-mismatch', `${what}: the blob hashes to ${scanned.digest}`, { what, expected: layer.digest, actual: scanned.digest });
+  }
+  if (scanned.diffId !== diffId) {
+    throw new CairnError('digest-mismatch', `${what}: its uncompressed content hashes to ${scanned.diffId}, but the config's diff_id is ${diffId}`, {
+      what,
+      expected: diffId,
+      actual: scanned.diffId,
+    });
+  }
+  return { entries: scanned.value?.entries ?? 0, size: scanned.size };
 }
 
 export interface ExportOptions extends UnpackOptions {

@@ -1,0 +1,51 @@
+/**
+ * @module cli/commands/run
+ * `cairn run [OPTIONS] IMAGE [COMMAND] [ARG...]`: create and start. `-d` prints the ID and
+ * leaves the container to its supervisor; otherwise the CLI waits and exits with the
+ * container's status (125 when it could not be created, 126/127 when the command could not run).
+ */
+import { createContainer, startContainer } from '../../container/index.js';
+import { CairnError, isCairnError } from '../../errors.js';
+import { parsePlatform } from '../../oci/index.js';
+import { defineCommand, openStore, print } from '../context.js';
+import { CREATE_OPTIONS, createOptionsFrom } from './container-options.js';
+
+export const command = defineCommand({
+  usage: 'run [OPTIONS] IMAGE [COMMAND] [ARG...]',
+  summary: 'Create and run a new container from an image',
+  options: {
+    ...CREATE_OPTIONS,
+    detach: { type: 'boolean', short: 'd', description: 'run in the background and print the container ID' },
+  },
+  stopAfterPositionals: 1,
+  async run(io, { options, positionals }) {
+    const [image, ...args] = positionals;
+    if (image === undefined) throw new CairnError('invalid-argument', 'run: name an image');
+    if (options.detach && options.rm) {
+      // Allowed by docker; the supervisor does not remove containers yet.
+      throw new CairnError('unsupported', 'run: --rm with -d is not supported yet: remove the container with cairn rm');
+    }
+    const store = await openStore(io, options.store);
+    const record = await createContainer(store, {
+      ...createOptionsFrom(options, image, args),
+      ...(options.platform !== undefined ? { platform: parsePlatform(options.platform) } : {}),
+    });
+    if (options.detach) {
+      await startContainer(store, record);
+      print(io.stdout, record.id);
+      return 0;
+    }
+    try {
+      const status = await startContainer(store, record, {
+        attach: io.stdout === process.stdout ? 'inherit' : { stdin: io.stdin, stdout: io.stdout, stderr: io.stderr },
+      });
+      return typeof status === 'number' ? status : 0;
+    } catch (err) {
+      if (isCairnError(err, 'process-failed')) {
+        io.stderr.write(`Error: ${err.message}\n`);
+        return /not found|no such file/i.test(err.message) ? 127 : 126;
+      }
+      throw err;
+    }
+  },
+});

@@ -1,0 +1,121 @@
+/**
+ * @module container/create
+ * `create`: resolve the image, reserve the name, prepare the root filesystem. The name check
+ * and the record write happen under the store lock (names are unique); layer preparation runs
+ * inside the store's ingest lock so gc keeps the image while the container is being made, and
+ * the record's `gcRoots` keep it afterwards.
+ */
+import { mkdir, rm } from 'node:fs/promises';
+import { CairnError } from '../errors.js';
+import { readConfig } from '../image/list.js';
+import { resolveImage } from '../image/resolve.js';
+import { unpack } from '../layer/unpack.js';
+import type { Platform } from '../oci/index.js';
+import { parsePublish, processArgs, type NetworkMode, type PortMapping, type RuntimeName } from '../runtime/index.js';
+import type { Store } from '../store/store.js';
+import { overlayAvailable } from '../sys/mount.js';
+import { prepareLayers } from './layers.js';
+import { randomName } from './names.js';
+import { checkContainerName, containerDirs, listRecords, newContainerId, writeRecord, type ContainerRecord, type RootfsMode } from './record.js';
+
+export interface CreateOptions {
+  readonly image: string;
+  readonly name?: string;
+  /** Replaces the image's Cmd. */
+  readonly args?: readonly string[];
+  readonly entrypoint?: readonly string[];
+  readonly env?: readonly string[];
+  readonly workdir?: string;
+  readonly user?: string;
+  readonly hostname?: string;
+  readonly tty?: boolean;
+  readonly interactive?: boolean;
+  readonly network?: NetworkMode;
+  /** `-p` values: `[IP:]HOST:CTR[/tcp]`. */
+  readonly publish?: readonly string[];
+  readonly runtime?: RuntimeName;
+  /** Default: overlay when this process may mount it, else copy. */
+  readonly rootfs?: RootfsMode;
+  readonly autoRemove?: boolean;
+  readonly platform?: Platform;
+  readonly now?: Date;
+}
+
+function checkPorts(publish: readonly string[], network: NetworkMode): PortMapping[] {
+  const ports = publish.map((p) => parsePublish(p));
+  if (ports.length > 0 && network !== 'private') {
+    throw new CairnError('invalid-argument', `-p cannot be used with --network ${network}: published ports reach the container's own network namespace`, {});
+  }
+  const seen = new Set<string>();
+  for (const port of ports) {
+    const key = `${port.hostIp}:${port.hostPort}`;
+    if (port.hostPort !== 0 && seen.has(key)) throw new CairnError('invalid-argument', `-p: host port ${key} is given twice`, { port: key });
+    seen.add(key);
+  }
+  return ports;
+}
+
+export async function createContainer(store: Store, options: CreateOptions): Promise<ContainerRecord> {
+  const network = options.network ?? 'private';
+  const ports = checkPorts(options.publish ?? [], network);
+  if (options.name !== undefined) checkContainerName(options.name);
+  const rootfs: RootfsMode = options.rootfs ?? ((await overlayAvailable()) ? 'overlay' : 'copy');
+  if (rootfs === 'overlay' && !(await overlayAvailable())) {
+    throw new CairnError('unsupported', 'overlay root filesystems need root and a kernel with overlayfs; use --rootfs copy', {});
+  }
+  return store.ingest(async () => {
+    const image = await resolveImage(store, options.image, options.platform ? { platform: options.platform } : {});
+    const config = await readConfig(store, image);
+    const id = newContainerId();
+    const dirs = containerDirs(store, id);
+    let record: ContainerRecord | undefined;
+    await store.withLock(async () => {
+      const taken = new Set((await listRecords(store)).map((r) => r.name));
+      const name = options.name ?? randomName((n) => taken.has(n));
+      if (taken.has(name)) {
+        throw new CairnError('conflict', `the container name "${name}" is already in use; remove that container or choose another name`, { name });
+      }
+      await mkdir(dirs.dir, { recursive: true });
+      record = {
+        version: 1,
+        id,
+        name,
+        image: { ref: options.image, manifest: image.descriptor.digest, id: image.id },
+        created: (options.now ?? new Date()).toISOString(),
+        command: processArgs(config, {
+          ...(options.args && options.args.length > 0 ? { args: options.args } : {}),
+          ...(options.entrypoint !== undefined ? { entrypoint: options.entrypoint } : {}),
+        }),
+        args: [...(options.args ?? [])],
+        ...(options.entrypoint !== undefined ? { entrypoint: [...options.entrypoint] } : {}),
+        env: [...(options.env ?? [])],
+        ...(options.workdir !== undefined ? { workdir: options.workdir } : {}),
+        ...(options.user !== undefined ? { user: options.user } : {}),
+        hostname: options.hostname ?? id.slice(0, 12),
+        tty: options.tty ?? false,
+        interactive: options.interactive ?? false,
+        network,
+        ports,
+        runtime: options.runtime ?? 'runc',
+        rootfs,
+        layers: [],
+        autoRemove: options.autoRemove ?? false,
+        gcRoots: [image.descriptor.digest],
+      };
+      await writeRecord(store, record);
+    });
+    if (!record) throw new Error('container record was not written');
+    try {
+      if (rootfs === 'overlay') {
+        record = { ...record, layers: await prepareLayers(store, image, config) };
+      } else {
+        await unpack(store, image.descriptor.digest, dirs.rootfs);
+      }
+      await writeRecord(store, record);
+    } catch (err) {
+      await rm(dirs.dir, { recursive: true, force: true });
+      throw err;
+    }
+    return record;
+  });
+}

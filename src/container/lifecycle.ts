@@ -1,0 +1,140 @@
+/**
+ * @module container/lifecycle
+ * start / stop / kill / rm / status of containers: the record and root filesystem of this
+ * module on one side, the runtime's supervision (src/runtime) on the other. The root filesystem
+ * is mounted before a process starts and unmounted when the container is stopped or removed.
+ */
+import { rm } from 'node:fs/promises';
+import { CairnError } from '../errors.js';
+import { readConfig } from '../image/list.js';
+import { manifestOf } from '../image/resolve.js';
+import type { ImageConfig } from '../oci/index.js';
+import * as runtime from '../runtime/index.js';
+import type { Store } from '../store/store.js';
+import { containerDirs, findContainer, listRecords, type ContainerRecord } from './record.js';
+import { mountRootfs, unmountRootfs } from './rootfs.js';
+
+export type ContainerStatus = 'created' | 'running' | 'exited';
+
+export interface ContainerInfo {
+  readonly record: ContainerRecord;
+  readonly status: ContainerStatus;
+  readonly state: runtime.ContainerState | null;
+}
+
+/** The image config a container was made from (read from the store; its record pins it). */
+export async function imageConfigOf(store: Store, record: ContainerRecord): Promise<ImageConfig> {
+  const image = await manifestOf(store, { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: record.image.manifest, size: 0 });
+  return readConfig(store, image);
+}
+
+/** The runtime spec for the container's main process (users resolve in the mounted rootfs). */
+async function specFor(store: Store, record: ContainerRecord, rootfs: string): Promise<runtime.RuntimeSpec> {
+  return runtime.generateSpec(await imageConfigOf(store, record), {
+    rootfs,
+    ...(record.args.length > 0 ? { args: record.args } : {}),
+    ...(record.entrypoint !== undefined ? { entrypoint: record.entrypoint } : {}),
+    env: record.env,
+    ...(record.workdir !== undefined ? { workdir: record.workdir } : {}),
+    ...(record.user !== undefined ? { user: record.user } : {}),
+    ...(record.hostname !== undefined ? { hostname: record.hostname } : {}),
+    tty: record.tty,
+    network: record.network,
+  });
+}
+
+export async function inspectContainer(store: Store, record: ContainerRecord): Promise<ContainerInfo> {
+  const state = await runtime.readState(containerDirs(store, record.id).dir);
+  return { record, state, status: state?.status ?? 'created' };
+}
+
+export async function listContainers(store: Store): Promise<ContainerInfo[]> {
+  return Promise.all((await listRecords(store)).map((record) => inspectContainer(store, record)));
+}
+
+export interface StartOptions {
+  /** Run in this process until the container exits, with these streams; default: detached. */
+  readonly attach?: runtime.Stdio;
+  /** Forward signals to the container (attached runs on a terminal). */
+  readonly forwardSignals?: boolean;
+}
+
+/**
+ * Starts a created or exited container. Detached: resolves once it is running (the supervisor
+ * keeps it, its logs and its ports after this process exits). Attached: resolves with its exit
+ * status; `--rm` containers are removed then.
+ *
+ * @throws CairnError 'conflict' when it is running or a port is taken, 'process-failed' when the
+ *   process cannot start (the message says why, e.g. an executable not found).
+ */
+export async function startContainer(store: Store, record: ContainerRecord, options: StartOptions = {}): Promise<number | runtime.ContainerState> {
+  const dirs = containerDirs(store, record.id);
+  const current = await runtime.readState(dirs.dir);
+  if (current && current.status !== 'exited') throw new CairnError('conflict', `container ${record.name} is already running`, { id: record.id });
+  if (current) await runtime.cleanup(dirs.dir);
+  const rootfs = await mountRootfs(store, record);
+  const spec = await specFor(store, record, rootfs);
+  const common = { containerDir: dirs.dir, id: record.id, spec, ports: record.ports, runtime: record.runtime };
+  if (options.attach === undefined) {
+    try {
+      return await runtime.startDetached({ ...common, interactive: record.interactive });
+    } catch (err) {
+      await unmountRootfs(store, record);
+      throw err;
+    }
+  }
+  try {
+    return await runtime.runAttached({
+      ...common,
+      stdio: options.attach,
+      interactive: record.interactive,
+      ...(options.forwardSignals !== undefined ? { forwardSignals: options.forwardSignals } : {}),
+    });
+  } finally {
+    if (record.autoRemove) await removeContainer(store, record, { force: true });
+    else await unmountRootfs(store, record);
+  }
+}
+
+/** `docker stop -t`: the stop signal, then SIGKILL after `timeoutSec`; unmounts the rootfs. */
+export async function stopContainer(store: Store, record: ContainerRecord, options: { timeoutSec?: number } = {}): Promise<void> {
+  const dirs = containerDirs(store, record.id);
+  if (await runtime.readState(dirs.dir)) await runtime.stop(dirs.dir, options.timeoutSec !== undefined ? { timeoutSec: options.timeoutSec } : {});
+  await unmountRootfs(store, record);
+  if (record.autoRemove) await removeContainer(store, record, { force: true });
+}
+
+export async function killContainer(store: Store, record: ContainerRecord, signal: string | number = 'SIGKILL'): Promise<void> {
+  await runtime.kill(containerDirs(store, record.id).dir, signal);
+}
+
+/**
+ * Removes a container: its runtime state, mount, upper layer, logs and record.
+ * @throws CairnError 'conflict' when it is running and `force` is not set.
+ */
+export async function removeContainer(store: Store, record: ContainerRecord, options: { force?: boolean } = {}): Promise<void> {
+  const dirs = containerDirs(store, record.id);
+  if (await runtime.readState(dirs.dir)) {
+    try {
+      await runtime.cleanup(dirs.dir, { force: options.force ?? false });
+    } catch (err) {
+      if (err instanceof CairnError && err.code === 'conflict') {
+        throw new CairnError('conflict', `container ${record.name} is running: stop it first, or use rm -f`, { id: record.id });
+      }
+      throw err;
+    }
+  }
+  await unmountRootfs(store, record);
+  await rm(dirs.dir, { recursive: true, force: true });
+}
+
+/** Runs a process in a running container (`exec`); returns its exit status. */
+export async function execInContainer(store: Store, record: ContainerRecord, options: runtime.ExecRunOptions): Promise<number> {
+  return runtime.exec(containerDirs(store, record.id).dir, options);
+}
+
+export function containerLogs(store: Store, record: ContainerRecord, options: { follow?: boolean; tail?: number; since?: Date } = {}): AsyncIterable<runtime.LogLine> {
+  return runtime.followLogs(containerDirs(store, record.id).dir, options);
+}
+
+export { findContainer };

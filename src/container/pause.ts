@@ -1,0 +1,35 @@
+/**
+ * @module container/pause
+ * Freezes a running container while its upper directory is read (commit), as `docker commit`
+ * pauses by default: the layer is then one consistent snapshot rather than a file half written.
+ * Uses `runc pause`/`resume` (the cgroup freezer); a container that is not running, or runs
+ * under the unshare fallback (no cgroup), is read as it is.
+ */
+import { spawn } from 'node:child_process';
+import * as runtime from '../runtime/index.js';
+import type { Store } from '../store/store.js';
+import { containerDirs, type ContainerRecord } from './record.js';
+
+function runc(args: readonly string[], binary = 'runc'): Promise<{ code: number; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+    child.on('error', (err) => resolve({ code: 1, stderr: err.message }));
+    child.on('close', (code) => resolve({ code: code ?? 1, stderr: stderr.trim() }));
+  });
+}
+
+export async function pauseWhile<T>(store: Store, record: ContainerRecord, fn: () => Promise<T>): Promise<T> {
+  const dir = containerDirs(store, record.id).dir;
+  const state = await runtime.readState(dir);
+  if (!state || state.status !== 'running' || state.runtime !== 'runc') return fn();
+  const root = runtime.containerPaths(dir).runtimeState;
+  const binary = state.runtimeBinary ?? 'runc';
+  const paused = (await runc(['--root', root, 'pause', state.id], binary)).code === 0;
+  try {
+    return await fn();
+  } finally {
+    if (paused) await runc(['--root', root, 'resume', state.id], binary);
+  }
+}

@@ -1,0 +1,37 @@
+/**
+ * @module container/rootfs
+ * A container's root filesystem. Overlay mode (root with overlayfs): the image's unpacked layer
+ * directories as lowerdirs, the container's `upper/` and `work/`, mounted at `rootfs/` while
+ * something needs it (a running process, the file API). Copy mode (no overlay): the image
+ * unpacked into `rootfs/` at create; changes are then found by a snapshot diff against the
+ * image's layer indexes (kaniko-style: correct, O(files)).
+ */
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { CairnError } from '../errors.js';
+import { isMountpoint, mountOverlay, unmount } from '../sys/mount.js';
+import type { Store } from '../store/store.js';
+import { containerDirs, type ContainerRecord } from './record.js';
+
+/** Mounts the overlay root filesystem if it is not mounted; returns its path. Copy mode: just the path. */
+export async function mountRootfs(store: Store, record: ContainerRecord): Promise<string> {
+  const dirs = containerDirs(store, record.id);
+  if (record.rootfs === 'copy') return dirs.rootfs;
+  if (await isMountpoint(dirs.rootfs)) return dirs.rootfs;
+  await Promise.all([mkdir(dirs.upper, { recursive: true }), mkdir(dirs.work, { recursive: true }), mkdir(dirs.rootfs, { recursive: true })]);
+  // An image without layers still needs one lowerdir: an empty one of the container's own.
+  const empty = path.join(dirs.dir, 'empty');
+  if (record.layers.length === 0) await mkdir(empty, { recursive: true });
+  const lower = record.layers.length === 0 ? [empty] : [...record.layers].reverse();
+  try {
+    await mountOverlay({ lower, upper: dirs.upper, work: dirs.work, target: dirs.rootfs, cwd: store.paths.layers });
+  } catch (err) {
+    throw new CairnError('process-failed', `container ${record.name}: cannot mount its root filesystem: ${(err as Error).message}`, { id: record.id }, { cause: err });
+  }
+  return dirs.rootfs;
+}
+
+export async function unmountRootfs(store: Store, record: ContainerRecord): Promise<void> {
+  if (record.rootfs === 'copy') return;
+  await unmount(containerDirs(store, record.id).rootfs, { lazy: true });
+}
