@@ -35,6 +35,7 @@ const COMMANDS: Readonly<Record<string, Loader>> = {
   exec: () => import('./commands/exec.js'),
   cp: () => import('./commands/cp.js'),
   commit: () => import('./commands/commit.js'),
+  diff: () => import('./commands/diff.js'),
   gc: () => import('./commands/gc.js'),
   fsck: () => import('./commands/fsck.js'),
   demo: () => import('./commands/demo.js'),

@@ -5,6 +5,11 @@
  * something needs it (a running process, the file API). Copy mode (no overlay): the image
  * unpacked into `rootfs/` at create; changes are then found by a snapshot diff against the
  * image's layer indexes (kaniko-style: correct, O(files)).
+ *
+ * Between the image and the upper sits a small init layer of the container's own (docker's
+ * `-init` layer): the mount points the runtime needs (/dev, /proc, /sys). Without it runc
+ * creates them in the upper, and every image lacking them would show `A /proc` in `diff` and
+ * carry empty directories into `commit`.
  */
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -13,16 +18,18 @@ import { isMountpoint, mountOverlay, unmount } from '../sys/mount.js';
 import type { Store } from '../store/store.js';
 import { containerDirs, type ContainerRecord } from './record.js';
 
+/** Directories the runtime mounts over; they live in the init layer. */
+const MOUNT_POINTS = ['dev', 'proc', 'sys'];
+
 /** Mounts the overlay root filesystem if it is not mounted; returns its path. Copy mode: just the path. */
 export async function mountRootfs(store: Store, record: ContainerRecord): Promise<string> {
   const dirs = containerDirs(store, record.id);
   if (record.rootfs === 'copy') return dirs.rootfs;
   if (await isMountpoint(dirs.rootfs)) return dirs.rootfs;
   await Promise.all([mkdir(dirs.upper, { recursive: true }), mkdir(dirs.work, { recursive: true }), mkdir(dirs.rootfs, { recursive: true })]);
-  // An image without layers still needs one lowerdir: an empty one of the container's own.
-  const empty = path.join(dirs.dir, 'empty');
-  if (record.layers.length === 0) await mkdir(empty, { recursive: true });
-  const lower = record.layers.length === 0 ? [empty] : [...record.layers].reverse();
+  const init = path.join(dirs.dir, 'init');
+  await Promise.all(MOUNT_POINTS.map((dir) => mkdir(path.join(init, dir), { recursive: true, mode: 0o755 })));
+  const lower = [init, ...[...record.layers].reverse()];
   try {
     await mountOverlay({ lower, upper: dirs.upper, work: dirs.work, target: dirs.rootfs, cwd: store.paths.layers });
   } catch (err) {

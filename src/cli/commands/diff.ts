@@ -22,8 +22,8 @@ export function printChanges(io: CliIO, changes: readonly Change[], options: { j
 }
 
 export const command = defineCommand({
-  usage: 'diff [OPTIONS] IMAGE1 [IMAGE2]',
-  summary: "Show the changes between two images' filesystems (A added, C changed, D deleted)",
+  usage: 'diff [OPTIONS] CONTAINER | IMAGE1 [IMAGE2]',
+  summary: "Show a container's changes, or the changes between two images (A added, C changed, D deleted)",
   options: {
     json: { type: 'boolean', description: 'print JSON: each change with its old and new metadata' },
   },
@@ -33,6 +33,15 @@ export const command = defineCommand({
       throw new CairnError('invalid-argument', 'diff: needs one image (its top layer) or two images');
     }
     const store = await openStore(io, options.store);
+    if (text2 === undefined) {
+      // docker's `diff CONTAINER` first; an image name falls through to its top layer.
+      const { containerChanges, findContainer } = await import('../../container/index.js');
+      const container = await findContainer(store, text1).catch(() => undefined);
+      if (container) {
+        printChanges(io, await containerChanges(store, container), { json: options.json ?? false });
+        return 0;
+      }
+    }
     const first = await resolveImage(store, text1);
     const changes = text2 === undefined ? await diffTopLayer(store, first) : await diffImages(store, first, await resolveImage(store, text2));
     printChanges(io, changes, { json: options.json ?? false });
