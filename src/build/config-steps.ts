@@ -10,7 +10,7 @@ import { CairnError } from '../errors.js';
 import type { ContainerConfig, HealthConfig } from '../oci/index.js';
 import { parseDockerfile, parseInstruction } from './parser/index.js';
 import type { Instruction } from './parser/instruction-types.js';
-import { expandWord, expandWords } from './shell/index.js';
+import { expandWord, expandWords, type ShellEnv } from './shell/index.js';
 
 /** The instruction kinds that only touch the config. */
 export const CONFIG_KINDS = ['cmd', 'entrypoint', 'env', 'expose', 'label', 'user', 'workdir', 'volume', 'stopsignal', 'shell', 'healthcheck', 'onbuild', 'maintainer'] as const;
@@ -60,10 +60,21 @@ function health(h: { test: readonly string[]; interval: number; timeout: number;
   };
 }
 
+export interface ConfigStepOptions {
+  /**
+   * What words expand with (a build stage's args with its ENV over them); default: the
+   * config's own Env. ENV instructions add to a copy of it as they go.
+   */
+  readonly env?: ShellEnv;
+  /** The Dockerfile's escape character (`# escape=`). */
+  readonly escape?: '\\' | '`';
+}
+
 /** Applies one config instruction; other kinds are an error naming the instruction. */
-export function applyConfigInstruction(config: ContainerConfig, instruction: Instruction): ConfigStepResult {
-  const env = envMap(config);
-  const word = (w: string): string => expandWord(w, env);
+export function applyConfigInstruction(config: ContainerConfig, instruction: Instruction, options: ConfigStepOptions = {}): ConfigStepResult {
+  const env = options.env ? new Map(options.env instanceof Map ? options.env : Object.entries(options.env)) : envMap(config);
+  const lexer = options.escape ? { escape: options.escape } : {};
+  const word = (w: string): string => expandWord(w, env, lexer);
   switch (instruction.kind) {
     case 'cmd':
       return { config: { ...config, Cmd: commandArgv(instruction.cmdLine, instruction.prependShell, config.Shell) } };
@@ -85,7 +96,7 @@ export function applyConfigInstruction(config: ContainerConfig, instruction: Ins
     }
     case 'expose': {
       const ports: Record<string, Record<string, never>> = { ...(config.ExposedPorts ?? {}) };
-      for (const raw of instruction.ports.flatMap((p) => expandWords(p, env))) ports[raw.includes('/') ? raw.toLowerCase() : `${raw}/tcp`] = {};
+      for (const raw of instruction.ports.flatMap((p) => expandWords(p, env, lexer))) ports[raw.includes('/') ? raw.toLowerCase() : `${raw}/tcp`] = {};
       return { config: { ...config, ExposedPorts: ports } };
     }
     case 'user':

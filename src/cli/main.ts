@@ -39,6 +39,7 @@ const COMMANDS: Readonly<Record<string, Loader>> = {
   gc: () => import('./commands/gc.js'),
   fsck: () => import('./commands/fsck.js'),
   demo: () => import('./commands/demo.js'),
+  build: () => import('./commands/build.js'),
 };
 
 const STORE_OPTION = {

@@ -10,12 +10,14 @@
  * the config. The container is paused (runtime freezer) while its upper is read when it runs,
  * so the layer is one consistent snapshot.
  */
+import { stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { applyChanges } from '../build/config-steps.js';
+import { errnoCode } from '../errors.js';
 import { diffDirectoryAgainstImage, diffOverlayUpper, writeChangesetLayer, layerFromOverlayUpper, type Change } from '../diff/index.js';
 import { appendLayer, draftOf, mutateConfig, writeImage } from '../image/draft.js';
 import { manifestOf, type ResolvedImage } from '../image/resolve.js';
-import type { Compression } from '../tar/index.js';
+import { packTar, type Compression } from '../tar/index.js';
 import type { Descriptor } from '../oci/index.js';
 import type { Store } from '../store/store.js';
 import { UnionView } from '../union/index.js';
@@ -30,8 +32,21 @@ export async function containerChanges(store: Store, record: ContainerRecord): P
   const image = await imageOf(store, record);
   const lower = await UnionView.open(store, image);
   const dirs = containerDirs(store, record.id);
-  if (record.rootfs === 'overlay') return diffOverlayUpper(dirs.upper, lower);
+  if (record.rootfs === 'overlay') {
+    // A container never mounted (made before create made its upper) has changed nothing.
+    if (!(await isDirectory(dirs.upper))) return [];
+    return diffOverlayUpper(dirs.upper, lower);
+  }
   return diffDirectoryAgainstImage(dirs.rootfs, lower);
+}
+
+async function isDirectory(dir: string): Promise<boolean> {
+  try {
+    return (await stat(dir)).isDirectory();
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return false;
+    throw err;
+  }
 }
 
 export interface CommitOptions {
@@ -57,6 +72,7 @@ async function changesLayer(store: Store, record: ContainerRecord, image: Resolv
   const dirs = containerDirs(store, record.id);
   const lower = await UnionView.open(store, image);
   if (record.rootfs === 'overlay') {
+    if (!(await isDirectory(dirs.upper))) return { tar: packTar([]), count: 0 };
     const count = (await diffOverlayUpper(dirs.upper, lower)).length;
     return { tar: layerFromOverlayUpper(dirs.upper, { lower }), count };
   }

@@ -8,7 +8,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { CairnError } from '../errors.js';
 import { readConfig } from '../image/list.js';
-import { resolveImage } from '../image/resolve.js';
+import { resolveImage, type ResolvedImage } from '../image/resolve.js';
 import { unpack } from '../layer/unpack.js';
 import type { Platform } from '../oci/index.js';
 import { parsePublish, processArgs, type NetworkMode, type PortMapping, type RuntimeName } from '../runtime/index.js';
@@ -20,6 +20,12 @@ import { checkContainerName, containerDirs, listRecords, newContainerId, writeRe
 
 export interface CreateOptions {
   readonly image: string;
+  /**
+   * The image, already resolved: `image` is then only its name for the record. For images that
+   * are in the store but not in index.json (the builder's step images, pinned by the build
+   * cache).
+   */
+  readonly resolved?: ResolvedImage;
   readonly name?: string;
   /** Replaces the image's Cmd. */
   readonly args?: readonly string[];
@@ -64,7 +70,7 @@ export async function createContainer(store: Store, options: CreateOptions): Pro
     throw new CairnError('unsupported', 'overlay root filesystems need root and a kernel with overlayfs; use --rootfs copy', {});
   }
   return store.ingest(async () => {
-    const image = await resolveImage(store, options.image, options.platform ? { platform: options.platform } : {});
+    const image = options.resolved ?? (await resolveImage(store, options.image, options.platform ? { platform: options.platform } : {}));
     const config = await readConfig(store, image);
     const id = newContainerId();
     const dirs = containerDirs(store, id);
@@ -108,6 +114,8 @@ export async function createContainer(store: Store, options: CreateOptions): Pro
     try {
       if (rootfs === 'overlay') {
         record = { ...record, layers: await prepareLayers(store, image, config) };
+        // The upper exists from the start: diff and commit of a container never mounted read it.
+        await Promise.all([mkdir(dirs.upper, { recursive: true }), mkdir(dirs.work, { recursive: true })]);
       } else {
         await unpack(store, image.descriptor.digest, dirs.rootfs);
       }

@@ -118,10 +118,12 @@ export async function copyIntoContainer(store: Store, record: ContainerRecord, h
   await cp(hostPath, target, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true, force: true });
 }
 
-/** `cp CONTAINER:PATH HOSTPATH`, the same rules the other way. */
+/**
+ * `cp CONTAINER:PATH HOSTPATH`, the same rules the other way. A symlink named by PATH is copied
+ * as the link, not what it points to (docker's default, without `-L`).
+ */
 export async function copyFromContainer(store: Store, record: ContainerRecord, containerPath: string, hostPath: string): Promise<void> {
-  const { root, name } = await locate(store, record, containerPath);
-  const source = await rootPath(root, relative(containerPath));
+  const { root, name, full: source } = await locate(store, record, containerPath);
   const target = (await isDirectory(hostPath)) ? path.join(hostPath, name === '' ? path.basename(root) : name) : hostPath;
   await cp(source, target, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true, force: true });
 }

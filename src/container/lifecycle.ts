@@ -57,6 +57,8 @@ export interface StartOptions {
   readonly attach?: runtime.Stdio;
   /** Forward signals to the container (attached runs on a terminal). */
   readonly forwardSignals?: boolean;
+  /** More mounts for this start only (the builder's RUN --mount cache dirs and heredoc files). */
+  readonly mounts?: readonly runtime.SpecMount[];
 }
 
 /**
@@ -74,6 +76,7 @@ export async function startContainer(store: Store, record: ContainerRecord, opti
   if (current) await runtime.cleanup(dirs.dir);
   const rootfs = await mountRootfs(store, record);
   const spec = await specFor(store, record, rootfs);
+  if (options.mounts) spec.mounts.push(...options.mounts.map((m) => ({ ...m, ...(m.options ? { options: [...m.options] } : {}) })));
   const common = { containerDir: dirs.dir, id: record.id, spec, ports: record.ports, runtime: record.runtime };
   if (options.attach === undefined) {
     try {
@@ -104,8 +107,24 @@ export async function stopContainer(store: Store, record: ContainerRecord, optio
   if (record.autoRemove) await removeContainer(store, record, { force: true });
 }
 
+/**
+ * The runtime names a container by its directory (the 64-hex ID); users named it by its name.
+ * Turns "container <id> is not running" (and a container never started) into that.
+ */
+async function named<T>(record: ContainerRecord, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof CairnError && (err.code === 'conflict' || err.code === 'not-found') && /is not running|no container state/.test(err.message)) {
+      throw new CairnError('conflict', `container ${record.name} is not running`, { id: record.id }, { cause: err });
+    }
+    throw err;
+  }
+}
+
+/** @throws CairnError 'conflict' when the container is not running. */
 export async function killContainer(store: Store, record: ContainerRecord, signal: string | number = 'SIGKILL'): Promise<void> {
-  await runtime.kill(containerDirs(store, record.id).dir, signal);
+  await named(record, () => runtime.kill(containerDirs(store, record.id).dir, signal));
 }
 
 /**
@@ -128,9 +147,12 @@ export async function removeContainer(store: Store, record: ContainerRecord, opt
   await rm(dirs.dir, { recursive: true, force: true });
 }
 
-/** Runs a process in a running container (`exec`); returns its exit status. */
+/**
+ * Runs a process in a running container (`exec`); returns its exit status.
+ * @throws CairnError 'conflict' ("container NAME is not running") when it is created or exited.
+ */
 export async function execInContainer(store: Store, record: ContainerRecord, options: runtime.ExecRunOptions): Promise<number> {
-  return runtime.exec(containerDirs(store, record.id).dir, options);
+  return named(record, () => runtime.exec(containerDirs(store, record.id).dir, options));
 }
 
 export function containerLogs(store: Store, record: ContainerRecord, options: { follow?: boolean; tail?: number; since?: Date } = {}): AsyncIterable<runtime.LogLine> {

@@ -6,8 +6,10 @@
  * under the unshare fallback (no cgroup), is read as it is.
  */
 import { spawn } from 'node:child_process';
+import path from 'node:path';
 import * as runtime from '../runtime/index.js';
 import type { Store } from '../store/store.js';
+import { FileLock } from '../sys/lock.js';
 import { containerDirs, type ContainerRecord } from './record.js';
 
 function runc(args: readonly string[], binary = 'runc'): Promise<{ code: number; stderr: string }> {
@@ -20,8 +22,18 @@ function runc(args: readonly string[], binary = 'runc'): Promise<{ code: number;
   });
 }
 
+/**
+ * Runs `fn` with the container frozen (when it runs under runc). Pauses of one container are
+ * serialised across processes by `<container>/pause.lock`: without it a second commit's
+ * `runc pause` fails on the already paused container, it reads unfrozen, and the first commit's
+ * resume lets the container write under it.
+ */
 export async function pauseWhile<T>(store: Store, record: ContainerRecord, fn: () => Promise<T>): Promise<T> {
   const dir = containerDirs(store, record.id).dir;
+  return new FileLock(path.join(dir, 'pause.lock')).exclusive(() => pausedRun(dir, fn));
+}
+
+async function pausedRun<T>(dir: string, fn: () => Promise<T>): Promise<T> {
   const state = await runtime.readState(dir);
   if (!state || state.status !== 'running' || state.runtime !== 'runc') return fn();
   const root = runtime.containerPaths(dir).runtimeState;

@@ -81,9 +81,7 @@ export function metaOfStats(
     mode: st.mode & 0o7777,
     uid: st.uid,
     gid: st.gid,
-    // Node's Stats dates round to the millisecond, and layers are written from them (walkTree);
-    // utimes of a millisecond time can land a hair below it (…457.999 for …458), so round too.
-    mtime: Math.round(st.mtimeMs),
+    mtime: Math.trunc(st.mtimeMs),
     size: type === 'file' ? st.size : 0,
   };
   if (type !== 'directory') meta.nlink = st.nlink;

@@ -102,9 +102,11 @@ export async function diffTrees<A, B>(before: TreeSide<A>, after: TreeSide<B>, o
     let i = 0;
     let j = 0;
     let direct = false;
-    // Entries on both sides are compared concurrently (contents may have to be read); the
-    // output is sorted at the end, so the order they finish in does not matter.
+    // Non-directories on both sides are compared concurrently (contents may have to be read;
+    // the output is sorted at the end); directories one after the other, so that only the
+    // current path's listings are held, not the whole tree's.
     const pending: Promise<void>[] = [];
+    const dirs: [string, SideEntry<A>, SideEntry<B>][] = [];
     while (i < la.length || j < lb.length) {
       const ea = la[i];
       const eb = lb[j];
@@ -122,10 +124,12 @@ export async function diffTrees<A, B>(before: TreeSide<A>, after: TreeSide<B>, o
       } else if (ea && eb) {
         i++;
         j++;
-        pending.push(both(join(rel, ea.name), ea, eb));
+        if (ea.meta.type === 'directory' && eb.meta.type === 'directory') dirs.push([join(rel, ea.name), ea, eb]);
+        else pending.push(both(join(rel, ea.name), ea, eb));
       }
     }
     await Promise.all(pending);
+    for (const [childRel, ea, eb] of dirs) await both(childRel, ea, eb);
     return direct;
   };
 

@@ -1,0 +1,132 @@
+/**
+ * @module build/cache
+ * The build cache (design §8): step key → the image that step produced. Records live in the
+ * meta database's `buildCache` section; each pins its image with `gcRoots`, so gc keeps the
+ * step images (and their layers) as long as the record exists.
+ *
+ * A key is the sha256 of a canonical JSON of: the parent image (its config digest, or the
+ * scratch platform), the instruction after expansion as the history shows it (which holds the
+ * `|N K=v` build args in scope for RUN), the content digest of the step's inputs (COPY/ADD:
+ * the context files after `.dockerignore`, sorted paths + type + mode + link target + sha256
+ * of the bytes; `--from`: the source image's config digest), and what else changes the
+ * result (the SOURCE_DATE_EPOCH of a reproducible build, `--chown`/`--chmod`, RUN's network).
+ * File times are not in the key (docker's rule), so a `touch` does not rebuild.
+ *
+ * LevelDB admits one process at a time and costs ~0.09 s to open, so a build reads through one
+ * `CacheSession` (opened at the first lookup, closed before the first step that runs anything)
+ * and writes every new record at the end in one more open.
+ */
+import { createHash } from 'node:crypto';
+import type { Digest } from '../digest/index.js';
+import type { Meta } from '../store/meta.js';
+import type { Store } from '../store/store.js';
+
+export const CACHE_VERSION = 1;
+
+/** What a cache record holds. */
+export interface CacheRecord {
+  readonly v: typeof CACHE_VERSION;
+  /** The step's image: manifest and config (image ID) digests. */
+  readonly manifest: Digest;
+  readonly config: Digest;
+  readonly manifestSize: number;
+  /** gc keeps these (store/gc reads `gcRoots` from every build-cache record). */
+  readonly gcRoots: readonly Digest[];
+  readonly createdBy: string;
+  /** When the record was written (ISO). */
+  readonly at: string;
+}
+
+/** The parts of a step key. */
+export interface StepKeyParts {
+  readonly parent: string;
+  readonly step: string;
+  readonly inputs?: string;
+  readonly extra?: Readonly<Record<string, string | number | boolean | null | undefined>>;
+}
+
+/** The key of a step: sha256 of its parts as canonical JSON. */
+export function stepKey(parts: StepKeyParts): string {
+  const extra = Object.fromEntries(Object.entries(parts.extra ?? {}).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  const text = JSON.stringify([CACHE_VERSION, parts.parent, parts.step, parts.inputs ?? null, extra]);
+  return createHash('sha256').update(text).digest('hex');
+}
+
+function isRecord(value: unknown): value is CacheRecord {
+  const r = value as Partial<CacheRecord> | null;
+  return typeof r === 'object' && r !== null && r.v === CACHE_VERSION && typeof r.manifest === 'string' && typeof r.config === 'string';
+}
+
+/**
+ * One build's access to the cache: lookups share one meta open, new records are written in one
+ * batch by `flush`.
+ */
+export class CacheSession {
+  readonly #store: Store;
+  readonly #pending = new Map<string, CacheRecord>();
+  #meta: Meta | undefined;
+  #close: (() => void) | undefined;
+  #closed: Promise<unknown> | undefined;
+  /** Lookups answered from the database (for tests: a cached rebuild opens it once). */
+  opens = 0;
+
+  constructor(store: Store) {
+    this.#store = store;
+  }
+
+  async #open(): Promise<Meta> {
+    if (this.#meta) return this.#meta;
+    let ready!: (meta: Meta) => void;
+    let failed!: (err: unknown) => void;
+    const opened = new Promise<Meta>((resolve, reject) => {
+      ready = resolve;
+      failed = reject;
+    });
+    this.#closed = this.#store
+      .withMeta(
+        (meta) =>
+          new Promise<void>((resolve) => {
+            this.#close = resolve;
+            ready(meta);
+          }),
+      )
+      .catch((err: unknown) => failed(err));
+    this.#meta = await opened;
+    this.opens++;
+    return this.#meta;
+  }
+
+  /** The record for `key` (a pending one first), or undefined. Opens the database if needed. */
+  async get(key: string): Promise<CacheRecord | undefined> {
+    const pending = this.#pending.get(key);
+    if (pending) return pending;
+    const meta = await this.#open();
+    const value = await meta.buildCache.get(key);
+    return isRecord(value) ? value : undefined;
+  }
+
+  /** Queues a record; written by `flush`. */
+  put(key: string, record: CacheRecord): void {
+    this.#pending.set(key, record);
+  }
+
+  /** Closes the read session (the store lock is released with it). */
+  async release(): Promise<void> {
+    const close = this.#close;
+    const closed = this.#closed;
+    this.#meta = undefined;
+    this.#close = undefined;
+    this.#closed = undefined;
+    if (close) close();
+    if (closed) await closed;
+  }
+
+  /** Writes the queued records (one database open) and ends the session. */
+  async flush(): Promise<void> {
+    if (this.#pending.size === 0) return this.release();
+    const meta = await this.#open();
+    for (const [key, record] of this.#pending) await meta.buildCache.put(key, record);
+    this.#pending.clear();
+    await this.release();
+  }
+}
