@@ -57,3 +57,6 @@ export type { UpperLayer } from './union/index.js';
 
 /** The runtime: runtime-spec generation, runc and unshare drivers, supervision (see src/runtime). */
 export * as runtime from './runtime/index.js';
+
+export * from './diff/index.js';
+export * from './container/index.js';

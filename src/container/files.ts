@@ -12,6 +12,7 @@ import { CairnError, errnoCode } from '../errors.js';
 import { rootPath } from '../layer/scoped-path.js';
 import type { Store } from '../store/store.js';
 import type { ContainerRecord } from './record.js';
+import { pauseWhile } from './pause.js';
 import { mountRootfs } from './rootfs.js';
 
 /** A container path (`/etc/motd`) as a clean relative path, or an error naming it. */
@@ -112,10 +113,14 @@ async function isDirectory(file: string): Promise<boolean> {
  * the path itself (docker's rules); symlinks are copied as links, owners and times kept.
  */
 export async function copyIntoContainer(store: Store, record: ContainerRecord, hostPath: string, containerPath: string): Promise<void> {
-  const { root } = await locate(store, record, containerPath);
-  const dest = await rootPath(root, relative(containerPath));
-  const target = (await isDirectory(dest)) ? path.join(dest, path.basename(hostPath)) : dest;
-  await cp(hostPath, target, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true, force: true });
+  // Paused while copying, as docker does since CVE-2018-15664: a running container cannot swap
+  // a resolved directory for a symlink to the host between the resolution and the write.
+  await pauseWhile(store, record, async () => {
+    const { root } = await locate(store, record, containerPath);
+    const dest = await rootPath(root, relative(containerPath));
+    const target = (await isDirectory(dest)) ? path.join(dest, path.basename(hostPath)) : dest;
+    await cp(hostPath, target, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true, force: true });
+  });
 }
 
 /**
@@ -123,7 +128,9 @@ export async function copyIntoContainer(store: Store, record: ContainerRecord, h
  * as the link, not what it points to (docker's default, without `-L`).
  */
 export async function copyFromContainer(store: Store, record: ContainerRecord, containerPath: string, hostPath: string): Promise<void> {
-  const { root, name, full: source } = await locate(store, record, containerPath);
-  const target = (await isDirectory(hostPath)) ? path.join(hostPath, name === '' ? path.basename(root) : name) : hostPath;
-  await cp(source, target, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true, force: true });
+  await pauseWhile(store, record, async () => {
+    const { root, name, full: source } = await locate(store, record, containerPath);
+    const target = (await isDirectory(hostPath)) ? path.join(hostPath, name === '' ? path.basename(root) : name) : hostPath;
+    await cp(source, target, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true, force: true });
+  });
 }

@@ -235,12 +235,7 @@ export function layerFromOverlayUpper(upperDir: string, options: OverlayLayerOpt
         yield { entry };
         continue;
       }
-      // walkTree takes lstat's Date, which Node rounds to the nearest millisecond; everything
-      // else (the tar reader, layer indexes, the diff) truncates. Until walk.ts truncates too,
-      // take the time again here (one lstat per upper entry: O(changes)).
-      const mtime = Math.trunc((await lstat(path.join(root, entry.path))).mtimeMs);
-      const fixed = { ...entry, mtime };
-      yield source !== undefined && entry.type === 'file' ? { entry: fixed, body: createReadStream(source) } : { entry: fixed };
+      yield source !== undefined && entry.type === 'file' ? { entry, body: createReadStream(source) } : { entry };
     }
   }
   return packTar(items(), options.clampMtime ? { clampMtime: options.clampMtime } : {});

@@ -125,9 +125,16 @@ export function withContext(err: unknown, what: string, entryPath: string): unkn
   return err;
 }
 
-/** Seconds since the epoch, as `utimes` takes them. */
+/**
+ * Seconds since the epoch, as `utimes` takes them. A millisecond time such as …458 is not exact
+ * in binary seconds (…457.99999…), and libuv truncates it to …457.999 ms on disk, which every
+ * reader then truncates to …457: half a microsecond added keeps the stored time at or just
+ * above the intended millisecond (0.5 µs; whole seconds are exact and left alone).
+ */
 export function seconds(date: Date): number {
-  return date.getTime() / 1000;
+  const ms = date.getTime();
+  // Whole seconds are exact in binary; only a millisecond fraction needs the nudge (0.5 µs).
+  return ms % 1000 === 0 ? ms / 1000 : (ms + 0.0005) / 1000;
 }
 
 /** How new files are opened: created, never through an existing name or a symlink. */
@@ -168,7 +175,7 @@ export async function finishFile(f: FileFinish, policy: XattrPolicy): Promise<vo
     if (f.owner) await handle.chown(f.owner.uid, f.owner.gid);
     if (f.chmod) await handle.chmod(f.mode);
     if (f.xattrs.length > 0) writeXattrs({ path: f.path, fd: handle.fd, regularOrDir: true }, f.entryPath, f.xattrs, policy);
-    await handle.utimes(f.mtime, f.mtime);
+    await handle.utimes(seconds(f.mtime), seconds(f.mtime));
   } catch (err) {
     await handle.close().catch(() => undefined);
     throw withContext(err, policy.what, f.entryPath);

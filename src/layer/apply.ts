@@ -305,7 +305,7 @@ class Applier {
     const owner = this.#tree.chownFor(dirname(rel), entry.uid, entry.gid);
     if (owner) await lchown(abs, owner.uid, owner.gid);
     writeXattrs({ path: abs, regularOrDir: false }, entry.path, this.#xattrs(entry), this.#policy);
-    await lutimes(abs, entry.mtime, entry.mtime);
+    await lutimes(abs, seconds(entry.mtime), seconds(entry.mtime));
   }
 
   /**
@@ -347,7 +347,7 @@ class Applier {
     if (owner) await lchown(abs, owner.uid, owner.gid);
     if (this.#tree.needsChmod(parent, entry.mode, false)) await chmod(abs, entry.mode); // a node we just made
     writeXattrs({ path: abs, regularOrDir: false }, entry.path, this.#xattrs(entry), this.#policy);
-    await lutimes(abs, entry.mtime, entry.mtime);
+    await lutimes(abs, seconds(entry.mtime), seconds(entry.mtime));
     return true;
   }
 

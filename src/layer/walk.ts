@@ -134,7 +134,8 @@ async function* walkDir(abs: string, rel: string, ctx: Ctx, opaque: boolean): As
 }
 
 async function describe(rel: string, abs: string, st: Stats, ctx: Ctx): Promise<WalkedEntry> {
-  const base = { path: rel, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtime };
+  // Truncated to the millisecond as every other reader does (Node's st.mtime rounds).
+  const base = { path: rel, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: new Date(Math.trunc(st.mtimeMs)) };
   if (st.isDirectory()) return { entry: { ...base, type: 'directory', xattrs: xattrsOf(abs, ctx.withXattrs) } };
   if (ctx.links && st.nlink > 1) {
     const key = `${st.dev}:${st.ino}`;

@@ -5,7 +5,7 @@
 // blob) and is deterministic (the same `now` gives the same layer and image). Overlay mode (the
 // default as root) and copy mode must agree. Nothing here starts a process in a container.
 import { existsSync } from 'node:fs';
-import { lstat, readFile, readlink, utimes, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, readlink, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -14,6 +14,7 @@ import {
   commitContainer,
   containerChanges,
   containerDirs,
+  copyIntoContainer,
   createContainer,
   makeContainerDir,
   readContainerFile,
@@ -191,6 +192,28 @@ describe.skipIf(needsRoot() || skipWithoutFixtures(BUSYBOX))('containers from co
       'C /tmp',
       `A ${outside}`,
     ]);
+    await removeContainer(t.store, c);
+  });
+
+  it('cp into a container never writes through its symlinks to the host', async () => {
+    const t = await newStore();
+    const c = await createContainer(t.store, { image: 'busybox', name: 'cp-links' });
+    // Host files a hostile container points its links at (absolute paths on the host).
+    const hostFile = path.join(t.dir, 'host-file.txt');
+    const hostDir = path.join(t.dir, 'host-dir');
+    await writeFile(hostFile, 'host\n');
+    await mkdir(hostDir);
+    await makeContainerDir(t.store, c, '/opt/tree', { recursive: true });
+    await symlinkInContainer(t.store, c, hostFile, '/opt/tree/file.txt');
+    await symlinkInContainer(t.store, c, hostDir, '/opt/tree/sub');
+    const src = path.join(t.dir, 'src', 'tree');
+    await mkdir(path.join(src, 'sub'), { recursive: true });
+    await writeFile(path.join(src, 'file.txt'), 'from cp\n');
+    await writeFile(path.join(src, 'sub', 'deep.txt'), 'deep\n');
+    await copyIntoContainer(t.store, c, src, '/opt').catch(() => undefined); // an error is fine; an escape is not
+    await copyIntoContainer(t.store, c, path.join(src, 'file.txt'), '/opt/tree/file.txt').catch(() => undefined);
+    expect(await readFile(hostFile, 'utf8')).toBe('host\n');
+    expect(await readdir(hostDir)).toEqual([]);
     await removeContainer(t.store, c);
   });
 

@@ -79,7 +79,7 @@ describe.skipIf(skipWithoutContainers() || skipWithoutTools('script'))('the cust
     const record = await findContainer(t.store, 'webserver');
     // docker and podman (overlay upper) list a file modified in place alone: its copied-up
     // parents did not change (no entry added or removed in them, times kept by the copy-up).
-    // test/container/diff-podman.test.ts checks that rule against `podman diff`.
+    // test/container/podman.test.ts checks that rule against `podman diff`.
     expect(formatChanges(await containerChanges(t.store, record))).toBe('C /usr/share/nginx/html/index.html\n');
   });
 
