@@ -120,14 +120,14 @@ async function isArchive(tree: SourceTree, rel: string): Promise<boolean> {
   }
 }
 
-/** A valid first tar header: its checksum adds up (USTAR, GNU or v7). */
+/** A valid first tar header: its checksum adds up (USTAR, GNU or v7; the name may be empty). */
 function isTarHeader(block: Buffer): boolean {
   if (block.length < 512) return false;
   const stored = parseInt(block.subarray(148, 156).toString('latin1').replace(/[\0 ]+$/, '').trim(), 8);
   if (!Number.isFinite(stored)) return false;
   let sum = 0;
   for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 0x20 : (block[i] as number);
-  return sum === stored && block.subarray(0, 100).some((b) => b !== 0);
+  return sum === stored;
 }
 
 /**

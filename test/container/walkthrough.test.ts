@@ -159,7 +159,7 @@ describe.skipIf(skipWithoutContainers() || skipWithoutTools('script'))('the cust
 
   it('logs: httpd -f writes nothing; a talking container is logged, and logs -f ends when it exits', async () => {
     expect(await t.cli('logs', 'webserver')).toEqual({ status: 0, stdout: '', stderr: '' });
-    const run = await t.cli('run', '--name', 'talker', '-d', 'busybox', 'sh', '-c', 'echo one; sleep 0.5; echo two >&2; echo three');
+    const run = await t.cli('run', '--name', 'talker', '-d', 'busybox', 'sh', '-c', 'echo one; sleep 0.3; echo two >&2; sleep 0.3; echo three');
     expect(run.status).toBe(0);
     const started = Date.now();
     const follow = await t.cli('logs', '-f', 'talker');
