@@ -6,7 +6,8 @@
  *
  * Contracts:
  * - The whole build runs inside `store.ingest()`, so gc never sweeps a step's blobs before its
- *   cache record pins them; step images are never put in index.json.
+ *   cache record pins them; step images are never put in index.json. The result is tagged, or
+ *   (no `tags`) listed untagged, as docker lists a `<none>` image.
  * - A failed build tags nothing. The cache records of the steps that did finish are kept (the
  *   next build resumes from them, as docker's does); they pin only untagged step images.
  * - The cache is read through one database open and written through one more; a build where
@@ -25,6 +26,7 @@ import type { ResolvedImage } from '../image/resolve.js';
 import { hostPlatform, type Descriptor } from '../oci/index.js';
 import { parseReference, tagged } from '../store/reference.js';
 import type { Store } from '../store/store.js';
+import { REF_NAME_ANNOTATION } from '../store/tags.js';
 import { BuildArgs, platformArgs } from './args.js';
 import { CacheSession } from './cache.js';
 import { loadContext } from './context.js';
@@ -112,16 +114,21 @@ export async function build(store: Store, options: BuildOptions): Promise<BuildR
   };
   const now = options.now ?? (() => new Date());
   await store.prepare();
-  const context = await loadContext(
-    {
+  const cache = new CacheSession(store);
+  // The database's import and open overlap reading the context and parsing.
+  if (!options.noCache) cache.prefetch();
+  let context;
+  try {
+    const source = {
       ...(options.contextDir !== undefined ? { contextDir: options.contextDir } : {}),
       ...(options.contextTar !== undefined ? { contextTar: options.contextTar } : {}),
       ...(options.dockerfile !== undefined ? { dockerfile: options.dockerfile } : {}),
-    },
-    store.paths.tmp,
-    options.cwd,
-  );
-  const cache = new CacheSession(store);
+    };
+    context = await loadContext(source, store.paths.tmp, options.cwd);
+  } catch (err) {
+    await cache.release();
+    throw err;
+  }
   try {
     const file = context.dockerfile.name;
     const parsedFile = parseDockerfile(context.dockerfile.text, { file });
@@ -162,7 +169,14 @@ export async function build(store: Store, options: BuildOptions): Promise<BuildR
       if (plan.target.base.kind === 'scratch' && plan.target.stage.instructions.length === 0) {
         throw new CairnError('invalid-document', `${file}: no image was generated: the target stage is an empty FROM scratch`, {});
       }
-      for (const tag of tags) await store.setTag(tag, last.descriptor);
+      // index.json is rewritten (under the store lock) only when a tag moves.
+      const listed = (await store.readIndex()).manifests;
+      const digest = last.descriptor.digest;
+      for (const tag of tags) {
+        if (!listed.some((d) => d.digest === digest && d.annotations?.[REF_NAME_ANNOTATION] === tag)) await store.setTag(tag, last.descriptor);
+      }
+      // Untagged, the result is still listed (docker's dangling `<none>` image); step images are not.
+      if (tags.length === 0 && !listed.some((d) => d.digest === digest)) await store.setTag(undefined, last.descriptor);
       return { image: last, descriptor: last.descriptor };
     });
     const unusedArgs = buildArgs.unused();

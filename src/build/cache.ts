@@ -67,24 +67,26 @@ function isRecord(value: unknown): value is CacheRecord {
 export class CacheSession {
   readonly #store: Store;
   readonly #pending = new Map<string, CacheRecord>();
-  #meta: Meta | undefined;
+  /** The open in flight or done (undefined when closed). */
+  #opening: Promise<Meta> | undefined;
   #close: (() => void) | undefined;
   #closed: Promise<unknown> | undefined;
-  /** Lookups answered from the database (for tests: a cached rebuild opens it once). */
+  /** How many times the database was opened (a cached rebuild opens it once). */
   opens = 0;
 
   constructor(store: Store) {
     this.#store = store;
   }
 
-  async #open(): Promise<Meta> {
-    if (this.#meta) return this.#meta;
+  #open(): Promise<Meta> {
+    if (this.#opening) return this.#opening;
     let ready!: (meta: Meta) => void;
     let failed!: (err: unknown) => void;
-    const opened = new Promise<Meta>((resolve, reject) => {
+    this.#opening = new Promise<Meta>((resolve, reject) => {
       ready = resolve;
       failed = reject;
     });
+    this.opens++;
     this.#closed = this.#store
       .withMeta(
         (meta) =>
@@ -94,9 +96,15 @@ export class CacheSession {
           }),
       )
       .catch((err: unknown) => failed(err));
-    this.#meta = await opened;
-    this.opens++;
-    return this.#meta;
+    return this.#opening;
+  }
+
+  /**
+   * Starts opening the database without waiting (its import and open overlap the build's
+   * first work: reading the context, parsing). Errors surface at the first `get`.
+   */
+  prefetch(): void {
+    this.#open().catch(() => undefined);
   }
 
   /** The record for `key` (a pending one first), or undefined. Opens the database if needed. */
@@ -113,15 +121,22 @@ export class CacheSession {
     this.#pending.set(key, record);
   }
 
-  /** Closes the read session (the store lock is released with it). */
+  /** Closes the read session (the store lock is released with it), after an open in flight. */
   async release(): Promise<void> {
+    const opening = this.#opening;
+    if (!opening) return;
+    this.#opening = undefined;
+    try {
+      await opening;
+    } catch {
+      // it never opened: nothing to close
+    }
     const close = this.#close;
     const closed = this.#closed;
-    this.#meta = undefined;
     this.#close = undefined;
     this.#closed = undefined;
-    if (close) close();
-    if (closed) await closed;
+    close?.();
+    await closed;
   }
 
   /** Writes the queued records (one database open) and ends the session. */

@@ -161,7 +161,7 @@ export async function collectSources(tree: SourceTree, spec: CopySpec): Promise<
         throw fail(spec, `file not found in ${tree.label}${tree.label === 'build context' ? ' or excluded by .dockerignore' : ''}: stat ${source}: file does not exist`, { source });
       }
       const name = match === '' ? '' : basename(match);
-      const keep = spec.parents ? (pivot === '' ? match : match.startsWith(`${pivot}/`) ? match.slice(pivot.length + 1) : match) : undefined;
+      const keep = spec.parents ? (pivot === '' ? match : match === pivot ? '' : match.startsWith(`${pivot}/`) ? match.slice(pivot.length + 1) : match) : undefined;
       if (spec.exclude && match !== '' && spec.exclude.excludes(hasWildcards(rel) ? match : name)) continue;
       if (stat.type === 'directory') {
         const entries = await walkSource(tree, resolved, spec.exclude);
@@ -257,26 +257,45 @@ interface LayerItem {
   open?: () => Promise<Readable>;
 }
 
-/** Where a destination path lands in the image: existing directories resolved, the rest to make. */
+/**
+ * Where a destination directory lands in the image: its existing part resolved through the
+ * image's symlinks (a dangling one too: docker follows it and creates the target), and the
+ * components still to create.
+ */
 export function placeDir(image: UnionView, parts: readonly string[]): { base: string; missing: string[] } {
-  let base = '';
-  for (let i = 0; i < parts.length; i++) {
-    const candidate = join(base, parts[i] as string);
-    let isDir = false;
-    try {
-      isDir = image.stat(`/${candidate}`).type === 'directory';
-    } catch {
-      isDir = false;
+  const base: string[] = [];
+  const queue = [...parts];
+  let links = 0;
+  while (queue.length > 0) {
+    const part = queue.shift() as string;
+    if (part === '' || part === '.') continue;
+    if (part === '..') {
+      base.pop();
+      continue;
     }
-    if (!isDir) {
-      if (image.exists(`/${candidate}`, false) && image.lstat(`/${candidate}`).type !== 'symlink') {
-        throw new CairnError('invalid-argument', `cannot copy to /${parts.slice(0, i + 1).join('/')}: it is not a directory in the image`, { path: candidate });
+    const candidate = [...base, part].join('/');
+    if (!image.exists(`/${candidate}`, false)) {
+      const missing: string[] = [];
+      for (const rest of [part, ...queue]) {
+        if (rest === '' || rest === '.') continue;
+        if (rest === '..') missing.pop();
+        else missing.push(rest);
       }
-      return { base, missing: parts.slice(i) };
+      return { base: base.join('/'), missing };
     }
-    base = image.realpath(`/${candidate}`);
+    const st = image.lstat(`/${candidate}`);
+    if (st.type === 'directory') {
+      base.push(part);
+    } else if (st.type === 'symlink') {
+      if (++links > 255) throw new CairnError('invalid-argument', `cannot copy to /${parts.join('/')}: too many symlinks`, { path: parts.join('/') });
+      const target = st.linkname ?? '';
+      if (target.startsWith('/')) base.length = 0;
+      queue.unshift(...target.split('/'));
+    } else {
+      throw new CairnError('invalid-argument', `cannot copy to /${parts.join('/')}: /${candidate} is not a directory in the image`, { path: candidate });
+    }
   }
-  return { base, missing: [] };
+  return { base: base.join('/'), missing: [] };
 }
 
 export interface CopyLayerOptions {

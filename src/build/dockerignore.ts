@@ -16,6 +16,7 @@
  * something below it (`ignoredDirMayHaveExceptions`), and a kept path keeps its parents.
  */
 import { CairnError } from '../errors.js';
+import { goTrimSpace } from './shell/chars.js';
 
 /** One compiled pattern. */
 export interface IgnorePattern {
@@ -58,10 +59,10 @@ export function readDockerignore(text: string): string[] {
     if (first && line.startsWith('\uFEFF')) line = line.slice(1);
     first = false;
     if (line.startsWith('#')) continue;
-    let pattern = line.trim();
+    let pattern = goTrimSpace(line);
     if (pattern === '') continue;
     const invert = pattern.startsWith('!');
-    if (invert) pattern = pattern.slice(1).trim();
+    if (invert) pattern = goTrimSpace(pattern.slice(1));
     if (pattern.length > 0) {
       pattern = cleanSlashPath(pattern);
       if (pattern.length > 1 && pattern.startsWith('/')) pattern = pattern.slice(1);
@@ -145,23 +146,53 @@ function compile(pattern: string): (path: string) => boolean {
   }
 }
 
-/** Checks a pattern the way `filepath.Match(p, ".")` would reject it: unbalanced classes. */
+/** Go's `getEsc`: one class character (escapes allowed); returns the index after it, or -1. */
+function classChar(chars: readonly string[], i: number): number {
+  if (i >= chars.length || chars[i] === '-' || chars[i] === ']') return -1;
+  if (chars[i] === '\\') {
+    i++;
+    if (i >= chars.length) return -1;
+  }
+  i++;
+  return i >= chars.length ? -1 : i;
+}
+
+/** Rejects what Go's `filepath.Match(pattern, ".")` rejects (ErrBadPattern): malformed classes, a trailing `\`. */
 function checkSyntax(pattern: string): void {
-  let inClass = false;
-  for (let i = 0; i < pattern.length; i++) {
-    const ch = pattern[i];
+  const bad = (): never => {
+    throw new CairnError('invalid-argument', `.dockerignore: syntax error in pattern "${pattern}"`, { pattern });
+  };
+  const chars = [...pattern];
+  for (let i = 0; i < chars.length; ) {
+    const ch = chars[i];
     if (ch === '\\') {
-      i++;
-      if (i >= pattern.length) throw new CairnError('invalid-argument', `.dockerignore: syntax error in pattern "${pattern}"`, { pattern });
+      if (i + 1 >= chars.length) bad();
+      i += 2;
       continue;
     }
-    if (ch === '[' && !inClass) {
-      inClass = true;
-      if (pattern[i + 1] === '^') i++;
-      if (pattern[i + 1] === ']') throw new CairnError('invalid-argument', `.dockerignore: syntax error in pattern "${pattern}"`, { pattern });
-    } else if (ch === ']' && inClass) inClass = false;
+    if (ch !== '[') {
+      i++;
+      continue;
+    }
+    i++;
+    if (chars[i] === '^') i++;
+    let ranges = 0;
+    for (;;) {
+      if (chars[i] === ']' && ranges > 0) {
+        i++;
+        break;
+      }
+      let next = classChar(chars, i);
+      if (next < 0) bad();
+      i = next;
+      if (chars[i] === '-') {
+        next = classChar(chars, i + 1);
+        if (next < 0) bad();
+        i = next;
+      }
+      ranges++;
+    }
   }
-  if (inClass) throw new CairnError('invalid-argument', `.dockerignore: syntax error in pattern "${pattern}"`, { pattern });
 }
 
 /**
@@ -188,7 +219,7 @@ export class IgnoreMatcher {
   static from(patterns: readonly string[]): IgnoreMatcher {
     const out: IgnorePattern[] = [];
     for (const raw of patterns) {
-      let p = raw.trim();
+      let p = goTrimSpace(raw);
       if (p === '') continue;
       p = cleanSlashPath(p);
       let exception = false;

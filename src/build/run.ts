@@ -22,14 +22,13 @@ import { createHash } from 'node:crypto';
 import { chmod, chown, mkdir, mkdtemp, readdir, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
-import { createContainer, removeContainer, startContainer } from '../container/index.js';
+import { createContainer, mountRootfs, removeContainer, startContainer } from '../container/index.js';
 import { containerDirs } from '../container/record.js';
 import { diffDirectoryAgainstImage, layerFromOverlayUpper, writeChangesetLayer } from '../diff/index.js';
 import { CairnError, errnoCode } from '../errors.js';
 import type { ResolvedImage } from '../image/resolve.js';
 import type { SpecMount } from '../runtime/index.js';
 import type { Store } from '../store/store.js';
-import { UnionView } from '../union/index.js';
 import { chompHeredocContent, parseMount, type RunMount, type ShellInlineFile } from './parser/index.js';
 
 export interface RunStepOptions {
@@ -45,6 +44,11 @@ export interface RunStepOptions {
   /** `RUN <<EOF`: the body to run as a file. */
   readonly script?: ShellInlineFile;
   readonly workdir: string;
+  /**
+   * The image's VOLUMEs: what the command changes there is discarded (docker's classic builder
+   * mounts an anonymous volume there); a volume path the image lacks stays as an empty dir.
+   */
+  readonly volumes?: readonly string[];
   /** The context root, for `type=bind` mounts. */
   readonly contextRoot?: string;
   /** SOURCE_DATE_EPOCH: no layer entry newer than this. */
@@ -129,22 +133,42 @@ async function specMounts(store: Store, options: RunStepOptions, scratch: string
   return { mounts, targets };
 }
 
-/** Removes mount points the runtime created in `root` (the upper or a copied rootfs): empty dirs the image lacks. */
-async function removeStubs(root: string, targets: readonly string[], lower: UnionView): Promise<void> {
+/** The paths among `targets` and their parents that do not exist in the mounted `rootfs`, deepest first. */
+async function missingIn(rootfs: string, targets: readonly string[]): Promise<string[]> {
+  const { resolveInRoot } = await import('../layer/scoped-path.js');
+  const out: string[] = [];
   for (const target of targets) {
-    let p = target;
-    while (p !== '/' && !lower.exists(p, false)) {
-      const abs = path.join(root, p);
-      try {
-        if ((await readdir(abs)).length > 0) break;
-        await rmdir(abs);
-      } catch (err) {
-        const code = errnoCode(err);
-        if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ENOTEMPTY') break;
-        throw err;
-      }
+    let p = path.posix.resolve('/', target);
+    while (p !== '/' && !(await exists(path.join(rootfs, await resolveInRoot(rootfs, p.slice(1)))))) {
+      out.push(p);
       p = path.posix.dirname(p);
     }
+  }
+  return out;
+}
+
+/** Removes mount points the runtime created in `root` (the upper or a copied rootfs): empty directories the image lacked. */
+async function removeStubs(root: string, stubs: readonly string[]): Promise<void> {
+  for (const stub of stubs) {
+    try {
+      if ((await readdir(path.join(root, stub))).length === 0) await rmdir(path.join(root, stub));
+    } catch (err) {
+      const code = errnoCode(err);
+      if (code !== 'ENOENT' && code !== 'ENOTDIR' && code !== 'ENOTEMPTY') throw err;
+    }
+  }
+}
+
+/**
+ * Drops what the command did under the image's volumes (overlay: the upper's entries there,
+ * so the lower shows through); a volume the image lacked is left as an empty directory.
+ */
+async function discardVolumes(upper: string, volumes: readonly string[], missing: ReadonlySet<string>): Promise<void> {
+  for (const volume of volumes) {
+    const p = path.posix.resolve('/', volume);
+    const abs = path.join(upper, p);
+    await rm(abs, { recursive: true, force: true });
+    if (missing.has(p)) await mkdir(abs, { recursive: true, mode: 0o755 });
   }
 }
 
@@ -169,6 +193,10 @@ export async function runStep(store: Store, options: RunStepOptions): Promise<Ru
       network: NETWORK[options.network],
     });
     options.onContainer(record.id);
+    const rootfs = await mountRootfs(store, record);
+    const volumes = record.rootfs === 'overlay' ? (options.volumes ?? []) : [];
+    const stubs = await missingIn(rootfs, targets);
+    const missingVolumes = new Set(await missingIn(rootfs, volumes));
     const out = new PassThrough();
     out.on('data', (chunk: Buffer) => options.onOutput(chunk.toString('utf8')));
     const status = await startContainer(store, record, { attach: { stdout: out, stderr: out }, mounts });
@@ -176,15 +204,18 @@ export async function runStep(store: Store, options: RunStepOptions): Promise<Ru
     const code = typeof status === 'number' ? status : 0;
     if (code !== 0) throw new RunFailed(options.argv, code);
     const dirs = containerDirs(store, record.id);
-    const lower = await UnionView.open(store, options.image);
     const clamp = options.clampMtime ? { clampMtime: options.clampMtime } : {};
     let tar: Readable;
     if (record.rootfs === 'overlay') {
       await mkdir(dirs.upper, { recursive: true });
-      await removeStubs(dirs.upper, targets, lower);
-      tar = layerFromOverlayUpper(dirs.upper, { lower, ...clamp });
+      await removeStubs(dirs.upper, stubs);
+      await discardVolumes(dirs.upper, volumes, missingVolumes);
+      // No lower view needed: overlayfs only makes whiteouts for what a lower has.
+      tar = layerFromOverlayUpper(dirs.upper, clamp);
     } else {
-      await removeStubs(dirs.rootfs, targets, lower);
+      await removeStubs(dirs.rootfs, stubs);
+      const { UnionView } = await import('../union/index.js');
+      const lower = await UnionView.open(store, options.image);
       const changes = await diffDirectoryAgainstImage(dirs.rootfs, lower);
       tar = writeChangesetLayer(changes, { sourceDir: dirs.rootfs, ...clamp });
     }

@@ -9,7 +9,7 @@
  * targets restart at its root, `..` stops there), as docker resolves COPY sources.
  *
  * Source patterns: `*`, `?`, `[...]` and `\` per path component (Go's `filepath.Match`, as
- * docker), plus `**` for any number of directories (buildah and BuildKit accept it).
+ * docker, BuildKit and buildah match them): `**` is no different from `*` there, one component.
  */
 import { createReadStream } from 'node:fs';
 import { lstat, readdir, readlink } from 'node:fs/promises';
@@ -254,14 +254,6 @@ export async function globTree(tree: SourceTree, pattern: string): Promise<strin
       return;
     }
     const part = parts[i] as string;
-    if (part === '**') {
-      await step(dir, i + 1);
-      for (const name of await safeReaddir(tree, dir)) {
-        const child = join(dir, name);
-        if (await isDir(tree, child)) await step(child, i);
-      }
-      return;
-    }
     if (!hasWildcards(part)) {
       const child = join(dir, unescapePattern(part));
       if (i === parts.length - 1 ? (await tree.lstat(await parentResolved(tree, child))) !== undefined : await isDir(tree, child)) await step(child, i + 1);

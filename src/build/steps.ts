@@ -23,7 +23,7 @@ import { applyConfigInstruction, commandArgv } from './config-steps.js';
 import { collectSources, copyLayer, hashSources, type CopySpec } from './copy.js';
 import { IgnoreMatcher } from './dockerignore.js';
 import { goList, goQuoteList, healthcheckComment, nopComment, nopString, runCreatedBy } from './history.js';
-import { parseMount, type Instruction } from './parser/index.js';
+import { chompHeredocContent, parseMount, type Instruction } from './parser/index.js';
 import { expandWord } from './shell/index.js';
 import { ImageTree, type SourceTree } from './sources.js';
 import { findStage } from './stages.js';
@@ -164,20 +164,29 @@ async function prepareRun(session: BuildSession, state: StageState, instruction:
   const shell = state.config.Shell;
   let cmdLine = [...instruction.cmdLine];
   let script: (typeof instruction.files)[number] | undefined;
+  let shown: string[];
   if (instruction.files.length > 0) {
+    // BuildKit's rules: `RUN <<EOF` alone runs the body (a `#!` body as a file at /dev/pipes,
+    // any other through the shell); a heredoc inside a longer command goes to the shell whole.
     if (!instruction.prependShell || cmdLine.length !== 1) throw new CairnError('invalid-argument', 'RUN heredocs need the shell form', {});
     const only = instruction.files[0];
-    const simple = instruction.files.length === 1 && only && new RegExp(`^<<-?\\s*["']?${only.name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}["']?$`).test((cmdLine[0] as string).trim());
+    const marker = (cmdLine[0] as string).trim();
+    const simple = instruction.files.length === 1 && only !== undefined && /^<<-?\s*["']?[^"'\s]+["']?$/.test(marker);
     if (simple && only) {
-      script = only;
+      const body = only.chomp ? chompHeredocContent(only.data) : only.data;
+      if (body.startsWith('#!')) script = only;
+      else cmdLine = [body];
+      shown = commandArgv([`${marker}\n${only.data}${only.name}`], true, shell);
     } else {
       let text = cmdLine[0] as string;
       for (const file of instruction.files) text += `\n${file.data}${file.name}`;
       cmdLine = [text];
+      shown = commandArgv(cmdLine, true, shell);
     }
+  } else {
+    shown = commandArgv(cmdLine, instruction.prependShell, shell);
   }
-  const shown = commandArgv(script ? [`${cmdLine[0] as string}\n${script.data}${script.name}`] : cmdLine, instruction.prependShell, shell);
-  const argv = script ? commandArgv([`/dev/pipes/${script.name}`], true, shell) : commandArgv(cmdLine, instruction.prependShell, shell);
+  const argv = commandArgv(script ? [`/dev/pipes/${script.name}`] : cmdLine, instruction.prependShell, shell);
   const args = runArgs(state.args, session.buildArgs.proxies(), state.config.Env);
   const createdBy = runCreatedBy(shown, args.history);
   const mounts = instruction.mounts.map((spec) => parseMount(spec, (v) => expandWord(v, env, { escape: session.escape })));
@@ -198,6 +207,7 @@ async function prepareRun(session: BuildSession, state: StageState, instruction:
         mounts,
         ...(script ? { script } : {}),
         workdir: state.config.WorkingDir ?? '/',
+        volumes: Object.keys(state.config.Volumes ?? {}),
         contextRoot: session.context.root,
         ...(session.timestamp ? { clampMtime: session.timestamp } : {}),
         onOutput: (data) => session.emit({ type: 'output', data }),

@@ -1,0 +1,446 @@
+/**
+ * The builder through its API and the CLI, on the busybox fixture (RUN needs root and runc):
+ * layers and history as docker makes them, the cache (a rebuild runs nothing; an edit reruns
+ * from the first step that reads the file), reproducible builds, stages, args, ONBUILD,
+ * mounts, heredocs, contexts from a tar stream, and bad input with its line.
+ */
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { build, type BuildOptions, type BuildResult } from '../../src/build/builder.js';
+import { main } from '../../src/cli/main.js';
+import { CairnError, isCairnError } from '../../src/errors.js';
+import { readConfig } from '../../src/image/list.js';
+import { resolveImage } from '../../src/image/resolve.js';
+import { unpack } from '../../src/layer/unpack.js';
+import type { ImageConfig } from '../../src/oci/index.js';
+import { gc } from '../../src/store/gc.js';
+import { Store } from '../../src/store/store.js';
+import { packTar } from '../../src/tar/index.js';
+import { copy } from '../../src/transport/open.js';
+import { cairn } from '../support/cli.js';
+import { fixture, skipWithoutFixtures, transportRef } from '../support/fixtures.js';
+import { skipWithoutTools } from '../support/tools.js';
+
+const BUSYBOX = 'busybox/oci-umoci:1';
+let work: string;
+let store: Store;
+let n = 0;
+
+async function context(files: Record<string, string>): Promise<string> {
+  const dir = path.join(work, `ctx-${++n}`);
+  for (const [name, content] of Object.entries(files)) {
+    await mkdir(path.dirname(path.join(dir, name)), { recursive: true });
+    await writeFile(path.join(dir, name), content);
+  }
+  await mkdir(dir, { recursive: true });
+  return dir;
+}
+
+async function buildIn(dir: string, options: Partial<BuildOptions> = {}): Promise<BuildResult & { log: string }> {
+  let log = '';
+  const result = await build(store, { contextDir: dir, onOutput: (t) => (log += t), ...options });
+  return { ...result, log };
+}
+
+async function configOf(ref: string): Promise<ImageConfig> {
+  return readConfig(store, await resolveImage(store, ref));
+}
+
+async function failure(promise: Promise<unknown>): Promise<CairnError> {
+  try {
+    await promise;
+  } catch (err) {
+    if (err instanceof CairnError) return err;
+    throw err;
+  }
+  throw new Error('expected the build to fail');
+}
+
+const layersOf = async (ref: string): Promise<number> => (await resolveImage(store, ref)).manifest.layers.length;
+
+describe.skipIf(skipWithoutFixtures(BUSYBOX))('cairn build', () => {
+  beforeAll(async () => {
+    work = await mkdtemp(path.join(tmpdir(), 'cairn-build-'));
+    store = await Store.open(path.join(work, 'store'));
+    await copy(transportRef(fixture(BUSYBOX)), 'busybox:latest', { store });
+  }, 60_000);
+
+  afterAll(async () => {
+    await rm(work, { recursive: true, force: true });
+  });
+
+  describe('without a container runtime', () => {
+    it('FROM scratch + COPY: one layer with the file, owned by root, history in docker form', async () => {
+      const dir = await context({ 'hello.txt': 'hello\n', Dockerfile: 'FROM scratch\nCOPY hello.txt /\nCMD ["/hello"]\n' });
+      const r = await buildIn(dir, { tags: ['scratch-copy:1'] });
+      expect(r.containers).toBe(0);
+      expect(await layersOf('scratch-copy:1')).toBe(1);
+      const config = await configOf('scratch-copy:1');
+      expect(config.config?.Cmd).toEqual(['/hello']);
+      expect(config.config?.Env).toEqual(['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin']);
+      expect(config.history?.map((h) => [h.created_by, h.empty_layer ?? false])).toEqual([
+        [expect.stringMatching(/^\/bin\/sh -c #\(nop\) COPY file:5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03 in \/ $/), false],
+        ['/bin/sh -c #(nop)  CMD ["/hello"]', true],
+      ]);
+      const out = path.join(work, 'scratch-copy');
+      await unpack(store, 'scratch-copy:1', out);
+      expect(await readdir(out)).toEqual(['hello.txt']);
+      expect(r.log).toMatch(/^Step 1\/3 : FROM scratch\n ---> \nStep 2\/3 : COPY hello.txt \/\n ---> [0-9a-f]{12}\nStep 3\/3 : CMD \["\/hello"\]\n ---> [0-9a-f]{12}\nSuccessfully built [0-9a-f]{12}\nSuccessfully tagged scratch-copy:1\n$/);
+    });
+
+    it('config instructions: every field, each an empty_layer entry with its classic created_by', async () => {
+      const dockerfile = [
+        'FROM busybox',
+        'MAINTAINER Jane <jane@example.com>',
+        'ENV A=1 B="two words"',
+        'LABEL org.example.a=$A "with space"=yes',
+        'EXPOSE 80 53/udp',
+        'USER 1000:1000',
+        'VOLUME ["/data", "/cache"]',
+        'STOPSIGNAL SIGINT',
+        'HEALTHCHECK --interval=30s --timeout=3s --retries=3 CMD wget -q localhost || exit 1',
+        'SHELL ["/bin/sh", "-ec"]',
+        'ENTRYPOINT exec top',
+        'CMD ["-b"]',
+        'ONBUILD RUN echo child',
+        'WORKDIR /etc',
+      ].join('\n');
+      const r = await buildIn(await context({ Dockerfile: dockerfile }), { tags: ['config:1'] });
+      expect(r.containers).toBe(0);
+      const config = await configOf('config:1');
+      expect(config.author).toBe('Jane <jane@example.com>');
+      expect(config.config).toMatchObject({
+        Env: ['PATH=/bin', 'A=1', 'B=two words'],
+        Labels: { 'org.example.a': '1', 'with space': 'yes' },
+        ExposedPorts: { '80/tcp': {}, '53/udp': {} },
+        User: '1000:1000',
+        Volumes: { '/data': {}, '/cache': {} },
+        StopSignal: 'SIGINT',
+        Healthcheck: { Test: ['CMD-SHELL', 'wget -q localhost || exit 1'], Interval: 30e9, Timeout: 3e9, Retries: 3 },
+        Shell: ['/bin/sh', '-ec'],
+        Entrypoint: ['/bin/sh', '-ec', 'exec top'],
+        Cmd: ['-b'],
+        OnBuild: ['RUN echo child'],
+        WorkingDir: '/etc',
+      });
+      expect(config.history?.slice(2).map((h) => h.created_by)).toEqual([
+        '/bin/sh -c #(nop)  MAINTAINER Jane <jane@example.com>',
+        '/bin/sh -c #(nop)  ENV A=1 B=two words',
+        '/bin/sh -c #(nop)  LABEL org.example.a=1 with space=yes',
+        '/bin/sh -c #(nop)  EXPOSE 53/udp 80',
+        '/bin/sh -c #(nop)  USER 1000:1000',
+        '/bin/sh -c #(nop)  VOLUME [/data /cache]',
+        '/bin/sh -c #(nop)  STOPSIGNAL SIGINT',
+        `/bin/sh -c #(nop)  HEALTHCHECK &{["CMD-SHELL" "wget -q localhost || exit 1"] "30s" "3s" "0s" "0s" '\\x03'}`,
+        '/bin/sh -c #(nop)  SHELL ["/bin/sh" "-ec"]',
+        '/bin/sh -c -ec #(nop)  ENTRYPOINT ["/bin/sh" "-ec" "exec top"]'.replace('/bin/sh -c -ec', '/bin/sh -ec'),
+        '/bin/sh -ec #(nop)  CMD ["-b"]',
+        '/bin/sh -ec #(nop)  ONBUILD RUN echo child',
+        '/bin/sh -ec #(nop) WORKDIR /etc',
+      ]);
+      expect(config.history?.slice(2).every((h) => h.empty_layer === true)).toBe(true);
+      expect(await layersOf('config:1')).toBe(1);
+    });
+
+    it('WORKDIR creates a missing directory as a layer; ENTRYPOINT clears an inherited CMD', async () => {
+      await buildIn(await context({ Dockerfile: 'FROM busybox\nWORKDIR /srv/app\nWORKDIR sub\nENTRYPOINT ["sh"]\n' }), { tags: ['workdir:1'] });
+      const config = await configOf('workdir:1');
+      expect(config.config?.WorkingDir).toBe('/srv/app/sub');
+      expect(config.config?.Cmd ?? null).toBeNull();
+      expect(config.history?.slice(-3).map((h) => h.empty_layer ?? false)).toEqual([false, false, true]);
+      const out = path.join(work, 'workdir');
+      await unpack(store, 'workdir:1', out);
+      expect(await readdir(path.join(out, 'srv', 'app'))).toEqual(['sub']);
+    });
+
+    it('COPY: directory contents, wildcards, dest semantics, --chown/--chmod, .dockerignore, --from', async () => {
+      const dir = await context({
+        '.dockerignore': '*.key\n!keep.key\nbuild\n',
+        'src/a.txt': 'a',
+        'src/sub/b.txt': 'b',
+        'one.md': '1',
+        'two.md': '2',
+        'secret.key': 'no',
+        'keep.key': 'yes',
+        'build/out': 'no',
+        Dockerfile: [
+          'FROM busybox AS base',
+          'COPY src /copied/',
+          'COPY *.md /docs/',
+          'COPY one.md /renamed',
+          'COPY --chown=nobody:nogroup --chmod=600 one.md /etc/',
+          'COPY . /all/',
+          'FROM scratch',
+          'COPY --from=base /copied /fromstage',
+        ].join('\n'),
+      });
+      await buildIn(dir, { tags: ['copy:1'], target: 'base' });
+      const out = path.join(work, 'copy-base');
+      await unpack(store, 'copy:1', out);
+      expect((await readdir(path.join(out, 'copied'))).sort()).toEqual(['a.txt', 'sub']);
+      expect((await readdir(path.join(out, 'docs'))).sort()).toEqual(['one.md', 'two.md']);
+      expect((await readdir(path.join(out, 'all'))).sort()).toEqual(['.dockerignore', 'Dockerfile', 'keep.key', 'one.md', 'src', 'two.md']);
+      const { lstat } = await import('node:fs/promises');
+      const chowned = await lstat(path.join(out, 'etc', 'one.md'));
+      expect([chowned.uid, chowned.gid, chowned.mode & 0o7777]).toEqual([65534, 65534, 0o600]);
+      expect((await lstat(path.join(out, 'renamed'))).isFile()).toBe(true);
+      await buildIn(dir, { tags: ['copy:2'] });
+      const out2 = path.join(work, 'copy-final');
+      await unpack(store, 'copy:2', out2);
+      expect((await readdir(path.join(out2, 'fromstage'))).sort()).toEqual(['a.txt', 'sub']);
+    });
+
+    it('ADD extracts a local tar archive; ADD of a URL is refused', async () => {
+      const dir = await context({ Dockerfile: 'FROM scratch\nADD bundle.tar /opt/\n' });
+      const chunks: Buffer[] = [];
+      for await (const c of packTar([{ entry: { path: 'x', type: 'directory' } }, { entry: { path: 'x/y.txt', type: 'file' }, body: Buffer.from('y') }])) chunks.push(c as Buffer);
+      await writeFile(path.join(dir, 'bundle.tar'), Buffer.concat(chunks));
+      await buildIn(dir, { tags: ['add:1'] });
+      const out = path.join(work, 'add');
+      await unpack(store, 'add:1', out);
+      expect(await readdir(path.join(out, 'opt', 'x'))).toEqual(['y.txt']);
+      const err = await failure(buildIn(await context({ Dockerfile: 'FROM scratch\n\nADD https://example.com/x /x\n' })));
+      expect(err.code).toBe('unsupported');
+      expect(err.message).toMatch(/^Dockerfile:3: ADD https:\/\/example.com\/x: remote sources/);
+    });
+
+    it('a context tar on a stream and the Dockerfile as text', async () => {
+      const chunks: Buffer[] = [];
+      for await (const c of packTar([
+        { entry: { path: 'Dockerfile', type: 'file' }, body: Buffer.from('FROM scratch\nCOPY data.txt /\n') },
+        { entry: { path: 'data.txt', type: 'file' }, body: Buffer.from('data') },
+      ]))
+        chunks.push(c as Buffer);
+      const r = await build(store, { contextTar: Readable.from([Buffer.concat(chunks)]), tags: ['tarctx:1'] });
+      expect(r.executed).toBe(1);
+      const r2 = await build(store, { contextDir: await context({ 'data.txt': 'data' }), dockerfile: { text: 'FROM scratch\nCOPY data.txt /\n' } });
+      expect(r2.id).toBe(r.id); // same step, same inputs: the cache
+      expect(r2.cached).toBe(1);
+    });
+
+    it('stages: only what the target needs is built; --target picks a stage', async () => {
+      const dir = await context({ 'f.txt': 'f', Dockerfile: 'FROM scratch AS a\nCOPY f.txt /a\nFROM scratch AS unused\nCOPY f.txt /unused\nFROM scratch AS b\nCOPY --from=a /a /b\n' });
+      const r = await buildIn(dir, { tags: ['stages:1'] });
+      expect(r.log).not.toContain('/unused');
+      expect(r.log).toMatch(/Step 1\/4 : FROM scratch AS a/);
+      const t = await buildIn(dir, { tags: ['stages:a'], target: 'unused' });
+      expect(t.log).toContain('COPY f.txt /unused');
+      expect(t.log).not.toContain('COPY --from=a');
+    });
+
+    it('is reproducible with SOURCE_DATE_EPOCH: two stores, the same image ID', async () => {
+      const dir = await context({ 'f.txt': 'f', 'd/g.txt': 'g', Dockerfile: 'FROM busybox\nCOPY . /app/\nWORKDIR /app/new\nENV X=1\n' });
+      const timestamp = new Date('2024-05-01T00:00:00Z');
+      const other = await Store.open(path.join(work, 'other-store'));
+      await copy(transportRef(fixture(BUSYBOX)), 'busybox:latest', { store: other });
+      const a = await build(store, { contextDir: dir, timestamp, noCache: true });
+      const b = await build(other, { contextDir: dir, timestamp });
+      expect(b.id).toBe(a.id);
+      const config = await readConfig(other, await resolveImage(other, b.id));
+      expect(config.created).toBe(timestamp.toISOString());
+      expect(config.history?.slice(-3).every((h) => h.created === timestamp.toISOString())).toBe(true);
+    });
+
+    it('ARG: build args, defaults, meta args in FROM, unused ones warned about', async () => {
+      const dir = await context({ Dockerfile: 'ARG BASE=busybox\nFROM $BASE\nARG V=default\nARG BASE\nENV FROM_ARG=$V BASE_WAS=$BASE\n' });
+      const r = await buildIn(dir, { tags: ['args:1'], buildArgs: { V: 'given', NOPE: 'x' } });
+      expect((await configOf('args:1')).config?.Env).toEqual(['PATH=/bin', 'FROM_ARG=given', 'BASE_WAS=busybox']);
+      expect(r.unusedArgs).toEqual(['NOPE']);
+      expect(r.log).toContain('[Warning] One or more build-args [NOPE] were not consumed');
+    });
+
+    it('bad input fails with the line: unknown instruction, missing file, ../x, unknown --from, cycle, unknown base', async () => {
+      const cases: [string, RegExp, string][] = [
+        ['FROM scratch\nRUNN true\n', /^Dockerfile:2: unknown instruction: RUNN/, 'invalid-document'],
+        ['FROM scratch\n\nCOPY nothere /x\n', /^Dockerfile:3: COPY failed: file not found in build context or excluded by \.dockerignore: stat nothere: file does not exist$/, 'not-found'],
+        ['FROM scratch\nCOPY ../x /x\n', /^Dockerfile:2: COPY failed: forbidden path outside the build context: \.\.\/x$/, 'invalid-argument'],
+        ['FROM scratch\nCOPY --from=nosuch /x /x\n', /^Dockerfile:2: --from=nosuch: no stage or image named "nosuch"/, 'not-found'],
+        ['FROM scratch AS a\nCOPY --from=b /x /x\nFROM scratch AS b\nCOPY --from=a /y /y\n', /^Dockerfile:2: circular dependency detected on stage: b$/, 'invalid-document'],
+        ['FROM nosuch:1\n', /^Dockerfile:1: FROM nosuch:1: image "nosuch:1" is not in the store/, 'not-found'],
+        ['FROM scratch\nCOPY a b /x\n', /^Dockerfile:2: COPY failed: (file not found|When using COPY with more than one source)/, 'not-found'],
+      ];
+      for (const [text, message, code] of cases) {
+        const err = await failure(buildIn(await context({ Dockerfile: text, b: 'b' }), { tags: ['bad:1'] }));
+        expect(err.message, text).toMatch(message);
+        expect(err.code, text).toBe(code);
+      }
+      const multi = await failure(buildIn(await context({ a: 'a', b: 'b', Dockerfile: 'FROM scratch\nCOPY a b /x\n' })));
+      expect(multi.message).toBe('Dockerfile:2: When using COPY with more than one source file, the destination must be a directory and end with a /');
+      expect(await store.getTag('bad:1')).toBeUndefined();
+    });
+  });
+
+  describe.skipIf(process.getuid?.() !== 0 || skipWithoutTools('runc'))('with RUN (runc)', () => {
+    it('five RUN lines make five layers, one chained RUN makes one (history shows it)', async () => {
+      const separate = 'FROM busybox\nRUN echo 1 > /one\nRUN echo 2 > /two\nRUN echo 3 > /three\nRUN echo 4 > /four\nRUN echo 5 > /five\n';
+      const chained = 'FROM busybox\nRUN echo 1 > /one && echo 2 > /two && echo 3 > /three && echo 4 > /four && echo 5 > /five\n';
+      const a = await buildIn(await context({ Dockerfile: separate }), { tags: ['walk:separate'] });
+      const b = await buildIn(await context({ Dockerfile: chained }), { tags: ['walk:chained'] });
+      expect(a.containers).toBe(5);
+      expect(b.containers).toBe(1);
+      const base = await layersOf('busybox:latest');
+      expect(await layersOf('walk:separate')).toBe(base + 5);
+      expect(await layersOf('walk:chained')).toBe(base + 1);
+      const history = (await configOf('walk:separate')).history ?? [];
+      expect(history.slice(-5).map((h) => h.created_by)).toEqual([1, 2, 3, 4, 5].map((i) => `/bin/sh -c echo ${i} > /${['', 'one', 'two', 'three', 'four', 'five'][i]}`));
+      expect(a.log).toMatch(/Step 2\/6 : RUN echo 1 > \/one\n ---> Running in [0-9a-f]{12}\nRemoving intermediate container [0-9a-f]{12}\n ---> [0-9a-f]{12}\n/);
+      // Each layer holds only its step's change.
+      const { listTar } = await import('../../src/tar/index.js');
+      const image = await resolveImage(store, 'walk:separate');
+      const top = image.manifest.layers[image.manifest.layers.length - 1];
+      const { decompressStream } = await import('../../src/tar/index.js');
+      const { stream } = await decompressStream(await store.blobs.open(top!.digest), { what: 'layer' });
+      expect((await listTar(stream, { what: 'layer' })).map((e) => e.path)).toEqual(['five']);
+    }, 120_000);
+
+    it('the cache: a rebuild runs nothing; an edited file reruns from the first step that reads it; --no-cache runs all', async () => {
+      const dir = await context({ 'a.txt': 'a1', 'b.txt': 'b1', Dockerfile: 'FROM busybox\nRUN echo first > /first\nCOPY a.txt /\nRUN cat /a.txt > /copy-a\nCOPY b.txt /\nRUN cat /b.txt > /copy-b\n' });
+      const first = await buildIn(dir, { tags: ['cache:1'] });
+      expect([first.executed, first.cached, first.containers]).toEqual([5, 0, 3]);
+      const again = await buildIn(dir, { tags: ['cache:1'] });
+      expect([again.executed, again.cached, again.containers]).toEqual([0, 5, 0]);
+      expect(again.id).toBe(first.id);
+      expect(again.log.match(/ ---> Using cache\n/g)?.length).toBe(5);
+      await writeFile(path.join(dir, 'b.txt'), 'b2');
+      const edited = await buildIn(dir, { tags: ['cache:1'] });
+      expect([edited.executed, edited.cached, edited.containers]).toEqual([2, 3, 1]);
+      const none = await buildIn(dir, { noCache: true });
+      expect([none.executed, none.cached, none.containers]).toEqual([5, 0, 3]);
+      // gc keeps what the cache records pin.
+      await gc(store);
+      const afterGc = await buildIn(dir);
+      expect(afterGc.containers).toBe(0);
+    }, 120_000);
+
+    it('RUN sees build args (not in the image), with docker\'s |N prefix; proxies stay out of history', async () => {
+      const dir = await context({ Dockerfile: 'FROM busybox\nARG V=1\nARG W\nRUN echo "$V $W $HTTP_PROXY" > /args\n' });
+      await buildIn(dir, { tags: ['runargs:1'], buildArgs: { W: 'w', HTTP_PROXY: 'http://proxy' } });
+      const config = await configOf('runargs:1');
+      expect(config.history?.at(-1)?.created_by).toBe('|2 V=1 W=w /bin/sh -c echo "$V $W $HTTP_PROXY" > /args');
+      expect(config.config?.Env).toEqual(['PATH=/bin']);
+      const out = path.join(work, 'runargs');
+      await unpack(store, 'runargs:1', out);
+      const { readFile } = await import('node:fs/promises');
+      expect(await readFile(path.join(out, 'args'), 'utf8')).toBe('1 w http://proxy\n');
+    }, 120_000);
+
+    it('a failing RUN: exit code and step in the error, no tag, no container left, earlier steps cached', async () => {
+      const dir = await context({ Dockerfile: 'FROM busybox\nRUN echo ok > /ok\nRUN exit 3\n' });
+      const err = await failure(buildIn(dir, { tags: ['fails:1'] }));
+      expect(err.code).toBe('process-failed');
+      expect(err.message).toBe("Dockerfile:3: The command '/bin/sh -c exit 3' returned a non-zero code: 3");
+      expect(err.data.exitCode).toBe(3);
+      expect(await store.getTag('fails:1')).toBeUndefined();
+      expect(await readdir(store.paths.containers).catch(() => [])).toEqual([]);
+      const again = await failure(buildIn(dir, { tags: ['fails:1'] }));
+      expect(again.data.exitCode).toBe(3);
+    }, 120_000);
+
+    it('RUN --mount=type=cache keeps its directory between builds and leaves nothing in the layer', async () => {
+      const dockerfile = (n: number): string => `FROM busybox\nRUN --mount=type=cache,target=/var/cache/x echo ${n} >> /var/cache/x/log && cat /var/cache/x/log > /seen\n`;
+      await buildIn(await context({ Dockerfile: dockerfile(1) }), { tags: ['mount:1'] });
+      await buildIn(await context({ Dockerfile: dockerfile(2) }), { tags: ['mount:2'] });
+      const out = path.join(work, 'mount');
+      await unpack(store, 'mount:2', out);
+      const { readFile } = await import('node:fs/promises');
+      expect(await readFile(path.join(out, 'seen'), 'utf8')).toBe('1\n2\n');
+      expect(await readdir(path.join(out, 'var')).catch(() => [])).toEqual([]);
+    }, 120_000);
+
+    it('RUN --network: none and default have loopback only, host sees the host', async () => {
+      const dockerfile = 'FROM busybox\nRUN --network=none ls /sys/class/net > /none\nRUN ls /sys/class/net > /default\nRUN --network=host ls /sys/class/net > /host\n';
+      await buildIn(await context({ Dockerfile: dockerfile }), { tags: ['net:1'] });
+      const out = path.join(work, 'net');
+      await unpack(store, 'net:1', out);
+      const { readFile } = await import('node:fs/promises');
+      expect(await readFile(path.join(out, 'none'), 'utf8')).toBe('lo\n');
+      expect(await readFile(path.join(out, 'default'), 'utf8')).toBe('lo\n');
+      expect((await readFile(path.join(out, 'host'), 'utf8')).split('\n').filter(Boolean).sort()).toEqual((await readdir('/sys/class/net')).sort());
+    }, 120_000);
+
+    it('heredocs: RUN <<EOF runs the body as a script, COPY <<EOF writes a file', async () => {
+      const dockerfile = 'FROM busybox\nRUN <<EOF\necho one > /h1\necho two >> /h1\nEOF\nRUN cat <<EOF > /h2\nhello $HOME\nEOF\nCOPY <<note.txt /notes/\nnote\nnote.txt\n';
+      await buildIn(await context({ Dockerfile: dockerfile }), { tags: ['heredoc:1'] });
+      const out = path.join(work, 'heredoc');
+      await unpack(store, 'heredoc:1', out);
+      const { readFile } = await import('node:fs/promises');
+      expect(await readFile(path.join(out, 'h1'), 'utf8')).toBe('one\ntwo\n');
+      expect(await readFile(path.join(out, 'h2'), 'utf8')).toBe('hello /root\n');
+      expect(await readFile(path.join(out, 'notes', 'note.txt'), 'utf8')).toBe('note\n');
+    }, 120_000);
+
+    it('ONBUILD triggers fire in the child build and are not inherited further', async () => {
+      await buildIn(await context({ Dockerfile: 'FROM busybox\nONBUILD RUN echo triggered > /trigger\n' }), { tags: ['parent:1'] });
+      const child = await buildIn(await context({ Dockerfile: 'FROM parent:1\nRUN cat /trigger > /child\n' }), { tags: ['child:1'] });
+      expect(child.log).toContain('# Executing 1 build trigger\n');
+      const config = await configOf('child:1');
+      expect(config.config?.OnBuild ?? null).toBeNull();
+      const out = path.join(work, 'child');
+      await unpack(store, 'child:1', out);
+      const { readFile } = await import('node:fs/promises');
+      expect(await readFile(path.join(out, 'child'), 'utf8')).toBe('triggered\n');
+    }, 120_000);
+
+    it('VOLUME: what a later RUN changes there is discarded, as docker does', async () => {
+      await buildIn(await context({ Dockerfile: 'FROM busybox\nRUN mkdir /vol && echo before > /vol/f\nVOLUME /vol\nRUN echo after > /vol/f && echo outside > /outside\n' }), { tags: ['vol:1'] });
+      const out = path.join(work, 'vol');
+      await unpack(store, 'vol:1', out);
+      const { readFile } = await import('node:fs/promises');
+      expect(await readFile(path.join(out, 'vol', 'f'), 'utf8')).toBe('before\n');
+      expect(await readFile(path.join(out, 'outside'), 'utf8')).toBe('outside\n');
+    }, 120_000);
+  });
+
+  describe('the CLI', () => {
+    async function run(args: string[], stdin?: Buffer): Promise<{ status: number; stdout: string; stderr: string }> {
+      const stdout = new PassThrough();
+      const stderr = new PassThrough();
+      let out = '';
+      let err = '';
+      stdout.on('data', (c: Buffer) => (out += c.toString()));
+      stderr.on('data', (c: Buffer) => (err += c.toString()));
+      const input = new PassThrough();
+      input.end(stdin ?? Buffer.alloc(0));
+      const status = await main(['--store', store.root, ...args], { stdout, stderr, stdin: input, env: { ...process.env, CAIRN_STORE: undefined, SOURCE_DATE_EPOCH: undefined } });
+      return { status, stdout: out, stderr: err };
+    }
+
+    it('-t several, -q prints the ID only, -f - reads the Dockerfile from stdin', async () => {
+      const dir = await context({ 'f.txt': 'f' });
+      const r = await run(['build', '-q', '-t', 'cli:a', '-t', 'cli:b', '-f', '-', dir], Buffer.from('FROM scratch\nCOPY f.txt /\n'));
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      expect(r.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
+      expect((await store.getTag('cli:a'))?.digest).toBe((await store.getTag('cli:b'))?.digest);
+    });
+
+    it('build - reads a context tar from stdin; --timestamp makes it reproducible; errors are one line', async () => {
+      const chunks: Buffer[] = [];
+      for await (const c of packTar([
+        { entry: { path: 'Dockerfile', type: 'file' }, body: Buffer.from('FROM scratch\nCOPY x /\n') },
+        { entry: { path: 'x', type: 'file' }, body: Buffer.from('x') },
+      ]))
+        chunks.push(c as Buffer);
+      const tar = Buffer.concat(chunks);
+      const a = await run(['build', '--timestamp', '1700000000', '--progress=plain', '-'], tar);
+      expect(a.status).toBe(0);
+      expect(a.stdout).toMatch(/Successfully built [0-9a-f]{12}\n$/);
+      const b = await run(['build', '-q', '--no-cache', '--timestamp', '1700000000', '-'], tar);
+      expect(a.stdout).toContain(`Successfully built ${b.stdout.slice(7, 19)}`);
+      const bad = await cairn(store.root, 'build', await context({ Dockerfile: 'FROM scratch\nCOPY missing /\n' }));
+      expect(bad.status).toBe(1);
+      expect(bad.stderr).toBe('Error: Dockerfile:2: COPY failed: file not found in build context or excluded by .dockerignore: stat missing: file does not exist\n');
+      const usage = await run(['build']);
+      expect(usage.status).toBe(2);
+    });
+  });
+});
+
+describe('errors', () => {
+  it('isCairnError recognises build errors', () => {
+    expect(isCairnError(new CairnError('not-found', 'x'), 'not-found')).toBe(true);
+  });
+});
