@@ -5,13 +5,14 @@
  * step by step with the cache (build/stage), and the target's image is tagged.
  *
  * Contracts:
- * - The whole build runs inside `store.ingest()`, so gc never sweeps a step's blobs before its
- *   cache record pins them; step images are never put in index.json. The result is tagged, or
- *   (no `tags`) listed untagged, as docker lists a `<none>` image.
+ * - From its first write to its end a build holds `store.ingest()`, so gc never sweeps a step's
+ *   blobs before its cache record pins them (a build that only hits the cache writes nothing
+ *   and takes no lock). Step images are never put in index.json. The result is tagged, or (no
+ *   `tags`) listed untagged, as docker lists a `<none>` image.
  * - A failed build tags nothing. The cache records of the steps that did finish are kept (the
  *   next build resumes from them, as docker's does); they pin only untagged step images.
- * - The cache is read through one database open and written through one more; a build where
- *   every step hits runs no process and opens the database once.
+ * - The cache is read through its index file, else one database open, and written through one
+ *   more; a build where every step hits runs no process, opens no database and takes no lock.
  * - With `timestamp` (SOURCE_DATE_EPOCH) every `created` is that time and no layer entry is
  *   newer, so the same inputs give the same image ID in any store.
  *
@@ -35,7 +36,7 @@ import { parseDockerfile, parseInstructions } from './parser/index.js';
 import { expandWord } from './shell/index.js';
 import { buildStage, locate, type StepCounter } from './stage.js';
 import { planStages } from './stages.js';
-import type { BuildSession } from './state.js';
+import { LazyHold, type BuildSession } from './state.js';
 
 export interface BuildOptions {
   /** The context directory. Give this or `contextTar`. */
@@ -115,8 +116,7 @@ export async function build(store: Store, options: BuildOptions): Promise<BuildR
   const now = options.now ?? (() => new Date());
   await store.prepare();
   const cache = new CacheSession(store);
-  // The database's import and open overlap reading the context and parsing.
-  if (!options.noCache) cache.prefetch();
+  const ingest = new LazyHold((fn) => store.ingest(fn));
   let context;
   try {
     const source = {
@@ -140,6 +140,7 @@ export async function build(store: Store, options: BuildOptions): Promise<BuildR
     const plan = planStages(parsed, { file, metaEnv, escape, ...(options.target !== undefined ? { target: options.target } : {}) });
     const session: BuildSession = {
       store,
+      hold: () => ingest.acquire(),
       context,
       file,
       escape,
@@ -155,7 +156,7 @@ export async function build(store: Store, options: BuildOptions): Promise<BuildR
       counts: { executed: 0, cached: 0, containers: 0 },
     };
     const counter: StepCounter = { n: 0, total: plan.order.reduce((n, p) => n + 1 + p.stage.instructions.length, 0) };
-    const { image, descriptor } = await store.ingest(async () => {
+    const { image, descriptor } = await (async () => {
       let last: ResolvedImage | undefined;
       try {
         for (const stagePlan of plan.order) {
@@ -169,16 +170,20 @@ export async function build(store: Store, options: BuildOptions): Promise<BuildR
       if (plan.target.base.kind === 'scratch' && plan.target.stage.instructions.length === 0) {
         throw new CairnError('invalid-document', `${file}: no image was generated: the target stage is an empty FROM scratch`, {});
       }
-      // index.json is rewritten (under the store lock) only when a tag moves.
+      // index.json is rewritten (under the store lock, gc held off) only when a tag moves.
       const listed = (await store.readIndex()).manifests;
       const digest = last.descriptor.digest;
-      for (const tag of tags) {
-        if (!listed.some((d) => d.digest === digest && d.annotations?.[REF_NAME_ANNOTATION] === tag)) await store.setTag(tag, last.descriptor);
-      }
+      const moved = tags.filter((tag) => !listed.some((d) => d.digest === digest && d.annotations?.[REF_NAME_ANNOTATION] === tag));
       // Untagged, the result is still listed (docker's dangling `<none>` image); step images are not.
-      if (tags.length === 0 && !listed.some((d) => d.digest === digest)) await store.setTag(undefined, last.descriptor);
+      const list = tags.length === 0 && !listed.some((d) => d.digest === digest);
+      if (moved.length > 0 || list) {
+        await ingest.acquire();
+        if (!(await store.blobs.has(digest))) throw new CairnError('not-found', `the built image ${digest} vanished from the store before it was tagged`, { digest });
+        for (const tag of moved) await store.setTag(tag, last.descriptor);
+        if (list) await store.setTag(undefined, last.descriptor);
+      }
       return { image: last, descriptor: last.descriptor };
-    });
+    })();
     const unusedArgs = buildArgs.unused();
     if (unusedArgs.length > 0) emit({ type: 'warning', text: `One or more build-args [${unusedArgs.join(' ')}] were not consumed` });
     emit({ type: 'built', id: image.id });
@@ -194,6 +199,7 @@ export async function build(store: Store, options: BuildOptions): Promise<BuildR
     };
   } finally {
     await cache.release();
+    await ingest.release();
     await context.dispose();
   }
 }

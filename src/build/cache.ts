@@ -12,11 +12,17 @@
  * result (the SOURCE_DATE_EPOCH of a reproducible build, `--chown`/`--chmod`, RUN's network).
  * File times are not in the key (docker's rule), so a `touch` does not rebuild.
  *
- * LevelDB admits one process at a time and costs ~0.09 s to open, so a build reads through one
- * `CacheSession` (opened at the first lookup, closed before the first step that runs anything)
- * and writes every new record at the end in one more open.
+ * LevelDB admits one process at a time and costs ~0.09 s to import and open, so a build reads
+ * through one `CacheSession`: lookups go first to `cairn/cache/build-index.json`, a copy of the
+ * records written beside them (same lock, same moment), so a build where every step hits never
+ * loads LevelDB (nor takes a lock); a key the copy lacks is looked up in the database, opened
+ * once and closed before the first step that runs anything. New records are written at the end
+ * in one more open, to both. The database is the truth (gc reads its `gcRoots`); the copy is
+ * only a faster way to find a record, and a record found there whose blobs are gone is a miss.
  */
 import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import type { Digest } from '../digest/index.js';
 import type { Meta } from '../store/meta.js';
 import type { Store } from '../store/store.js';
@@ -38,6 +44,15 @@ export interface CacheRecord {
   readonly createdBy: string;
   /** When the record was written (ISO). */
   readonly at: string;
+}
+
+/** The index copy keeps the newest records only (the database keeps them all). */
+export const INDEX_LIMIT = 20_000;
+
+function trimmed(index: Map<string, CacheRecord>): [string, CacheRecord][] {
+  const entries = [...index];
+  if (entries.length <= INDEX_LIMIT) return entries;
+  return entries.sort(([, a], [, b]) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0)).slice(0, INDEX_LIMIT);
 }
 
 /** The parts of a step key. */
@@ -78,6 +93,31 @@ export class CacheSession {
     this.#store = store;
   }
 
+  /** `cairn/cache/build-index.json`: key → record, the copy lookups try first. */
+  get indexPath(): string {
+    return path.join(this.#store.paths.cache, 'build-index.json');
+  }
+
+  #index: Promise<Map<string, CacheRecord>> | undefined;
+
+  async #readIndex(): Promise<Map<string, CacheRecord>> {
+    const out = new Map<string, CacheRecord>();
+    let text: string;
+    try {
+      text = await readFile(this.indexPath, 'utf8');
+    } catch {
+      return out;
+    }
+    try {
+      const doc = JSON.parse(text) as { v?: unknown; records?: Record<string, unknown> };
+      if (doc.v !== CACHE_VERSION || typeof doc.records !== 'object' || doc.records === null) return out;
+      for (const [key, value] of Object.entries(doc.records)) if (isRecord(value)) out.set(key, value);
+    } catch {
+      // A damaged copy is no copy: the database answers.
+    }
+    return out;
+  }
+
   #open(): Promise<Meta> {
     if (this.#opening) return this.#opening;
     let ready!: (meta: Meta) => void;
@@ -100,17 +140,15 @@ export class CacheSession {
   }
 
   /**
-   * Starts opening the database without waiting (its import and open overlap the build's
-   * first work: reading the context, parsing). Errors surface at the first `get`.
+   * The record for `key`: a pending one, else the index copy's, else the database's (opened
+   * on the first such lookup). Undefined when there is none.
    */
-  prefetch(): void {
-    this.#open().catch(() => undefined);
-  }
-
-  /** The record for `key` (a pending one first), or undefined. Opens the database if needed. */
   async get(key: string): Promise<CacheRecord | undefined> {
     const pending = this.#pending.get(key);
     if (pending) return pending;
+    this.#index ??= this.#readIndex();
+    const copied = (await this.#index).get(key);
+    if (copied) return copied;
     const meta = await this.#open();
     const value = await meta.buildCache.get(key);
     return isRecord(value) ? value : undefined;
@@ -139,11 +177,22 @@ export class CacheSession {
     await closed;
   }
 
-  /** Writes the queued records (one database open) and ends the session. */
+  /**
+   * Writes the queued records (one database open) and their copies in the index file (under
+   * the same store lock, so concurrent builds do not lose each other's entries), and ends the
+   * session.
+   */
   async flush(): Promise<void> {
     if (this.#pending.size === 0) return this.release();
     const meta = await this.#open();
     for (const [key, record] of this.#pending) await meta.buildCache.put(key, record);
+    const index = await this.#readIndex();
+    for (const [key, record] of this.#pending) index.set(key, record);
+    const { writeFileAtomic } = await import('../sys/atomic.js');
+    const { mkdir } = await import('node:fs/promises');
+    await mkdir(path.dirname(this.indexPath), { recursive: true });
+    await writeFileAtomic(this.indexPath, `${JSON.stringify({ v: CACHE_VERSION, records: Object.fromEntries(trimmed(index)) })}\n`);
+    this.#index = Promise.resolve(index);
     this.#pending.clear();
     await this.release();
   }

@@ -101,6 +101,7 @@ async function runInstruction(session: BuildSession, state: StageState, instruct
       }
     }
     await session.cache.release();
+    await session.hold();
     const created = session.timestamp ?? session.now();
     const draft = await prepared.run(created);
     const image = await state.advance(session, draft, created);

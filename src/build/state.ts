@@ -17,8 +17,47 @@ import type { CacheSession } from './cache.js';
 import type { LoadedContext } from './context.js';
 import type { BuildEvent } from './output.js';
 
+/**
+ * A lock held from the first `acquire` until `release` (FileLock only offers callback scopes).
+ * The build takes the store's ingest lock this way at its first write: a build where every step
+ * comes from the cache writes nothing and takes no lock.
+ */
+export class LazyHold {
+  readonly #run: (fn: () => Promise<void>) => Promise<void>;
+  #held: Promise<void> | undefined;
+  #let: (() => void) | undefined;
+  #done: Promise<unknown> | undefined;
+
+  constructor(run: (fn: () => Promise<void>) => Promise<void>) {
+    this.#run = run;
+  }
+
+  acquire(): Promise<void> {
+    this.#held ??= new Promise<void>((resolve, reject) => {
+      this.#done = this.#run(
+        () =>
+          new Promise<void>((unlock) => {
+            this.#let = unlock;
+            resolve();
+          }),
+      ).catch(reject);
+    });
+    return this.#held;
+  }
+
+  async release(): Promise<void> {
+    if (!this.#held) return;
+    await this.#held.catch(() => undefined);
+    this.#let?.();
+    await this.#done;
+    this.#held = undefined;
+  }
+}
+
 export interface BuildSession {
   readonly store: Store;
+  /** Takes the store's ingest lock (gc waits) for the rest of the build: call before writing blobs. */
+  hold(): Promise<void>;
   readonly context: LoadedContext;
   readonly file: string;
   readonly escape: '\\' | '`';
@@ -79,6 +118,7 @@ export class StageState {
   /** Writes the draft as an image (if it is not written) and returns it. */
   async written(session: BuildSession): Promise<ResolvedImage> {
     if (this.image) return this.image;
+    await session.hold();
     if (this.draft.layers.length === 0) {
       throw new CairnError('unsupported', 'the image has no layer yet (FROM scratch with only config instructions): an OCI image needs at least one layer', {});
     }
