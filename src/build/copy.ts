@@ -33,6 +33,7 @@ import { createReadStream } from 'node:fs';
 import type { TarBody, TarEntryInit } from '../tar/index.js';
 import type { UnionView } from '../union/index.js';
 import { cleanSlashPath, type IgnoreMatcher } from './dockerignore.js';
+import { parseChmod, placeDir, resolveChown } from './image-paths.js';
 import { globTree, hasWildcards, unescapePattern, walkSource, type SourceStat, type SourceTree, type WalkedSource } from './sources.js';
 
 export interface CopySpec {
@@ -143,6 +144,7 @@ export async function collectSources(tree: SourceTree, spec: CopySpec): Promise<
       if (spec.keyword === 'ADD') {
         throw new CairnError('unsupported', `ADD ${source}: remote sources (URLs, git) are not supported: cairn builds without network; download the file into the context and COPY it`, { source });
       }
+      throw new CairnError('invalid-argument', `COPY ${source}: source can't be a URL for COPY`, { source });
     }
     const { path: rel, pivot } = sourcePath(spec, source);
     let matches: string[];
@@ -185,6 +187,9 @@ async function sha256Of(stream: Readable): Promise<string> {
   return hash.digest('hex');
 }
 
+/** Files up to this size are hashed from one read (a stream costs more than the hashing). */
+const SMALL_FILE = 1 << 20;
+
 /**
  * The content digest of what a step reads (for the cache key) and docker's `file:`/`dir:`/
  * `multi:` source hash (for `created_by`).
@@ -192,7 +197,11 @@ async function sha256Of(stream: Readable): Promise<string> {
 export async function hashSources(tree: SourceTree, collected: readonly CollectedSource[], spec: CopySpec): Promise<{ inputs: string; sourceHash: string }> {
   const lineOf = async (p: string, rel: string, st: SourceStat): Promise<string> => {
     let content = '';
-    if (st.type === 'file') content = st.sha256?.replace(/^sha256:/, '') ?? (await sha256Of(await tree.open(p)));
+    if (st.type === 'file') {
+      content =
+        st.sha256?.replace(/^sha256:/, '') ??
+        (st.size <= SMALL_FILE && tree.readSmall ? createHash('sha256').update(await tree.readSmall(p)).digest('hex') : await sha256Of(await tree.open(p)));
+    }
     return JSON.stringify([rel, st.type, st.type === 'symlink' ? 0 : st.mode, st.linkname ?? '', content]);
   };
   const hashes: string[] = [];
@@ -214,88 +223,9 @@ export async function hashSources(tree: SourceTree, collected: readonly Collecte
   return { inputs: all.digest('hex'), sourceHash };
 }
 
-/** `--chmod`: octal only. */
-export function parseChmod(text: string | undefined): number | undefined {
-  if (text === undefined || text === '') return undefined;
-  if (!/^[0-7]{1,4}$/.test(text)) throw new CairnError('invalid-argument', `invalid --chmod value "${text}": give an octal mode such as 755 or 0644`, { chmod: text });
-  return parseInt(text, 8);
-}
-
-function parseColonFile(text: string, idField: number): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    const f = line.split(':');
-    const id = Number(f[idField]);
-    if (f[0] && Number.isInteger(id) && !out.has(f[0])) out.set(f[0], id);
-  }
-  return out;
-}
-
-/** `--chown=user[:group]` resolved in the image (names through its /etc/passwd and /etc/group). */
-export async function resolveChown(text: string | undefined, image: UnionView): Promise<{ uid: number; gid: number } | undefined> {
-  if (text === undefined || text === '') return undefined;
-  const [userPart, groupPart = userPart] = text.split(':', 2) as [string, string | undefined];
-  const read = async (file: string): Promise<string> => {
-    try {
-      return (await image.readFile(file)).toString('utf8');
-    } catch {
-      return '';
-    }
-  };
-  const lookup = async (name: string, file: string, what: string): Promise<number> => {
-    if (/^\d+$/.test(name)) return Number(name);
-    const id = parseColonFile(await read(file), 2).get(name);
-    if (id === undefined) throw new CairnError('not-found', `--chown=${text}: unable to find ${what} ${name}: no matching entries in ${file}`, { chown: text });
-    return id;
-  };
-  if (userPart === '') throw new CairnError('invalid-argument', `invalid --chown value "${text}"`, { chown: text });
-  return { uid: await lookup(userPart, '/etc/passwd', 'user'), gid: await lookup(groupPart ?? userPart, '/etc/group', 'group') };
-}
-
 interface LayerItem {
   entry: TarEntryInit;
   open?: () => Promise<Readable>;
-}
-
-/**
- * Where a destination directory lands in the image: its existing part resolved through the
- * image's symlinks (a dangling one too: docker follows it and creates the target), and the
- * components still to create.
- */
-export function placeDir(image: UnionView, parts: readonly string[]): { base: string; missing: string[] } {
-  const base: string[] = [];
-  const queue = [...parts];
-  let links = 0;
-  while (queue.length > 0) {
-    const part = queue.shift() as string;
-    if (part === '' || part === '.') continue;
-    if (part === '..') {
-      base.pop();
-      continue;
-    }
-    const candidate = [...base, part].join('/');
-    if (!image.exists(`/${candidate}`, false)) {
-      const missing: string[] = [];
-      for (const rest of [part, ...queue]) {
-        if (rest === '' || rest === '.') continue;
-        if (rest === '..') missing.pop();
-        else missing.push(rest);
-      }
-      return { base: base.join('/'), missing };
-    }
-    const st = image.lstat(`/${candidate}`);
-    if (st.type === 'directory') {
-      base.push(part);
-    } else if (st.type === 'symlink') {
-      if (++links > 255) throw new CairnError('invalid-argument', `cannot copy to /${parts.join('/')}: too many symlinks`, { path: parts.join('/') });
-      const target = st.linkname ?? '';
-      if (target.startsWith('/')) base.length = 0;
-      queue.unshift(...target.split('/'));
-    } else {
-      throw new CairnError('invalid-argument', `cannot copy to /${parts.join('/')}: /${candidate} is not a directory in the image`, { path: candidate });
-    }
-  }
-  return { base: base.join('/'), missing: [] };
 }
 
 export interface CopyLayerOptions {

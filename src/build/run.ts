@@ -199,7 +199,9 @@ export async function runStep(store: Store, options: RunStepOptions): Promise<Ru
     const missingVolumes = new Set(await missingIn(rootfs, volumes));
     const out = new PassThrough();
     out.on('data', (chunk: Buffer) => options.onOutput(chunk.toString('utf8')));
-    const status = await startContainer(store, record, { attach: { stdout: out, stderr: out }, mounts });
+    // Ctrl-C (and TERM, HUP, QUIT) while it runs goes to the command, as docker's builder does:
+    // it ends, the step fails, and the container is removed below instead of left running.
+    const status = await startContainer(store, record, { attach: { stdout: out, stderr: out }, mounts, forwardSignals: true });
     out.end();
     const code = typeof status === 'number' ? status : 0;
     if (code !== 0) throw new RunFailed(options.argv, code);

@@ -12,7 +12,7 @@
  * docker, BuildKit and buildah match them): `**` is no different from `*` there, one component.
  */
 import { createReadStream } from 'node:fs';
-import { lstat, readdir, readlink } from 'node:fs/promises';
+import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { CairnError, errnoCode } from '../errors.js';
@@ -47,6 +47,8 @@ export interface SourceTree {
   readdir(rel: string): Promise<string[]>;
   /** A file's content. */
   open(rel: string): Promise<Readable>;
+  /** A small file's content in one read (for hashing), when the tree can do that cheaper. */
+  readSmall?(rel: string): Promise<Buffer>;
   /** `.dockerignore`: whether the path may not be read. */
   excluded(rel: string): boolean;
   /** Whether an excluded directory may still hold paths that are not. */
@@ -123,6 +125,10 @@ export class DiskTree implements SourceTree {
 
   async open(rel: string): Promise<Readable> {
     return createReadStream(path.join(this.root, await this.resolve(rel)));
+  }
+
+  async readSmall(rel: string): Promise<Buffer> {
+    return readFile(path.join(this.root, await this.resolve(rel)));
   }
 
   excluded(rel: string): boolean {

@@ -276,7 +276,7 @@ async function prepareCopy(
     extract: instruction.kind === 'add' && instruction.unpack !== false,
   };
   const stepText = JSON.stringify([keyword, spec.sources, spec.contents.map((c) => c.name), spec.dest, spec.chown ?? null, spec.chmod ?? null, from ?? null, spec.parents, instruction.exclude, spec.extract]);
-  let tree: SourceTree;
+  let tree: SourceTree | undefined;
   let inputs: string;
   let sourceImage: ResolvedImage | undefined;
   let collected: Awaited<ReturnType<typeof collectSources>> | undefined;
@@ -289,7 +289,6 @@ async function prepareCopy(
     sourceHash = hashed.sourceHash;
   } else {
     sourceImage = await fromImage(session, ctx, from);
-    tree = undefined as unknown as SourceTree;
     inputs = `image:${sourceImage.id}`;
   }
   const stepKeyValue = key(session, state, stepText, inputs);
@@ -304,6 +303,7 @@ async function prepareCopy(
         collected = await collectSources(tree, spec);
         sourceHash = (await hashSources(tree, collected, spec)).sourceHash;
       }
+      if (!tree) throw new Error('COPY: no source tree');
       const image = await parentView(session, state);
       const { items, cleanup } = await copyLayer(tree, collected ?? [], spec, image, { now: created, tmpDir: session.store.paths.tmp });
       try {
@@ -327,7 +327,7 @@ async function prepareWorkdir(session: BuildSession, state: StageState, instruct
     run: async (created) => {
       const image = await parentView(session, state);
       const parts = dir.split('/').filter((p) => p !== '' && p !== '.');
-      const { placeDir } = await import('./copy.js');
+      const { placeDir } = await import('./image-paths.js');
       const { base, missing } = placeDir(image, parts);
       const entry = history(createdBy, created, state.author);
       const { appendLayer, mutateConfig } = await draftOps();

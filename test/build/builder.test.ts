@@ -244,6 +244,23 @@ describe.skipIf(skipWithoutFixtures(BUSYBOX))('cairn build', () => {
       expect(config.history?.slice(-3).every((h) => h.created === timestamp.toISOString())).toBe(true);
     });
 
+    it('a fully cached rebuild takes no lock and opens no database; the records pin their images', async () => {
+      const dir = await context({ 'f.txt': 'f', Dockerfile: 'FROM busybox\nCOPY f.txt /\nENV A=1\n' });
+      const first = await buildIn(dir, { tags: ['nolock:1'] });
+      // Hold the store lock (meta and index.json writers need it) while rebuilding: no wait.
+      await store.withLock(async () => {
+        const again = await build(await Store.open(store.root, { lockTimeoutMs: 200 }), { contextDir: dir, tags: ['nolock:1'] });
+        expect([again.id, again.executed, again.cached]).toEqual([first.id, 0, 2]);
+      });
+      const records = await store.withMeta(async (meta) => {
+        const out: { gcRoots: string[] }[] = [];
+        for await (const [, value] of meta.buildCache.entries()) out.push(value as { gcRoots: string[] });
+        return out;
+      });
+      const image = await resolveImage(store, 'nolock:1');
+      expect(records.some((r) => r.gcRoots.includes(image.descriptor.digest))).toBe(true);
+    });
+
     it('ARG: build args, defaults, meta args in FROM, unused ones warned about', async () => {
       const dir = await context({ Dockerfile: 'ARG BASE=busybox\nFROM $BASE\nARG V=default\nARG BASE\nENV FROM_ARG=$V BASE_WAS=$BASE\n' });
       const r = await buildIn(dir, { tags: ['args:1'], buildArgs: { V: 'given', NOPE: 'x' } });
