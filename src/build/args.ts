@@ -62,9 +62,9 @@ export class BuildArgs {
     return out;
   }
 
-  /** `--build-arg` names no ARG consumed (docker warns about them). */
+  /** `--build-arg` names no ARG consumed (docker warns about them; never about the predefined ones). */
   unused(): string[] {
-    return [...this.#given.keys()].filter((k) => !this.#used.has(k)).sort();
+    return [...this.#given.keys()].filter((k) => !this.#used.has(k) && !PROXY_ARGS.includes(k)).sort();
   }
 }
 

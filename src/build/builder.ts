@@ -2,7 +2,9 @@
  * @module build/builder
  * `build`: a Dockerfile and a context → an image in the store (design §8). The Dockerfile is
  * parsed (build/parser), the stages the target needs are ordered (build/stages), each is run
- * step by step with the cache (build/stage), and the target's image is tagged.
+ * step by step with the cache (build/stage), and the target's image is tagged (all in
+ * build/pipeline, loaded only when needed). Before any of that, the memo (build/memo) may
+ * answer: the last build of the same inputs, when none of them changed since.
  *
  * Contracts:
  * - From its first write to its end a build holds `store.ingest()`, so gc never sweeps a step's
@@ -12,7 +14,8 @@
  * - A failed build tags nothing. The cache records of the steps that did finish are kept (the
  *   next build resumes from them, as docker's does); they pin only untagged step images.
  * - The cache is read through its index file, else one database open, and written through one
- *   more; a build where every step hits runs no process, opens no database and takes no lock.
+ *   more; a build where every step hits runs no process, opens no database and takes no lock,
+ *   and when its inputs are unchanged since such a build, it does not even parse.
  * - With `timestamp` (SOURCE_DATE_EPOCH) every `created` is that time and no layer entry is
  *   newer, so the same inputs give the same image ID in any store.
  *
@@ -20,23 +23,16 @@
  * const result = await build(store, { contextDir: '.', tags: ['web:v3'], onOutput: (t) => process.stdout.write(t) });
  * result.id // 'sha256:…' (the image ID)
  */
+import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Digest } from '../digest/index.js';
-import { CairnError } from '../errors.js';
-import type { ResolvedImage } from '../image/resolve.js';
-import { hostPlatform, type Descriptor } from '../oci/index.js';
+import type { Descriptor } from '../oci/types.js';
 import { parseReference, tagged } from '../store/reference.js';
 import type { Store } from '../store/store.js';
-import { REF_NAME_ANNOTATION } from '../store/tags.js';
-import { BuildArgs, platformArgs } from './args.js';
-import { CacheSession } from './cache.js';
-import { loadContext } from './context.js';
-import { formatEvent, type BuildEvent } from './output.js';
-import { parseDockerfile, parseInstructions } from './parser/index.js';
-import { expandWord } from './shell/index.js';
-import { buildStage, locate, type StepCounter } from './stage.js';
-import { planStages } from './stages.js';
-import { LazyHold, type BuildSession } from './state.js';
+import type { StorePaths } from '../store/paths.js';
+import { loadContext, type LoadedContext } from './context.js';
+import { fingerprint, MEMO_VERSION, recall, remember, type MemoIdentity } from './memo.js';
+import { cachedRendition, formatEvent, type BuildEvent } from './output.js';
 
 export interface BuildOptions {
   /** The context directory. Give this or `contextTar`. */
@@ -66,6 +62,12 @@ export interface BuildOptions {
   readonly cwd?: string;
   /** The clock (tests). */
   readonly now?: () => Date;
+  /**
+   * Let the last build of the same inputs answer when none of them changed, without parsing
+   * (build/memo); default true. Off, the build goes step by step (still through the cache) and
+   * leaves no memo.
+   */
+  readonly memo?: boolean;
 }
 
 export interface BuildResult {
@@ -83,20 +85,46 @@ export interface BuildResult {
   readonly unusedArgs: readonly string[];
 }
 
-function metaArgValues(parsed: ReturnType<typeof parseInstructions>, buildArgs: BuildArgs, file: string, escape: '\\' | '`'): Map<string, string | undefined> {
-  const values = new Map<string, string | undefined>(platformArgs(hostPlatform()));
-  for (const arg of parsed.metaArgs) {
-    for (const def of arg.args) {
-      try {
-        const env = new Map([...values].filter((e): e is [string, string] => e[1] !== undefined));
-        const given = buildArgs.get(def.key);
-        values.set(def.key, given ?? (def.value !== undefined ? expandWord(def.value, env, { escape }) : values.get(def.key)));
-      } catch (err) {
-        throw locate(err, file, arg);
-      }
-    }
+function identityOf(context: LoadedContext, options: BuildOptions, tags: readonly string[]): MemoIdentity | undefined {
+  if (options.contextTar !== undefined || options.memo === false) return undefined;
+  const dockerfile = typeof options.dockerfile === 'string' ? path.resolve(options.cwd ?? process.cwd(), options.dockerfile) : options.dockerfile === undefined ? '' : 'text';
+  return {
+    contextRoot: context.root,
+    dockerfile,
+    tags,
+    buildArgs: options.buildArgs ?? {},
+    ...(options.target !== undefined ? { target: options.target } : {}),
+    ...(options.timestamp ? { timestamp: options.timestamp.toISOString() } : {}),
+    platform: `${process.platform}/${process.arch}`,
+  };
+}
+
+function emitter(options: BuildOptions, events: BuildEvent[]): (event: BuildEvent) => void {
+  return (event) => {
+    events.push(event);
+    options.onEvent?.(event);
+    options.onOutput?.(formatEvent(event));
+  };
+}
+
+/**
+ * The memo's answer for a build (build/memo), replayed through `onOutput`/`onEvent`, or
+ * undefined. Needs only the store's paths: the CLI asks it before loading the store.
+ */
+export async function recallBuild(paths: StorePaths, options: BuildOptions): Promise<BuildResult | undefined> {
+  if (options.noCache || options.contextDir === undefined || options.contextTar !== undefined || options.memo === false) return undefined;
+  const tags = (options.tags ?? []).map((tag) => tagged(parseReference(tag)));
+  const context = await loadContext({ contextDir: options.contextDir, ...(options.dockerfile !== undefined ? { dockerfile: options.dockerfile } : {}) }, paths.tmp, options.cwd);
+  try {
+    const identity = identityOf(context, options, tags);
+    const memo = identity ? await recall(paths, identity, context) : undefined;
+    if (!memo) return undefined;
+    const emit = emitter(options, []);
+    for (const event of memo.events) emit(event);
+    return { id: memo.id, descriptor: memo.descriptor, tags, executed: 0, cached: memo.steps, containers: 0, unusedArgs: memo.unusedArgs };
+  } finally {
+    await context.dispose();
   }
-  return values;
 }
 
 /**
@@ -109,97 +137,62 @@ function metaArgValues(parsed: ReturnType<typeof parseInstructions>, buildArgs: 
  */
 export async function build(store: Store, options: BuildOptions): Promise<BuildResult> {
   const tags = (options.tags ?? []).map((tag) => tagged(parseReference(tag)));
-  const emit = (event: BuildEvent): void => {
-    options.onEvent?.(event);
-    options.onOutput?.(formatEvent(event));
+  const events: BuildEvent[] = [];
+  const emit = emitter(options, events);
+  const source = {
+    ...(options.contextDir !== undefined ? { contextDir: options.contextDir } : {}),
+    ...(options.contextTar !== undefined ? { contextTar: options.contextTar } : {}),
+    ...(options.dockerfile !== undefined ? { dockerfile: options.dockerfile } : {}),
   };
-  const now = options.now ?? (() => new Date());
-  await store.prepare();
-  const cache = new CacheSession(store);
-  const ingest = new LazyHold((fn) => store.ingest(fn));
-  let context;
+  const context = await loadContext(source, store.paths.tmp, options.cwd);
   try {
-    const source = {
-      ...(options.contextDir !== undefined ? { contextDir: options.contextDir } : {}),
-      ...(options.contextTar !== undefined ? { contextTar: options.contextTar } : {}),
-      ...(options.dockerfile !== undefined ? { dockerfile: options.dockerfile } : {}),
-    };
-    context = await loadContext(source, store.paths.tmp, options.cwd);
-  } catch (err) {
-    await cache.release();
-    throw err;
-  }
-  try {
-    const file = context.dockerfile.name;
-    const parsedFile = parseDockerfile(context.dockerfile.text, { file });
-    const parsed = parseInstructions(parsedFile);
-    const escape = parsedFile.escapeChar;
-    const buildArgs = new BuildArgs(options.buildArgs ?? {});
-    const metaArgs = metaArgValues(parsed, buildArgs, file, escape);
-    const metaEnv = new Map([...metaArgs].filter((e): e is [string, string] => e[1] !== undefined));
-    const plan = planStages(parsed, { file, metaEnv, escape, ...(options.target !== undefined ? { target: options.target } : {}) });
-    const session: BuildSession = {
-      store,
-      hold: () => ingest.acquire(),
-      context,
-      file,
-      escape,
-      cache,
-      noCache: options.noCache ?? false,
-      buildArgs,
-      metaArgs,
-      platform: hostPlatform(),
-      ...(options.timestamp ? { timestamp: options.timestamp } : {}),
-      now,
-      emit,
-      stageImages: new Map(),
-      counts: { executed: 0, cached: 0, containers: 0 },
-    };
-    const counter: StepCounter = { n: 0, total: plan.order.reduce((n, p) => n + 1 + p.stage.instructions.length, 0) };
-    const { image, descriptor } = await (async () => {
-      let last: ResolvedImage | undefined;
-      try {
-        for (const stagePlan of plan.order) {
-          last = await buildStage(session, stagePlan, { stages: parsed.stages }, counter);
-          session.stageImages.set(stagePlan.index, last);
-        }
-      } finally {
-        await cache.flush();
+    const identity = identityOf(context, options, tags);
+    if (identity && !options.noCache) {
+      const memo = await recall(store.paths, identity, context);
+      if (memo) {
+        for (const event of memo.events) emit(event);
+        return { id: memo.id, descriptor: memo.descriptor, tags, executed: 0, cached: memo.steps, containers: 0, unusedArgs: memo.unusedArgs };
       }
-      if (!last) throw new CairnError('invalid-document', `${file}: nothing to build`, {});
-      if (plan.target.base.kind === 'scratch' && plan.target.stage.instructions.length === 0) {
-        throw new CairnError('invalid-document', `${file}: no image was generated: the target stage is an empty FROM scratch`, {});
-      }
-      // index.json is rewritten (under the store lock, gc held off) only when a tag moves.
-      const listed = (await store.readIndex()).manifests;
-      const digest = last.descriptor.digest;
-      const moved = tags.filter((tag) => !listed.some((d) => d.digest === digest && d.annotations?.[REF_NAME_ANNOTATION] === tag));
-      // Untagged, the result is still listed (docker's dangling `<none>` image); step images are not.
-      const list = tags.length === 0 && !listed.some((d) => d.digest === digest);
-      if (moved.length > 0 || list) {
-        await ingest.acquire();
-        if (!(await store.blobs.has(digest))) throw new CairnError('not-found', `the built image ${digest} vanished from the store before it was tagged`, { digest });
-        for (const tag of moved) await store.setTag(tag, last.descriptor);
-        if (list) await store.setTag(undefined, last.descriptor);
-      }
-      return { image: last, descriptor: last.descriptor };
-    })();
-    const unusedArgs = buildArgs.unused();
-    if (unusedArgs.length > 0) emit({ type: 'warning', text: `One or more build-args [${unusedArgs.join(' ')}] were not consumed` });
-    emit({ type: 'built', id: image.id });
-    for (const tag of tags) emit({ type: 'tagged', ref: tag });
-    return {
-      id: image.id,
-      descriptor,
+    }
+    const { runPipeline } = await import('./pipeline.js');
+    const result = await runPipeline(store, context, {
       tags,
-      executed: session.counts.executed,
-      cached: session.counts.cached,
-      containers: session.counts.containers,
-      unusedArgs,
+      buildArgs: options.buildArgs ?? {},
+      ...(options.target !== undefined ? { target: options.target } : {}),
+      noCache: options.noCache ?? false,
+      ...(options.timestamp ? { timestamp: options.timestamp } : {}),
+      now: options.now ?? (() => new Date()),
+      emit,
+    });
+    emit({ type: 'built', id: result.id });
+    for (const tag of tags) emit({ type: 'tagged', ref: tag });
+    if (identity && result.refs) {
+      // The next build of the same inputs would hit the cache at every step and end here (the
+      // records now point at what this build made): it need not even parse.
+      const print = await fingerprint(context);
+      if (print) {
+        await remember(store.paths, identity, {
+          v: MEMO_VERSION,
+          fingerprint: print,
+          id: result.id,
+          descriptor: result.descriptor,
+          refs: result.refs,
+          events: cachedRendition(events),
+          unusedArgs: result.unusedArgs,
+          steps: result.executed + result.cached,
+        });
+      }
+    }
+    return {
+      id: result.id,
+      descriptor: result.descriptor,
+      tags,
+      executed: result.executed,
+      cached: result.cached,
+      containers: result.containers,
+      unusedArgs: result.unusedArgs,
     };
   } finally {
-    await cache.release();
-    await ingest.release();
     await context.dispose();
   }
 }

@@ -24,7 +24,8 @@
 export type BuildEvent =
   | { readonly type: 'step'; readonly index: number; readonly total: number; readonly text: string }
   | { readonly type: 'triggers'; readonly count: number }
-  | { readonly type: 'image'; readonly id: string }
+  /** A step's resulting image ID; `base` for the line after FROM (the base image). */
+  | { readonly type: 'image'; readonly id: string; readonly base?: boolean }
   | { readonly type: 'cached' }
   | { readonly type: 'container'; readonly id: string }
   | { readonly type: 'output'; readonly data: string }
@@ -32,6 +33,20 @@ export type BuildEvent =
   | { readonly type: 'warning'; readonly text: string }
   | { readonly type: 'built'; readonly id: string }
   | { readonly type: 'tagged'; readonly ref: string };
+
+/**
+ * The log a rebuild that hits the cache at every step would print, from a build's events:
+ * each step that ran gets ` ---> Using cache` instead of its container lines and output.
+ */
+export function cachedRendition(events: readonly BuildEvent[]): BuildEvent[] {
+  const out: BuildEvent[] = [];
+  for (const event of events) {
+    if (event.type === 'container' || event.type === 'output' || event.type === 'removed') continue;
+    if (event.type === 'image' && !event.base && out[out.length - 1]?.type !== 'cached') out.push({ type: 'cached' });
+    out.push(event);
+  }
+  return out;
+}
 
 /** 12 hex digits of an ID (`sha256:` dropped). */
 export function shortId(id: string): string {

@@ -34,6 +34,8 @@ export interface SourceStat {
   readonly devminor?: number;
   /** A content digest when the tree already knows it (layer indexes do). */
   readonly sha256?: string;
+  /** On disk: `inode:ctime`, which any write changes (the memo's fingerprint). */
+  readonly change?: string;
 }
 
 export interface SourceTree {
@@ -106,6 +108,7 @@ export class DiskTree implements SourceTree {
         size: type === 'file' ? st.size : 0,
         ...(type === 'symlink' ? { linkname: await readlink(abs) } : {}),
         ...(dev ? { devmajor: dev.major, devminor: dev.minor } : {}),
+        change: `${st.ino}:${st.ctimeMs}`,
       };
     } catch (err) {
       const code = errnoCode(err);
@@ -309,14 +312,20 @@ export interface WalkedSource {
  * excluded directory is walked when an exception may keep something under it, and shows up
  * only when something under it does.
  */
-export async function walkSource(tree: SourceTree, dir: string, exclude?: IgnoreMatcher): Promise<WalkedSource[]> {
+export async function walkSource(tree: SourceTree, dir: string, exclude?: IgnoreMatcher): Promise<WalkedSource[]>;
+/** With `limit`: undefined as soon as more than `limit` paths were seen. */
+export async function walkSource(tree: SourceTree, dir: string, exclude: IgnoreMatcher | undefined, limit: number): Promise<WalkedSource[] | undefined>;
+export async function walkSource(tree: SourceTree, dir: string, exclude?: IgnoreMatcher, limit?: number): Promise<WalkedSource[] | undefined> {
   const out: WalkedSource[] = [];
+  let seen = 0;
+  const over = (): boolean => limit !== undefined && ++seen > limit;
   const excludedBy = (treePath: string, rel: string): boolean => tree.excluded(treePath) || (exclude?.excludes(rel) ?? false);
   const descend = (treePath: string, rel: string): boolean =>
     (!tree.excluded(treePath) || tree.descendExcluded(treePath)) && (!(exclude?.excludes(rel) ?? false) || exclude!.ignoredDirMayHaveExceptions(rel));
   const visit = async (treeDir: string, relDir: string): Promise<boolean> => {
     let kept = false;
     for (const name of await tree.readdir(treeDir)) {
+      if (over()) throw TOO_MANY;
       const treePath = join(treeDir, name);
       const rel = join(relDir, name);
       const stat = await tree.lstat(treePath);
@@ -337,9 +346,16 @@ export async function walkSource(tree: SourceTree, dir: string, exclude?: Ignore
     }
     return kept;
   };
-  await visit(dir, '');
+  try {
+    await visit(dir, '');
+  } catch (err) {
+    if (err === TOO_MANY) return undefined;
+    throw err;
+  }
   return out;
 }
+
+const TOO_MANY = new Error('too many paths');
 
 /** A readable of a string or bytes (heredoc sources). */
 export function bytesStream(data: Uint8Array): Readable {

@@ -15,7 +15,7 @@ import { CACHE_VERSION } from './cache.js';
 import { parseDockerfile, parseInstructions, type Instruction } from './parser/index.js';
 import { expandWord } from './shell/index.js';
 import type { StagePlan } from './stages.js';
-import { StageState, type BuildSession } from './state.js';
+import { noteRef, StageState, type BuildSession } from './state.js';
 import { prepareStep, type StepContext } from './steps.js';
 
 /** Step numbering across the build (`Step 3/7`). */
@@ -40,7 +40,7 @@ function withDefaultPath(draft: ImageDraft): { draft: ImageDraft; changed: boole
   return { draft: { ...draft, config: { ...draft.config, config: { ...(draft.config.config ?? {}), Env: [...env, `PATH=${DEFAULT_PATH}`] } } }, changed: true };
 }
 
-async function baseState(session: BuildSession, plan: StagePlan): Promise<{ state: StageState; baseId: string }> {
+async function baseState(session: BuildSession, plan: StagePlan): Promise<{ state: StageState; baseId: string; base: ResolvedImage | undefined }> {
   const { stage } = plan;
   let platform = session.platform;
   if (stage.from.platform !== undefined) {
@@ -60,6 +60,7 @@ async function baseState(session: BuildSession, plan: StagePlan): Promise<{ stat
     } else {
       try {
         image = await resolveImage(session.store, plan.base.ref, { platform });
+        noteRef(session, plan.base.ref, image);
       } catch (err) {
         if (err instanceof CairnError && err.code === 'not-found') {
           throw new CairnError('not-found', `FROM ${plan.base.ref}: image "${plan.base.ref}" is not in the store (cairn build does not pull: load it first, e.g. cairn copy or cairn load)`, { reference: plan.base.ref }, { cause: err });
@@ -72,6 +73,7 @@ async function baseState(session: BuildSession, plan: StagePlan): Promise<{ stat
     parentKey = image.id;
   }
   const baseId = image?.id ?? '';
+  const base = image;
   // The child's author comes from its own MAINTAINER only (docker's classic builder).
   if (draft.config.author !== undefined) {
     const { author: _author, ...config } = draft.config;
@@ -84,7 +86,7 @@ async function baseState(session: BuildSession, plan: StagePlan): Promise<{ stat
     image = undefined;
     parentKey = `${parentKey}+PATH`;
   }
-  return { state: new StageState(pathed.draft, image, parentKey, new StageArgs()), baseId };
+  return { state: new StageState(pathed.draft, image, parentKey, new StageArgs()), baseId, base };
 }
 
 async function runInstruction(session: BuildSession, state: StageState, instruction: Instruction, ctx: StepContext, file: string): Promise<void> {
@@ -135,12 +137,13 @@ export async function buildStage(session: BuildSession, plan: StagePlan, ctx: St
   session.emit({ type: 'step', index: ++counter.n, total: counter.total, text: stage.original });
   let state: StageState;
   let baseId: string;
+  let base: ResolvedImage | undefined;
   try {
-    ({ state, baseId } = await baseState(session, plan));
+    ({ state, baseId, base } = await baseState(session, plan));
   } catch (err) {
     throw locate(err, file, stage);
   }
-  session.emit({ type: 'image', id: baseId });
+  session.emit({ type: 'image', id: baseId, base: true });
 
   const triggers = state.config.OnBuild ?? [];
   if (triggers.length > 0) {
@@ -159,6 +162,8 @@ export async function buildStage(session: BuildSession, plan: StagePlan, ctx: St
     }
   }
 
+  // A bare `FROM image` is that image, as in docker (not a copy without its author).
+  if (base && triggers.length === 0 && stage.instructions.length === 0) return base;
   for (const instruction of stage.instructions) {
     session.emit({ type: 'step', index: ++counter.n, total: counter.total, text: instruction.original });
     await runInstruction(session, state, instruction, ctx, file);

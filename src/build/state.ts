@@ -11,6 +11,7 @@ import type { ImageDraft } from '../image/draft.js';
 import type { ResolvedImage } from '../image/resolve.js';
 import { CairnError } from '../errors.js';
 import { MediaType, encodeDocument, parseConfig, parseManifest, type Descriptor, type ImageConfig, type Platform } from '../oci/index.js';
+import { parseReference, tagged } from '../store/reference.js';
 import type { Store } from '../store/store.js';
 import type { BuildArgs, StageArgs } from './args.js';
 import type { CacheSession } from './cache.js';
@@ -75,6 +76,24 @@ export interface BuildSession {
   readonly stageImages: Map<number, ResolvedImage>;
   /** Steps that ran something / came from the cache (for the result). */
   counts: { executed: number; cached: number; containers: number };
+  /**
+   * Store images the build named by tag (`name:tag` → index.json entry digest), for the memo;
+   * undefined once one was named otherwise (an ID or digest: the memo cannot recheck it).
+   */
+  refs: Map<string, Digest> | undefined;
+}
+
+/** Notes which store image a reference named (for the memo). */
+export function noteRef(session: BuildSession, text: string, image: ResolvedImage): void {
+  const name = image.entry.annotations?.['org.opencontainers.image.ref.name'];
+  let key: string | undefined;
+  try {
+    key = tagged(parseReference(text));
+  } catch {
+    key = undefined;
+  }
+  if (name !== undefined && key === name) session.refs?.set(name, image.entry.digest);
+  else session.refs = undefined;
 }
 
 /** What a step produced: an image, or (no layers yet: an OCI manifest needs one) only a config. */

@@ -27,7 +27,7 @@ import { chompHeredocContent, parseMount, type Instruction } from './parser/inde
 import { expandWord } from './shell/index.js';
 import { ImageTree, type SourceTree } from './sources.js';
 import { findStage } from './stages.js';
-import type { BuildSession, StageState } from './state.js';
+import { noteRef, type BuildSession, type StageState } from './state.js';
 
 export interface PreparedStep {
   readonly key: string;
@@ -242,7 +242,9 @@ async function fromImage(session: BuildSession, ctx: StepContext, from: string):
   }
   try {
     const { resolveImage } = await import('../image/resolve.js');
-    return await resolveImage(session.store, from);
+    const image = await resolveImage(session.store, from);
+    noteRef(session, from, image);
+    return image;
   } catch (err) {
     if (err instanceof CairnError && err.code === 'not-found') {
       throw new CairnError('not-found', `--from=${from}: no stage or image named "${from}" (cairn build does not pull images: load it into the store first)`, { from }, { cause: err });

@@ -193,6 +193,20 @@ describe.skipIf(skipWithoutFixtures(BUSYBOX))('cairn build', () => {
       expect((await readdir(path.join(out2, 'fromstage'))).sort()).toEqual(['a.txt', 'sub']);
     });
 
+    it('.dockerignore may list the Dockerfile and itself: the build still reads them, COPY does not see them', async () => {
+      const dir = await context({ '.dockerignore': 'Dockerfile\n.dockerignore\n', 'kept.txt': 'k', Dockerfile: 'FROM scratch\nCOPY . /ctx/\n' });
+      await buildIn(dir, { tags: ['ignored-df:1'] });
+      const out = path.join(work, 'ignored-df');
+      await unpack(store, 'ignored-df:1', out);
+      expect(await readdir(path.join(out, 'ctx'))).toEqual(['kept.txt']);
+      // A Dockerfile outside the context (-f elsewhere), and its own NAME.dockerignore beside it.
+      const other = await context({ 'My.Dockerfile': 'FROM scratch\nCOPY . /ctx/\n', 'My.Dockerfile.dockerignore': 'kept.txt\n' });
+      await buildIn(dir, { dockerfile: path.join(other, 'My.Dockerfile'), tags: ['ignored-df:2'] });
+      const out2 = path.join(work, 'ignored-df-2');
+      await unpack(store, 'ignored-df:2', out2);
+      expect((await readdir(path.join(out2, 'ctx'))).sort()).toEqual(['.dockerignore', 'Dockerfile']);
+    });
+
     it('ADD extracts a local tar archive; ADD of a URL is refused', async () => {
       const dir = await context({ Dockerfile: 'FROM scratch\nADD bundle.tar /opt/\n' });
       const chunks: Buffer[] = [];
@@ -261,6 +275,31 @@ describe.skipIf(skipWithoutFixtures(BUSYBOX))('cairn build', () => {
       expect(records.some((r) => r.gcRoots.includes(image.descriptor.digest))).toBe(true);
     });
 
+    it('the memo: unchanged inputs are answered without a cache lookup; any change falls through to the steps', async () => {
+      const dir = await context({ 'f.txt': 'memo', Dockerfile: 'FROM busybox\nCOPY f.txt /\nLABEL x=1\n' });
+      const first = await buildIn(dir, { tags: ['memo:1'] });
+      expect(first.executed).toBe(2);
+      // No cache index, and the store lock held (the database needs it): only the memo can answer.
+      await rm(path.join(store.paths.cache, 'build-index.json'), { force: true });
+      await store.withLock(async () => {
+        const again = await build(await Store.open(store.root, { lockTimeoutMs: 200 }), { contextDir: dir, tags: ['memo:1'] });
+        expect([again.id, again.executed, again.cached]).toEqual([first.id, 0, 2]);
+      });
+      // touch: the memo no longer holds, the step cache does (times are not in its keys).
+      const { utimes } = await import('node:fs/promises');
+      await utimes(path.join(dir, 'f.txt'), new Date(), new Date('2020-01-01'));
+      const touched = await buildIn(dir, { tags: ['memo:1'] });
+      expect([touched.id, touched.executed, touched.cached]).toEqual([first.id, 0, 2]);
+      // The base tag moves: the memo does not answer, the steps run on the new base.
+      await buildIn(await context({ Dockerfile: 'FROM busybox\nLABEL other=1\n' }), { tags: ['memo-base:1'] });
+      const dir2 = await context({ 'f.txt': 'memo', Dockerfile: 'FROM memo-base:1\nCOPY f.txt /\n' });
+      const moved = await buildIn(dir2, { tags: ['memo:2'] });
+      await buildIn(await context({ Dockerfile: 'FROM busybox\nLABEL other=2\n' }), { tags: ['memo-base:1'] });
+      const rebuilt = await buildIn(dir2, { tags: ['memo:2'] });
+      expect(rebuilt.executed).toBe(1);
+      expect(rebuilt.id).not.toBe(moved.id);
+    });
+
     it('ARG: build args, defaults, meta args in FROM, unused ones warned about', async () => {
       const dir = await context({ Dockerfile: 'ARG BASE=busybox\nFROM $BASE\nARG V=default\nARG BASE\nENV FROM_ARG=$V BASE_WAS=$BASE\n' });
       const r = await buildIn(dir, { tags: ['args:1'], buildArgs: { V: 'given', NOPE: 'x' } });
@@ -317,10 +356,12 @@ describe.skipIf(skipWithoutFixtures(BUSYBOX))('cairn build', () => {
       const dir = await context({ 'a.txt': 'a1', 'b.txt': 'b1', Dockerfile: 'FROM busybox\nRUN echo first > /first\nCOPY a.txt /\nRUN cat /a.txt > /copy-a\nCOPY b.txt /\nRUN cat /b.txt > /copy-b\n' });
       const first = await buildIn(dir, { tags: ['cache:1'] });
       expect([first.executed, first.cached, first.containers]).toEqual([5, 0, 3]);
-      const again = await buildIn(dir, { tags: ['cache:1'] });
+      const again = await buildIn(dir, { tags: ['cache:1'], memo: false });
       expect([again.executed, again.cached, again.containers]).toEqual([0, 5, 0]);
       expect(again.id).toBe(first.id);
       expect(again.log.match(/ ---> Using cache\n/g)?.length).toBe(5);
+      const memo = await buildIn(dir, { tags: ['cache:1'] });
+      expect([memo.id, memo.executed, memo.cached, memo.containers, memo.log]).toEqual([first.id, 0, 5, 0, again.log]);
       await writeFile(path.join(dir, 'b.txt'), 'b2');
       const edited = await buildIn(dir, { tags: ['cache:1'] });
       expect([edited.executed, edited.cached, edited.containers]).toEqual([2, 3, 1]);

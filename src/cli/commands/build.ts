@@ -6,10 +6,18 @@
  * docker's classic form; `-q` prints only the image ID. `--progress=tty` (default on a
  * terminal) adds a live status line for the running step; `plain` never redraws.
  * `--timestamp SECONDS` or `SOURCE_DATE_EPOCH` makes the build reproducible.
+ *
+ * A rebuild whose inputs did not change is answered by the build memo (build/memo) before the
+ * store module or the builder is loaded: the cached path stays lean.
  */
-import { CairnError } from '../../errors.js';
 import type { BuildEvent } from '../../build/output.js';
-import { defineCommand, openStore, print, type CliIO } from '../context.js';
+import { CairnError } from '../../errors.js';
+import { defaultStorePath, storePaths } from '../../store/paths.js';
+import type { OptionSpecs } from '../args.js';
+import type { CliIO, Command } from '../context.js';
+
+/** `defineCommand` without importing cli/context (it loads the store, which a memo hit never needs). */
+const defineCommand = <S extends OptionSpecs>(command: Command<S>): Command<S> => command;
 
 function parseBuildArgs(values: readonly string[], env: CliIO['env']): Record<string, string> {
   const out: Record<string, string> = {};
@@ -106,21 +114,25 @@ export const command = defineCommand({
     const dockerfile = options.file === '-' ? { text: await readAll(io.stdin), name: 'Dockerfile' } : options.file;
     const mode = progress === 'auto' ? (io.stdout.isTTY && io.env.CI !== 'true' ? 'tty' : 'plain') : (progress as 'plain' | 'tty');
     const writer = options.quiet ? undefined : logWriter(io, mode);
-    const store = await openStore(io, options.store);
-    const { build } = await import('../../build/builder.js');
+    const { build, recallBuild } = await import('../../build/builder.js');
+    const buildOptions = {
+      ...(contextArg === '-' ? { contextTar: io.stdin } : { contextDir: contextArg }),
+      ...(dockerfile !== undefined ? { dockerfile } : {}),
+      tags: options.tag ?? [],
+      buildArgs: parseBuildArgs(options['build-arg'] ?? [], io.env),
+      ...(options.target !== undefined ? { target: options.target } : {}),
+      noCache: options['no-cache'] ?? false,
+      ...(timestamp ? { timestamp } : {}),
+      ...(writer ? { onOutput: writer.onOutput, onEvent: writer.onEvent } : {}),
+    };
     try {
-      const result = await build(store, {
-        ...(contextArg === '-' ? { contextTar: io.stdin } : { contextDir: contextArg }),
-        ...(dockerfile !== undefined ? { dockerfile } : {}),
-        tags: options.tag ?? [],
-        buildArgs: parseBuildArgs(options['build-arg'] ?? [], io.env),
-        ...(options.target !== undefined ? { target: options.target } : {}),
-        noCache: options['no-cache'] ?? false,
-        ...(timestamp ? { timestamp } : {}),
-        ...(writer ? { onOutput: writer.onOutput, onEvent: writer.onEvent } : {}),
-      });
+      let result = await recallBuild(storePaths(options.store ?? defaultStorePath(io.env)), buildOptions);
+      if (!result) {
+        const { openStore } = await import('../context.js');
+        result = await build(await openStore(io, options.store), buildOptions);
+      }
       writer?.done();
-      if (options.quiet) print(io.stdout, result.id);
+      if (options.quiet) io.stdout.write(`${result.id}\n`);
       return 0;
     } catch (err) {
       writer?.done();
