@@ -60,3 +60,12 @@ export * as runtime from './runtime/index.js';
 
 export * from './diff/index.js';
 export * from './container/index.js';
+
+export { build, recallBuild } from './build/builder.js';
+export type { BuildOptions, BuildResult } from './build/builder.js';
+export type { BuildEvent } from './build/output.js';
+export { formatEvent } from './build/output.js';
+export { IgnoreMatcher, readDockerignore } from './build/dockerignore.js';
+export { parseDockerfile, parseInstructions, dumpAst } from './build/parser/index.js';
+export { expandWord, expandWords } from './build/shell/index.js';
+export { applyChanges, applyConfigInstruction } from './build/config-steps.js';
