@@ -17,6 +17,7 @@
  */
 import { CairnError } from '../errors.js';
 import { goTrimSpace } from './shell/chars.js';
+import { cleanPath } from '../tar/entry.js';
 
 /** One compiled pattern. */
 export interface IgnorePattern {
@@ -28,22 +29,12 @@ export interface IgnorePattern {
   readonly match: (path: string) => boolean;
 }
 
-/** Go's `path.Clean` for slash-separated paths. */
+/** Go's `path.Clean` for slash-separated paths: the tar entry rule, keeping a leading `/`. */
 export function cleanSlashPath(p: string): string {
   if (p === '') return '.';
-  const rooted = p.startsWith('/');
-  const out: string[] = [];
-  for (const part of p.split('/')) {
-    if (part === '' || part === '.') continue;
-    if (part === '..') {
-      if (out.length > 0 && out[out.length - 1] !== '..') out.pop();
-      else if (!rooted) out.push('..');
-      continue;
-    }
-    out.push(part);
-  }
-  const joined = out.join('/');
-  return rooted ? `/${joined}` : joined === '' ? '.' : joined;
+  const cleaned = cleanPath(p);
+  if (!p.startsWith('/')) return cleaned;
+  return cleaned === '.' ? '/' : `/${cleaned}`;
 }
 
 /**
