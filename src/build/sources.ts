@@ -20,6 +20,7 @@ import { resolveInRoot } from '../layer/scoped-path.js';
 import type { TarEntryType } from '../tar/index.js';
 import type { UnionStat, UnionView } from '../union/index.js';
 import type { IgnoreMatcher } from './dockerignore.js';
+import { typeOfStats } from '../diff/sides.js';
 
 /** What the copy planner needs to know about one path. */
 export interface SourceStat {
@@ -68,16 +69,6 @@ function splitDev(rdev: number): { major: number; minor: number } {
 const join = (dir: string, name: string): string => (dir === '' ? name : `${dir}/${name}`);
 const compareBytes = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
-function typeOf(st: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean; isFIFO(): boolean }): TarEntryType | undefined {
-  if (st.isFile()) return 'file';
-  if (st.isDirectory()) return 'directory';
-  if (st.isSymbolicLink()) return 'symlink';
-  if (st.isCharacterDevice()) return 'char';
-  if (st.isBlockDevice()) return 'block';
-  if (st.isFIFO()) return 'fifo';
-  return undefined;
-}
-
 /** The build context: a directory on disk and its `.dockerignore`. */
 export class DiskTree implements SourceTree {
   readonly label = 'build context';
@@ -96,7 +87,7 @@ export class DiskTree implements SourceTree {
     const abs = path.join(this.root, parent, rel.slice(slash + 1));
     try {
       const st = await lstat(abs);
-      const type = typeOf(st);
+      const type = typeOfStats(st);
       if (!type) return undefined;
       const dev = type === 'char' || type === 'block' ? splitDev(st.rdev) : undefined;
       return {
