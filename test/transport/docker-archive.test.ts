@@ -18,6 +18,7 @@ import { ArchiveIndex } from '../../src/transport/archive-index.js';
 import { copyImage } from '../../src/transport/copy.js';
 import { openDockerArchive, openDockerArchiveDestination, openDockerArchiveSource, type DockerArchiveSource } from '../../src/transport/docker-archive.js';
 import { openOciLayoutSource } from '../../src/transport/oci-layout.js';
+import { copyLayout, handLayout } from '../support/hand-layout.js';
 import { conformancePath, hasShared } from '../support/shared.js';
 import { hermeticContainersEnv, skipWithoutTools } from '../support/tools.js';
 import { openOciArchiveSource } from '../../src/transport/oci-archive.js';
@@ -328,49 +329,6 @@ describe('hand-made broken archives', () => {
 // ---------------------------------------------------------------------------------------------
 // Real skopeo
 
-/** A one-layer OCI layout built by hand: the layer is a GNU tar of a small tree, gzip -n'd. */
-async function handLayout(dir: string): Promise<{ layout: string; config: string; diffId: string }> {
-  const tree = path.join(dir, 'tree');
-  await mkdir(path.join(tree, 'etc'), { recursive: true });
-  await writeFile(path.join(tree, 'etc', 'hello.txt'), 'hello from cairn\n');
-  await run('tar', ['--sort=name', '--mtime=@0', '--owner=0', '--group=0', '--numeric-owner', '-C', tree, '-cf', path.join(dir, 'layer.tar'), '.']);
-  const tar = await readFile(path.join(dir, 'layer.tar'));
-  await run('gzip', ['-n', '-k', path.join(dir, 'layer.tar')]);
-  const gz = await readFile(path.join(dir, 'layer.tar.gz'));
-  const layout = path.join(dir, 'layout');
-  await mkdir(path.join(layout, 'blobs', 'sha256'), { recursive: true });
-  const put = async (bytes: Buffer): Promise<string> => {
-    const digest = sha256(bytes);
-    await writeFile(path.join(layout, 'blobs', 'sha256', digest.slice(7)), bytes);
-    return digest;
-  };
-  const config = Buffer.from(
-    JSON.stringify({
-      created: '2024-01-01T00:00:00Z',
-      architecture: 'amd64',
-      os: 'linux',
-      config: { Cmd: ['/bin/sh'], Labels: { a: '<&>' } },
-      rootfs: { type: 'layers', diff_ids: [sha256(tar)] },
-      history: [{ created: '2024-01-01T00:00:00Z', created_by: 'tar' }],
-    }),
-  );
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: MediaType.OciManifest,
-      config: { mediaType: MediaType.OciConfig, digest: await put(config), size: config.length },
-      layers: [{ mediaType: MediaType.OciLayerGzip, digest: await put(gz), size: gz.length }],
-    }),
-  );
-  const digest = await put(manifest);
-  await writeFile(path.join(layout, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
-  await writeFile(
-    path.join(layout, 'index.json'),
-    JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: MediaType.OciManifest, digest, size: manifest.length, annotations: { 'org.opencontainers.image.ref.name': 't' } }] }),
-  );
-  return { layout, config: sha256(config), diffId: sha256(tar) };
-}
-
 describe.skipIf(skipWithoutTools('skopeo', 'tar', 'gzip'))('with the real skopeo', () => {
   const skopeo = (...args: string[]) => run('skopeo', ['--tmpdir', tmp, ...args], { maxBuffer: 64 << 20 });
 
@@ -393,7 +351,7 @@ describe.skipIf(skipWithoutTools('skopeo', 'tar', 'gzip'))('with the real skopeo
     const ours = path.join(tmp, 'ours.tar');
     const scratch = path.join(tmp, 'scratch');
     const name = 'docker.io/name/x:t';
-    await writeArchive(made.layout, ours, scratch, [name]);
+    await copyLayout(made.layout, await openDockerArchiveDestination(ours, { tmpDir: scratch }), [name]);
     expect(await readdir(scratch)).toEqual([]);
 
     const inspected = JSON.parse((await skopeo('inspect', `docker-archive:${ours}`)).stdout) as { Layers: string[] };
@@ -431,8 +389,8 @@ describe.skipIf(skipWithoutTools('skopeo', 'tar', 'gzip'))('with the real skopeo
   it('is deterministic: the same image written twice gives the same bytes', async () => {
     const made = await handLayout(tmp);
     const [one, two] = [path.join(tmp, 'one.tar'), path.join(tmp, 'two.tar')];
-    await writeArchive(made.layout, one, path.join(tmp, 's1'), ['app:1']);
-    await writeArchive(made.layout, two, path.join(tmp, 's2'), ['app:1']);
+    await copyLayout(made.layout, await openDockerArchiveDestination(one, { tmpDir: path.join(tmp, 's1') }), ['app:1']);
+    await copyLayout(made.layout, await openDockerArchiveDestination(two, { tmpDir: path.join(tmp, 's2') }), ['app:1']);
     expect(sha256(await readFile(one))).toBe(sha256(await readFile(two)));
   });
 
@@ -453,18 +411,6 @@ describe.skipIf(skipWithoutTools('skopeo', 'tar', 'gzip'))('with the real skopeo
     expect(await readdir(scratch)).toEqual([]);
   });
 });
-
-/** copyImage from an OCI layout into a docker-archive destination. */
-async function writeArchive(layout: string, file: string, scratch: string, names: string[]): Promise<void> {
-  const source = await openOciLayoutSource(layout, 't');
-  const destination = await openDockerArchiveDestination(file, { tmpDir: scratch });
-  try {
-    await copyImage({ source, destination, names });
-  } finally {
-    await destination.close();
-    await source.close();
-  }
-}
 
 describe('round trip through our own reader and writer', () => {
   it.skipIf(!hasShared)('docker-archive → docker-archive keeps config, diffIDs and names; several images in one file', async () => {
@@ -558,7 +504,7 @@ describe.skipIf(skipWithoutTools('podman', 'skopeo', 'tar', 'gzip'))('with the r
   it('podman loads our archive (image ID = config digest), and we read what podman save -m writes', async () => {
     const made = await handLayout(tmp);
     const ours = path.join(tmp, 'ours.tar');
-    await writeArchive(made.layout, ours, path.join(tmp, 'scratch'), ['localhost/cairn/one:1']);
+    await copyLayout(made.layout, await openDockerArchiveDestination(ours, { tmpDir: path.join(tmp, 'scratch') }), ['localhost/cairn/one:1']);
     const env = { ...process.env, ...hermeticContainersEnv(path.join(tmp, 'containers')) };
     const podman = (...args: string[]) => run('podman', args, { env, maxBuffer: 64 << 20 });
     try {

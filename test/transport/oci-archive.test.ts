@@ -15,8 +15,9 @@ import { MediaType, parseIndex, parseManifest } from '../../src/oci/index.js';
 import { ArchiveIndex } from '../../src/transport/archive-index.js';
 import { copyImage } from '../../src/transport/copy.js';
 import { openOciArchive, openOciArchiveDestination, openOciArchiveSource } from '../../src/transport/oci-archive.js';
-import { openOciLayoutDestination, openOciLayoutSource } from '../../src/transport/oci-layout.js';
+import { openOciLayoutDestination } from '../../src/transport/oci-layout.js';
 import type { ImageSource } from '../../src/transport/types.js';
+import { copyLayout, handLayout } from '../support/hand-layout.js';
 import { conformancePath, hasShared } from '../support/shared.js';
 import { skipWithoutTools } from '../support/tools.js';
 
@@ -128,53 +129,6 @@ describe.skipIf(!hasShared)('BuildKit OCI tarballs (dive)', () => {
   });
 });
 
-/** A one-layer OCI layout built by hand: the layer is a GNU tar of a small tree, gzip -n'd. */
-async function handLayout(dir: string, refName = 't'): Promise<{ layout: string; config: string; diffId: string; manifest: string }> {
-  const tree = path.join(dir, 'tree');
-  await mkdir(path.join(tree, 'etc'), { recursive: true });
-  await writeFile(path.join(tree, 'etc', 'hello.txt'), 'hello from cairn\n');
-  await run('tar', ['--sort=name', '--mtime=@0', '--owner=0', '--group=0', '--numeric-owner', '-C', tree, '-cf', path.join(dir, 'layer.tar'), '.']);
-  const tar = await readFile(path.join(dir, 'layer.tar'));
-  await run('gzip', ['-n', '-f', '-k', path.join(dir, 'layer.tar')]);
-  const gz = await readFile(path.join(dir, 'layer.tar.gz'));
-  const layout = path.join(dir, 'layout');
-  await mkdir(path.join(layout, 'blobs', 'sha256'), { recursive: true });
-  const put = async (bytes: Buffer): Promise<string> => {
-    const digest = sha256(bytes);
-    await writeFile(path.join(layout, 'blobs', 'sha256', digest.slice(7)), bytes);
-    return digest;
-  };
-  const config = Buffer.from(
-    JSON.stringify({ created: '2024-01-01T00:00:00Z', architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [sha256(tar)] } }),
-  );
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: MediaType.OciManifest,
-      config: { mediaType: MediaType.OciConfig, digest: await put(config), size: config.length },
-      layers: [{ mediaType: MediaType.OciLayerGzip, digest: await put(gz), size: gz.length }],
-    }),
-  );
-  const digest = await put(manifest);
-  await writeFile(path.join(layout, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
-  await writeFile(
-    path.join(layout, 'index.json'),
-    JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: MediaType.OciManifest, digest, size: manifest.length, annotations: { 'org.opencontainers.image.ref.name': refName } }] }),
-  );
-  return { layout, config: sha256(config), diffId: sha256(tar), manifest: digest };
-}
-
-async function writeArchive(layout: string, file: string, scratch: string, names: string[]): Promise<void> {
-  const source = await openOciLayoutSource(layout, 't');
-  const destination = await openOciArchiveDestination(file, { tmpDir: scratch });
-  try {
-    await copyImage({ source, destination, names });
-  } finally {
-    await destination.close();
-    await source.close();
-  }
-}
-
 describe.skipIf(skipWithoutTools('skopeo', 'tar', 'gzip'))('with the real skopeo', () => {
   const skopeo = (...args: string[]) => run('skopeo', ['--tmpdir', tmp, ...args], { maxBuffer: 64 << 20 });
 
@@ -220,7 +174,7 @@ describe.skipIf(skipWithoutTools('skopeo', 'tar', 'gzip'))('with the real skopeo
     const made = await handLayout(tmp);
     const file = path.join(tmp, 'ours.tar');
     const scratch = path.join(tmp, 'scratch');
-    await writeArchive(made.layout, file, scratch, ['t']);
+    await copyLayout(made.layout, await openOciArchiveDestination(file, { tmpDir: scratch }), ['t']);
     expect(await readdir(scratch)).toEqual([]);
     const inspected = JSON.parse((await skopeo('inspect', `oci-archive:${file}:t`)).stdout) as { Digest: string; Layers: string[] };
     expect(inspected.Digest).toBe(made.manifest);
@@ -241,8 +195,8 @@ describe.skipIf(skipWithoutTools('skopeo', 'tar', 'gzip'))('with the real skopeo
     const made = await handLayout(tmp);
     const [one, two] = [path.join(tmp, 'one.tar'), path.join(tmp, 'two.tar')];
     await writeFile(two, 'old contents');
-    await writeArchive(made.layout, one, path.join(tmp, 's1'), ['t', 'u']);
-    await writeArchive(made.layout, two, path.join(tmp, 's2'), ['t', 'u']);
+    await copyLayout(made.layout, await openOciArchiveDestination(one, { tmpDir: path.join(tmp, 's1') }), ['t', 'u']);
+    await copyLayout(made.layout, await openOciArchiveDestination(two, { tmpDir: path.join(tmp, 's2') }), ['t', 'u']);
     expect(sha256(await readFile(one))).toBe(sha256(await readFile(two)));
     expect((await load(two, 'u')).names).toEqual(['t', 'u']);
     // One index, two entries, served without re-reading the file.
