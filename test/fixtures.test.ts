@@ -10,7 +10,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { fixtures, fixture, loadFixtures, skipWithoutFixtures, transportRef, type FixtureImage } from './support/fixtures.js';
+import { BUSYBOX_LAYOUT_IMAGES, fixtures, fixture, loadFixtures, skipWithoutFixtures, transportRef, type FixtureImage } from './support/fixtures.js';
 import { REPO_ROOT, hermeticContainersEnv, skipWithoutTools, startRegistry } from './support/tools.js';
 
 const run = promisify(execFile);
@@ -26,15 +26,7 @@ interface Descriptor {
 }
 
 const EXPECTED = [
-  'busybox/oci-umoci:1',
-  'busybox/oci-umoci:2',
-  'busybox/oci-umoci:3',
-  'busybox/oci-umoci-insert:1',
-  'busybox/oci-buildah-det:1',
-  'busybox/oci-built:1',
-  'busybox/oci-committed:1',
-  'busybox/oci-zstd:3',
-  'busybox/oci-uncompressed:3',
+  ...BUSYBOX_LAYOUT_IMAGES,
   'busybox/oci-archive:3',
   'busybox/docker-archive:3',
   'busybox/dir-v2s2:3',

@@ -13,7 +13,7 @@ import { appendLayer, scratchImage, writeImage } from '../../src/image/draft.js'
 import { unpack } from '../../src/layer/unpack.js';
 import { Store } from '../../src/store/store.js';
 import { copy } from '../../src/transport/open.js';
-import { fixture, skipWithoutFixtures, type FixtureImage } from '../support/fixtures.js';
+import { BUSYBOX_LAYOUT_IMAGES, fixture, skipWithoutFixtures, type FixtureImage } from '../support/fixtures.js';
 import { device, dir, fifo, file, hostileTar, link, symlink } from '../support/hostile-tar.js';
 import { removeDir, tempDir } from '../support/images.js';
 import { skipWithoutTools } from '../support/tools.js';
@@ -21,17 +21,7 @@ import { treeManifest } from './tree-manifest.js';
 
 const run = promisify(execFile);
 
-const IMAGES = [
-  'busybox/oci-umoci:1',
-  'busybox/oci-umoci:2',
-  'busybox/oci-umoci:3',
-  'busybox/oci-umoci-insert:1',
-  'busybox/oci-buildah-det:1',
-  'busybox/oci-built:1',
-  'busybox/oci-committed:1',
-  'busybox/oci-zstd:3',
-  'busybox/oci-uncompressed:3',
-];
+const IMAGES = BUSYBOX_LAYOUT_IMAGES;
 
 /** The image umoci unpacks in place of one it cannot read. */
 const UMOCI_STAND_IN: Readonly<Record<string, string>> = { 'busybox/oci-zstd:3': 'busybox/oci-umoci:3' };

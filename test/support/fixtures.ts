@@ -65,6 +65,19 @@ export interface FixtureSet {
 }
 
 /** Image names that are only built with CAIRN_FIXTURES_DEBIAN=1. */
+/** The busybox fixture images kept in OCI layouts: every one of them unpacks with cairn and umoci. */
+export const BUSYBOX_LAYOUT_IMAGES = [
+  'busybox/oci-umoci:1',
+  'busybox/oci-umoci:2',
+  'busybox/oci-umoci:3',
+  'busybox/oci-umoci-insert:1',
+  'busybox/oci-buildah-det:1',
+  'busybox/oci-built:1',
+  'busybox/oci-committed:1',
+  'busybox/oci-zstd:3',
+  'busybox/oci-uncompressed:3',
+] as const;
+
 export const OPTIONAL_FIXTURES = ['debian/oci-umoci:bookworm', 'debian/oci-umoci:bookworm-v2'] as const;
 
 /** Reads `<dir>/manifest.json`. Usable outside vitest (benchmarks, scripts). */
