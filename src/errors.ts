@@ -32,7 +32,11 @@ export type ErrorCode =
   /** An external program (runc, skopeo, ...) failed. */
   | 'process-failed'
   /** The store failed its consistency check. */
-  | 'corrupt';
+  | 'corrupt'
+  /** A registry could not be reached, or refused a request (the message says what it answered). */
+  | 'registry'
+  /** A registry wants credentials that cairn does not have or that it refused. */
+  | 'unauthorized';
 
 export type ErrorData = Readonly<Record<string, unknown>>;
 

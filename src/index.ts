@@ -38,6 +38,10 @@ export { copyImage, transferImage } from './transport/copy.js';
 export type { CopyImageOptions, CopyProgress, ImageFormat } from './transport/copy.js';
 export type { ImageSource, ImageDestination, ImageRecord, RootDocument } from './transport/types.js';
 export { loadArchive, saveImages } from './transport/load.js';
+export { pull, push } from './transport/pull-push.js';
+export { parseRegistryReference, formatRegistryReference } from './transport/registry/reference.js';
+export type { RegistryReference } from './transport/registry/reference.js';
+export type { RegistryOptions } from './transport/registry/client.js';
 export type { ArchiveFormat, LoadedImage, SaveOptions } from './transport/load.js';
 
 export { packTar, createTarWriter, tarEntries, readTar, listTar, digestLayer, encodeLayer } from './tar/index.js';

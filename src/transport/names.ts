@@ -1,7 +1,8 @@
 /**
  * @module transport/names
  * Parses skopeo-style transport names: `oci:DIR[:REF]`, `oci-archive:FILE[:REF]`,
- * `docker-archive:FILE[:NAME[:TAG]|:@N]`; anything else is an image in the store
+ * `docker-archive:FILE[:NAME[:TAG]|:@N]`, `docker://HOST/NAME[:TAG|@DIGEST]` (a registry);
+ * anything else is an image in the store
  * (`NAME[:TAG]`, `NAME@DIGEST`, an image ID). As in skopeo, the path ends at the first `:`.
  */
 import { CairnError } from '../errors.js';
@@ -10,6 +11,7 @@ export type TransportName =
   | { readonly kind: 'oci'; readonly path: string; readonly ref?: string }
   | { readonly kind: 'oci-archive'; readonly path: string; readonly ref?: string }
   | { readonly kind: 'docker-archive'; readonly path: string; readonly ref?: string }
+  | { readonly kind: 'docker'; readonly reference: string }
   | { readonly kind: 'store'; readonly ref: string };
 
 const PREFIXES = ['oci', 'oci-archive', 'docker-archive'] as const;
@@ -24,8 +26,13 @@ export function parseTransportName(text: string): TransportName {
     if (filePath === '') throw new CairnError('invalid-argument', `"${text}": the ${kind} transport needs a path`, { name: text });
     return ref === undefined || ref === '' ? { kind, path: filePath } : { kind, path: filePath, ref };
   }
+  if (text.startsWith('docker://')) {
+    const reference = text.slice('docker://'.length);
+    if (reference === '') throw new CairnError('invalid-argument', `"${text}": the docker transport needs an image reference`, { name: text });
+    return { kind: 'docker', reference };
+  }
   if (/^[a-z][a-z0-9-]*:\/\//.test(text) || text.startsWith('docker:') || text.startsWith('dir:')) {
-    throw new CairnError('unsupported', `"${text}": transport not supported (use oci:, oci-archive:, docker-archive: or a store image name)`, {
+    throw new CairnError('unsupported', `"${text}": transport not supported (use oci:, oci-archive:, docker-archive:, docker:// or a store image name)`, {
       name: text,
     });
   }
@@ -34,5 +41,6 @@ export function parseTransportName(text: string): TransportName {
 
 export function formatTransportName(name: TransportName): string {
   if (name.kind === 'store') return name.ref;
+  if (name.kind === 'docker') return `docker://${name.reference}`;
   return `${name.kind}:${name.path}${name.ref !== undefined ? `:${name.ref}` : ''}`;
 }

@@ -13,6 +13,10 @@ import { openDockerArchiveDestination, openDockerArchiveSource } from './docker-
 import { formatTransportName, parseTransportName, type TransportName } from './names.js';
 import { openOciArchiveDestination, openOciArchiveSource } from './oci-archive.js';
 import { openOciLayoutDestination, openOciLayoutSource } from './oci-layout.js';
+import { parseRegistryReference } from './registry/reference.js';
+import { openRegistryDestination } from './registry/destination.js';
+import { openRegistrySource } from './registry/source.js';
+import type { RegistryOptions } from './registry/client.js';
 import { storeDestination, storeSource } from './store.js';
 import type { ImageDestination, ImageRecord, ImageSource } from './types.js';
 import type { Descriptor } from '../oci/types.js';
@@ -26,10 +30,14 @@ export interface CopyOptions {
   readonly format?: ImageFormat;
   readonly onProgress?: (event: CopyProgress) => void;
   readonly wrapBlob?: (descriptor: Descriptor, stream: Readable) => Readable;
+  /** For `docker://` ends: TLS checks (false allows plain HTTP) and where credentials are looked up. */
+  readonly registry?: RegistryOptions;
 }
 
-export async function openSource(name: TransportName, store: Store, platform?: Platform): Promise<ImageSource> {
+export async function openSource(name: TransportName, store: Store, platform?: Platform, registry?: RegistryOptions): Promise<ImageSource> {
   switch (name.kind) {
+    case 'docker':
+      return openRegistrySource(parseRegistryReference(name.reference, 'source image'), registry);
     case 'oci':
       return openOciLayoutSource(name.path, name.ref);
     case 'oci-archive':
@@ -41,8 +49,10 @@ export async function openSource(name: TransportName, store: Store, platform?: P
   }
 }
 
-export async function openDestination(name: TransportName, store: Store): Promise<ImageDestination> {
+export async function openDestination(name: TransportName, store: Store, registry?: RegistryOptions): Promise<ImageDestination> {
   switch (name.kind) {
+    case 'docker':
+      return openRegistryDestination(parseRegistryReference(name.reference, 'destination image'), registry);
     case 'oci':
       return openOciLayoutDestination(name.path, name.ref);
     case 'oci-archive':
@@ -68,6 +78,8 @@ function destinationNames(source: TransportName, destination: TransportName): st
     }
     return [tagged(ref)];
   }
+  // A registry destination is tagged by its own reference.
+  if (destination.kind === 'docker') return [];
   if (destination.ref !== undefined) return [destination.ref];
   // A docker archive without a name is unusable by `docker load`; take the source's tag.
   if (destination.kind === 'docker-archive' && source.kind === 'store') {
@@ -82,15 +94,22 @@ function destinationNames(source: TransportName, destination: TransportName): st
 }
 
 /** Copies `source` to `destination` (transport names, as `cairn copy` takes them). */
-export async function copy(source: string, destination: string, options: CopyOptions): Promise<ImageRecord> {
+export function copy(source: string, destination: string, options: CopyOptions): Promise<ImageRecord> {
   const from = parseTransportName(source);
   const to = parseTransportName(destination);
-  const names = destinationNames(from, to);
+  return copyBetween(from, to, destinationNames(from, to), options);
+}
+
+/**
+ * The copy itself, with the destination names decided by the caller. The whole copy runs inside
+ * the store's ingest lock when the store is either end.
+ */
+export async function copyBetween(from: TransportName, to: TransportName, names: readonly string[], options: CopyOptions): Promise<ImageRecord> {
   const format = options.format;
   const run = async (): Promise<ImageRecord> => {
-    const src = await openSource(from, options.store, options.platform);
+    const src = await openSource(from, options.store, options.platform, options.registry);
     try {
-      const dst = await openDestination(to, options.store);
+      const dst = await openDestination(to, options.store, options.registry);
       try {
         return await copyImage({
           source: src,

@@ -82,7 +82,7 @@ describe.skipIf(skipWithoutFixtures('busybox/oci-umoci:3', 'busybox/oci-umoci:1'
     expect(bad.stderr).toMatch(/^Error: image reference "Bad Name": /);
     const badSource = await cairn(store, 'copy', 'oci:/nonexistent/dir:1', 'x:1');
     expect(badSource.stderr).toBe('Error: oci:/nonexistent/dir:1: /nonexistent/dir is not an OCI layout (no oci-layout file)\n');
-    const transport = await cairn(store, 'copy', 'docker://busybox', 'x:1');
+    const transport = await cairn(store, 'copy', 'dir:/nonexistent', 'x:1');
     expect(transport.stderr).toMatch(/transport not supported/);
     expect((await cairn(store, 'frobnicate')).stderr).toBe(`Error: unknown command "frobnicate" (see 'cairn help')\n`);
     for (const r of [missing, bad, badSource, transport]) expect(r.stderr).not.toMatch(/\n\s+at /);

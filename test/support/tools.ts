@@ -129,15 +129,15 @@ function exited(child: ChildProcess): Promise<void> {
 
 /**
  * Starts `docker-registry serve` with its own config (127.0.0.1 on a free port, filesystem
- * storage in a temp dir, deletes enabled, no auth: Debian's packaged config turns on htpasswd)
- * and resolves once `GET /v2/` answers 200.
+ * storage in a temp dir, deletes enabled, no auth unless `htpasswd` (the file's lines) is given:
+ * Debian's packaged config turns on htpasswd) and resolves once `GET /v2/` answers.
  *
  * @example
  * const reg = await startRegistry();
  * try { ...push to `docker://${reg.host}/busybox:3` with --dest-tls-verify=false... }
  * finally { await reg.stop(); }
  */
-export async function startRegistry(opts: { timeoutMs?: number } = {}): Promise<Registry> {
+export async function startRegistry(opts: { timeoutMs?: number; htpasswd?: string } = {}): Promise<Registry> {
   const bin = whichTool('docker-registry');
   if (!bin) throw new Error('docker-registry is not installed (sudo bash scripts/provision)');
   const timeoutMs = opts.timeoutMs ?? 15_000;
@@ -163,9 +163,11 @@ export async function startRegistry(opts: { timeoutMs?: number } = {}): Promise<
         '    enabled: true',
         'http:',
         `  addr: 127.0.0.1:${port}`,
+        ...(opts.htpasswd === undefined ? [] : ['auth:', '  htpasswd:', '    realm: cairn-test', `    path: ${path.join(root, 'htpasswd')}`]),
         '',
       ].join('\n'),
     );
+    if (opts.htpasswd !== undefined) writeFileSync(path.join(root, 'htpasswd'), opts.htpasswd);
     // The registry reads REGISTRY_* variables as config overrides (REGISTRY_AUTH_FILE, which
     // hermeticContainersEnv sets, would be taken as auth config): start it without them.
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('REGISTRY_')));
@@ -192,7 +194,8 @@ export async function startRegistry(opts: { timeoutMs?: number } = {}): Promise<
       try {
         const res = await fetch(`${url}/v2/`);
         await res.arrayBuffer();
-        if (res.status === 200) return { url, host: `127.0.0.1:${port}`, port, dataDir, stop };
+        // With htpasswd on, an anonymous ping is answered 401: that too means it is serving.
+        if (res.status === 200 || (opts.htpasswd !== undefined && res.status === 401)) return { url, host: `127.0.0.1:${port}`, port, dataDir, stop };
       } catch {
         // not listening yet
       }

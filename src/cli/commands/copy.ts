@@ -1,22 +1,25 @@
 /**
  * @module cli/commands/copy
  * `cairn copy SRC DST` (skopeo copy): between `oci:DIR[:REF]`, `oci-archive:FILE[:REF]`,
- * `docker-archive:FILE[:NAME:TAG]` and store images (`NAME[:TAG]`).
+ * `docker-archive:FILE[:NAME:TAG]`, registries (`docker://HOST/NAME[:TAG]`) and store images
+ * (`NAME[:TAG]`).
  */
 import { CairnError } from '../../errors.js';
 import { parsePlatform } from '../../oci/index.js';
 import { copy } from '../../transport/open.js';
 import { defineCommand, openStore, print } from '../context.js';
 import { progressFor } from '../progress.js';
+import { tlsVerifyOption } from './registry-options.js';
 
 export const command = defineCommand({
   usage: 'copy [OPTIONS] SOURCE DESTINATION',
-  summary: 'Copy an image between the store, OCI layouts and archives',
+  summary: 'Copy an image between the store, registries, OCI layouts and archives',
   options: {
     all: { type: 'boolean', short: 'a', description: 'copy every image of a multi-platform index, and the index' },
     format: { type: 'string', short: 'f', value: 'oci|docker', description: 'convert manifests to this format' },
     platform: { type: 'string', value: 'OS/ARCH[/VARIANT]', description: 'pick this platform from an index (default: this host)' },
     quiet: { type: 'boolean', short: 'q', description: 'no progress output' },
+    'tls-verify': { type: 'boolean', description: 'for docker:// ends: require HTTPS and verify certificates (default true; loopback registries may use HTTP)' },
   },
   async run(io, { options, positionals }) {
     const [source, destination] = positionals;
@@ -32,6 +35,7 @@ export const command = defineCommand({
     try {
       const record = await copy(source, destination, {
         store,
+        registry: tlsVerifyOption(options['tls-verify']),
         ...(format !== undefined ? { format } : {}),
         ...(options.all ? { all: true } : {}),
         ...(options.platform !== undefined ? { platform: parsePlatform(options.platform) } : {}),
