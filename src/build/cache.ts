@@ -32,11 +32,8 @@ export const CACHE_VERSION = 1;
 /** What a cache record holds. */
 export interface CacheRecord {
   readonly v: typeof CACHE_VERSION;
-  /**
-   * The step's image: manifest and config (image ID) digests. No manifest for a stage that has
-   * no layer yet (FROM scratch then config steps): only its config is written.
-   */
-  readonly manifest?: Digest;
+  /** The step's image: manifest and config (image ID) digests. */
+  readonly manifest: Digest;
   readonly config: Digest;
   readonly manifestSize: number;
   /** gc keeps these (store/gc reads `gcRoots` from every build-cache record). */
@@ -72,7 +69,7 @@ export function stepKey(parts: StepKeyParts): string {
 
 function isRecord(value: unknown): value is CacheRecord {
   const r = value as Partial<CacheRecord> | null;
-  return typeof r === 'object' && r !== null && r.v === CACHE_VERSION && (r.manifest === undefined || typeof r.manifest === 'string') && typeof r.config === 'string';
+  return typeof r === 'object' && r !== null && r.v === CACHE_VERSION && typeof r.manifest === 'string' && typeof r.config === 'string';
 }
 
 /**

@@ -94,9 +94,9 @@ async function runInstruction(session: BuildSession, state: StageState, instruct
     const prepared = await prepareStep(session, state, instruction, ctx);
     if (!session.noCache) {
       const record = await session.cache.get(prepared.key);
-      if (record && (record.manifest === undefined || (await session.store.blobs.has(record.manifest))) && (await session.store.blobs.has(record.config))) {
+      if (record && (await session.store.blobs.has(record.manifest)) && (await session.store.blobs.has(record.config))) {
         session.emit({ type: 'cached' });
-        await state.adopt(session, record.manifest, record.manifestSize, record.config);
+        await state.adopt(session, record.manifest, record.manifestSize);
         session.counts.cached++;
         session.emit({ type: 'image', id: record.config });
         return;
@@ -109,10 +109,10 @@ async function runInstruction(session: BuildSession, state: StageState, instruct
     const image = await state.advance(session, draft, created);
     session.cache.put(prepared.key, {
       v: CACHE_VERSION,
-      ...(image.descriptor ? { manifest: image.descriptor.digest } : {}),
+      manifest: image.descriptor.digest,
       config: image.id,
-      manifestSize: image.descriptor?.size ?? 0,
-      gcRoots: [image.descriptor?.digest ?? image.id],
+      manifestSize: image.descriptor.size,
+      gcRoots: [image.descriptor.digest],
       createdBy: draft.config.history?.[draft.config.history.length - 1]?.created_by ?? prepared.createdBy,
       at: session.now().toISOString(),
     });
