@@ -30,6 +30,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { CairnError } from '../errors.js';
 import { createReadStream } from 'node:fs';
+import { hashStream } from '../diff/sides.js';
 import type { TarBody, TarEntryInit } from '../tar/index.js';
 import type { UnionView } from '../union/index.js';
 import { cleanSlashPath, type IgnoreMatcher } from './dockerignore.js';
@@ -181,15 +182,6 @@ export async function collectSources(tree: SourceTree, spec: CopySpec): Promise<
   return out;
 }
 
-async function sha256Of(stream: Readable): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of stream) hash.update(chunk as Uint8Array);
-  return hash.digest('hex');
-}
-
-/** Files up to this size are hashed from one read (a stream costs more than the hashing). */
-const SMALL_FILE = 1 << 20;
-
 /**
  * The content digest of what a step reads (for the cache key) and docker's `file:`/`dir:`/
  * `multi:` source hash (for `created_by`).
@@ -198,9 +190,7 @@ export async function hashSources(tree: SourceTree, collected: readonly Collecte
   const lineOf = async (p: string, rel: string, st: SourceStat): Promise<string> => {
     let content = '';
     if (st.type === 'file') {
-      content =
-        st.sha256?.replace(/^sha256:/, '') ??
-        (st.size <= SMALL_FILE && tree.readSmall ? createHash('sha256').update(await tree.readSmall(p)).digest('hex') : await sha256Of(await tree.open(p)));
+      content = (st.sha256 ?? (tree.digest ? await tree.digest(p, st) : await hashStream(await tree.open(p)))).replace(/^sha256:/, '');
     }
     return JSON.stringify([rel, st.type, st.type === 'symlink' ? 0 : st.mode, st.linkname ?? '', content]);
   };
