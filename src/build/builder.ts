@@ -37,7 +37,7 @@ import { cachedRendition, formatEvent, type BuildEvent } from './output.js';
 export interface BuildOptions {
   /** The context directory. Give this or `contextTar`. */
   readonly contextDir?: string;
-  /** The context as a tar stream (plain, gzip or zstd): `cairn build -`. */
+  /** The context as a tar stream (plain, gzip, bzip2, xz or zstd): `cairn build -`. */
   readonly contextTar?: Readable;
   /**
    * The Dockerfile: a path (relative to `cwd`; inside the archive for a tar context), or its

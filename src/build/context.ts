@@ -1,6 +1,6 @@
 /**
  * @module build/context
- * The build context: a directory, or a tar (optionally gzip/zstd) read from a stream
+ * The build context: a directory, or a tar (plain, gzip, bzip2, xz or zstd) read from a stream
  * (`cairn build -`), extracted safely (layer/apply: nothing lands outside the temporary
  * directory) into the store's tmp area and removed afterwards. Also finds the Dockerfile and
  * the ignore file: `<Dockerfile>.dockerignore` beside the Dockerfile wins over the context's
@@ -19,7 +19,7 @@ import type { StorePaths } from '../store/paths.js';
 export interface ContextSource {
   /** A context directory. */
   readonly contextDir?: string;
-  /** A tar of the context (plain, gzip or zstd). */
+  /** A tar of the context (plain, gzip, bzip2, xz or zstd). */
   readonly contextTar?: Readable;
   /**
    * The Dockerfile: its text, or a path (relative to the current directory for a directory
@@ -56,9 +56,9 @@ async function extractTar(tar: Readable, tmpDir: string): Promise<string> {
   await mkdir(tmpDir, { recursive: true });
   const dir = await mkdtemp(path.join(tmpDir, 'build-context-'));
   try {
-    const { decompressStream } = await import('../tar/index.js');
+    const { decompressArchive } = await import('../tar/index.js');
     const { applyLayer } = await import('../layer/apply.js');
-    const { stream } = await decompressStream(tar, { what: 'the build context archive' });
+    const { stream } = await decompressArchive(tar, { what: 'the build context archive' });
     await applyLayer(dir, stream, { what: 'the build context archive' });
     return dir;
   } catch (err) {

@@ -16,7 +16,7 @@
  *   (`/bin/x` with `bin -> usr/bin` is written as `usr/bin/x`) and left as they are.
  * - Owners are 0:0, or `--chown` (names looked up in the image's /etc/passwd and /etc/group;
  *   `--chown=u` means u:u as docker); modes and mtimes are the source's, or `--chmod`.
- * - ADD extracts a local tar (plain, gzip, zstd; xz/bzip2 are refused) into `dest`, keeping
+ * - ADD extracts a local tar (plain, gzip, bzip2, xz, zstd) into `dest`, keeping
  *   the archive's owners; URLs are refused (no network).
  * - `--parents` keeps each source's path (after a `/./` pivot, if any) below `dest`;
  *   `--exclude` patterns drop paths, matched relative to the source.
@@ -101,10 +101,10 @@ function sourcePath(spec: CopySpec, source: string): { path: string; pivot: stri
 }
 
 async function isArchive(tree: SourceTree, rel: string): Promise<boolean> {
-  const { decompressStream } = await import('../tar/index.js');
+  const { decompressArchive } = await import('../tar/index.js');
   const input = await tree.open(rel);
   try {
-    const { stream } = await decompressStream(input, { what: rel });
+    const { stream } = await decompressArchive(input, { what: rel });
     const head: Buffer[] = [];
     let length = 0;
     for await (const chunk of stream) {
@@ -304,9 +304,9 @@ export async function copyLayer(
       const root = ensureDir([...destParts, ...keepParts]);
       const staging = await mkdtemp(path.join(options.tmpDir, 'build-add-'));
       cleanups.push(() => rm(staging, { recursive: true, force: true }));
-      const { decompressStream } = await import('../tar/index.js');
+      const { decompressArchive } = await import('../tar/index.js');
       const { applyLayer } = await import('../layer/apply.js');
-      const { stream } = await decompressStream(await tree.open(source.path), { what: `ADD ${source.name}` });
+      const { stream } = await decompressArchive(await tree.open(source.path), { what: `ADD ${source.name}` });
       await applyLayer(staging, stream, { what: `ADD ${source.name}` });
       const { walkTree } = await import('../layer/walk.js');
       for await (const { entry, source: file } of walkTree(staging, { root: false, xattrs: true })) {
