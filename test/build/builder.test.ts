@@ -17,6 +17,7 @@ import { readConfig } from '../../src/image/list.js';
 import { resolveImage } from '../../src/image/resolve.js';
 import { unpack } from '../../src/layer/unpack.js';
 import type { ImageConfig } from '../../src/oci/index.js';
+import { fsck } from '../../src/store/fsck.js';
 import { gc } from '../../src/store/gc.js';
 import { Store } from '../../src/store/store.js';
 import { packTar } from '../../src/tar/index.js';
@@ -338,6 +339,11 @@ describe.skipIf(skipWithoutFixtures(BUSYBOX))('cairn build', () => {
         ['FROM scratch AS a\nCOPY --from=b /x /x\nFROM scratch AS b\nCOPY --from=a /y /y\n', /^Dockerfile:2: circular dependency detected on stage: b$/, 'invalid-document'],
         ['FROM nosuch:1\n', /^Dockerfile:1: FROM nosuch:1: image "nosuch:1" is not in the store/, 'not-found'],
         ['FROM scratch\nCOPY a b /x\n', /^Dockerfile:2: COPY failed: (file not found|When using COPY with more than one source)/, 'not-found'],
+        ['FROM scratch\n\nFROM a b\n', /^Dockerfile:3: FROM requires either one or three arguments$/, 'invalid-document'],
+        ['FROM scratch\nCMD ["a", 1]\n', /^Dockerfile:2: when using JSON array syntax, arrays must be comprised of strings only$/, 'invalid-document'],
+        ['FROM scratch\nSHELL sh -c\n', /^Dockerfile:2: SHELL requires the arguments to be in JSON form$/, 'invalid-document'],
+        ['FROM scratch\nCOPY <<EOF /x\nnever ends\n', /^Dockerfile:2: unterminated heredoc$/, 'invalid-document'],
+        ['FROM scratch\nCOPY --from=missing-stage /x /x\n', /^Dockerfile:2: --from=missing-stage: no stage or image named "missing-stage"/, 'not-found'],
       ];
       for (const [text, message, code] of cases) {
         const err = await failure(buildIn(await context({ Dockerfile: text, b: 'b' }), { tags: ['bad:1'] }));
@@ -347,6 +353,25 @@ describe.skipIf(skipWithoutFixtures(BUSYBOX))('cairn build', () => {
       const multi = await failure(buildIn(await context({ a: 'a', b: 'b', Dockerfile: 'FROM scratch\nCOPY a b /x\n' })));
       expect(multi.message).toBe('Dockerfile:2: When using COPY with more than one source file, the destination must be a directory and end with a /');
       expect(await store.getTag('bad:1')).toBeUndefined();
+      // A --target that names no stage.
+      const target = await failure(buildIn(await context({ Dockerfile: 'FROM scratch AS one\nCOPY b /b\n', b: 'b' }), { target: 'two' }));
+      expect([target.code, target.message]).toEqual(['not-found', 'target stage "two" could not be found']);
+    });
+
+    it('COPY --link makes the same layer on any base; COPY --from a store image reads its files', async () => {
+      const dir = await context({ 'f.txt': 'linked', Dockerfile: 'FROM scratch\nCOPY --link f.txt /opt/f.txt\n' });
+      // A fixed time: the /opt the layer creates gets it in both builds.
+      const timestamp = new Date('2024-01-01T00:00:00Z');
+      await buildIn(dir, { tags: ['link:scratch'], timestamp });
+      await writeFile(path.join(dir, 'Dockerfile'), 'FROM busybox\nCOPY --link f.txt /opt/f.txt\nCOPY --from=busybox:latest /bin/busybox /opt/bb\n');
+      await buildIn(dir, { tags: ['link:busybox'], timestamp });
+      const onScratch = (await configOf('link:scratch')).rootfs.diff_ids;
+      const onBusybox = (await configOf('link:busybox')).rootfs.diff_ids;
+      expect(onBusybox.at(-2)).toBe(onScratch.at(-1));
+      const out = path.join(work, 'link');
+      await unpack(store, 'link:busybox', out);
+      expect((await lstat(path.join(out, 'opt', 'bb'))).size).toBe((await lstat(path.join(out, 'bin', 'busybox'))).size);
+      expect(await readFile(path.join(out, 'opt', 'f.txt'), 'utf8')).toBe('linked');
     });
   });
 
@@ -405,9 +430,14 @@ describe.skipIf(skipWithoutFixtures(BUSYBOX))('cairn build', () => {
       expect(await readFile(path.join(out, 'args'), 'utf8')).toBe('1 w http://proxy\n');
     }, 120_000);
 
-    it('a failing RUN: exit code and step in the error, no tag, no container left, earlier steps cached', async () => {
+    it('a failing RUN: exit code and step in the error, no tag, no image listed, fsck clean, no container left, earlier steps cached', async () => {
       const dir = await context({ Dockerfile: 'FROM busybox\nRUN echo ok > /ok\nRUN exit 3\n' });
-      const err = await failure(buildIn(dir, { tags: ['fails:1'] }));
+      const listed = (await store.readIndex()).manifests.length;
+      let log = '';
+      const err = await failure(build(store, { contextDir: dir, tags: ['fails:1'], onOutput: (t) => (log += t) }));
+      expect(log).toMatch(/\nStep 3\/3 : RUN exit 3\n ---> Running in [0-9a-f]{12}\n$/);
+      expect((await store.readIndex()).manifests.length).toBe(listed);
+      expect((await fsck(store)).problems).toEqual([]);
       expect(err.code).toBe('process-failed');
       expect(err.message).toBe("Dockerfile:3: The command '/bin/sh -c exit 3' returned a non-zero code: 3");
       expect(err.data.exitCode).toBe(3);
@@ -488,6 +518,30 @@ describe.skipIf(skipWithoutFixtures(BUSYBOX))('cairn build', () => {
       expect(r.status).toBe(0);
       expect(r.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
       expect((await store.getTag('cli:a'))?.digest).toBe((await store.getTag('cli:b'))?.digest);
+    });
+
+    it('build -f PATH - takes the Dockerfile from inside the context tar on stdin (xz-compressed here)', async () => {
+      const dir = await context({ 'docker/App.Dockerfile': 'FROM scratch\nCOPY data.txt /from-tar\n', 'data.txt': 'in the tar' });
+      const tar = spawnSync('tar', ['-C', dir, '-cJf', '-', '.']);
+      expect(tar.status).toBe(0);
+      const r = await run(['build', '-q', '-t', 'cli:tarfile', '-f', 'docker/App.Dockerfile', '-'], tar.stdout);
+      expect([r.status, r.stderr]).toEqual([0, '']);
+      const out = path.join(work, 'cli-tarfile');
+      await unpack(store, 'cli:tarfile', out);
+      expect(await readFile(path.join(out, 'from-tar'), 'utf8')).toBe('in the tar');
+      const missing = await run(['build', '-f', 'nope/Dockerfile', '-'], tar.stdout);
+      expect([missing.status, missing.stderr]).toEqual([1, 'Error: cannot read the Dockerfile nope/Dockerfile: no such file\n']);
+    });
+
+    it('--progress=tty draws a status line between log lines; plain and tty logs are the same text', async () => {
+      const dir = await context({ 'f.txt': 'f', Dockerfile: 'FROM scratch\nCOPY f.txt /\nLABEL a=b\n' });
+      expect((await run(['build', '-t', 'cli:progress', dir])).status).toBe(0);
+      const plain = await run(['build', '--progress=plain', '-t', 'cli:progress', dir]);
+      const tty = await run(['build', '--progress=tty', '-t', 'cli:progress', dir]);
+      expect(plain.stdout).not.toContain('\x1b');
+      expect(tty.stdout).toMatch(/\r\x1b\[2K\x1b\[2m\S Step 2\/3 : COPY f\.txt \/ \d+\.\ds\x1b\[0m/);
+      expect(tty.stdout.replace(/\r\x1b\[2K(\x1b\[2m[^\x1b]*\x1b\[0m)?/g, '')).toBe(plain.stdout);
+      expect((await run(['build', '--progress=fancy', dir])).status).toBe(2);
     });
 
     it('build - reads a context tar from stdin; --timestamp makes it reproducible; errors are one line', async () => {
