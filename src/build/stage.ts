@@ -9,7 +9,7 @@
 import { CairnError } from '../errors.js';
 import type { ImageDraft } from '../image/draft.js';
 import { resolveImage, type ResolvedImage } from '../image/resolve.js';
-import { formatPlatform, parseConfig, parsePlatform } from '../oci/index.js';
+import { configPlatform, formatPlatform, parseConfig, parsePlatform, platformMatches } from '../oci/index.js';
 import { StageArgs, envMap } from './args.js';
 import { CACHE_VERSION } from './cache.js';
 import { parseDockerfile, parseInstructions, type Instruction } from './parser/index.js';
@@ -70,6 +70,12 @@ async function baseState(session: BuildSession, plan: StagePlan): Promise<{ stat
     }
     const configDigest = image.manifest.config.digest;
     draft = { config: parseConfig(await session.store.blobs.readBytes(configDigest), `config ${configDigest}`), layers: image.manifest.layers };
+    // A single-platform image is what it is, whatever --platform asked for: refuse a mismatch
+    // (docker's message) instead of running the wrong architecture.
+    const actual = configPlatform(draft.config);
+    if (plan.base.kind === 'image' && stage.from.platform !== undefined && !platformMatches(platform, actual)) {
+      throw new CairnError('not-found', `FROM ${plan.base.ref}: image with reference ${plan.base.ref} was found but does not match the specified platform: wanted ${formatPlatform(platform)}, actual: ${formatPlatform(actual)}`, { reference: plan.base.ref });
+    }
     parentKey = image.id;
   }
   const baseId = image?.id ?? '';

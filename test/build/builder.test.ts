@@ -447,6 +447,20 @@ describe.skipIf(skipWithoutFixtures(BUSYBOX))('cairn build', () => {
       expect(again.data.exitCode).toBe(3);
     }, 120_000);
 
+    it('FROM --platform with the automatic platform args; RUN in exec form sees declared args', async () => {
+      const dockerfile = 'FROM --platform=$BUILDPLATFORM busybox\nARG TARGETPLATFORM\nRUN ["/bin/sh", "-c", "echo $TARGETPLATFORM > /p"]\n';
+      await buildIn(await context({ Dockerfile: dockerfile }), { tags: ['platform:1'] });
+      const config = await configOf('platform:1');
+      const host = `${config.os}/${config.architecture}`;
+      expect(config.history?.at(-1)?.created_by).toBe(`|1 TARGETPLATFORM=${host} /bin/sh -c echo $TARGETPLATFORM > /p`);
+      const out = path.join(work, 'platform');
+      await unpack(store, 'platform:1', out);
+      expect(await readFile(path.join(out, 'p'), 'utf8')).toBe(`${host}\n`);
+      const other = config.architecture === 'arm64' ? 'linux/amd64' : 'linux/arm64';
+      const err = await failure(buildIn(await context({ Dockerfile: `FROM --platform=${other} busybox\nRUN true\n` })));
+      expect([err.code, err.message]).toEqual(['not-found', `Dockerfile:1: FROM busybox: image with reference busybox was found but does not match the specified platform: wanted ${other}, actual: ${host}`]);
+    }, 120_000);
+
     it('RUN --mount=type=cache keeps its directory between builds and leaves nothing in the layer', async () => {
       const dockerfile = (n: number): string => `FROM busybox\nRUN --mount=type=cache,target=/var/cache/x echo ${n} >> /var/cache/x/log && cat /var/cache/x/log > /seen\n`;
       await buildIn(await context({ Dockerfile: dockerfile(1) }), { tags: ['mount:1'] });
