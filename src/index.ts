@@ -67,6 +67,8 @@ export * from './container/index.js';
 
 export { build, recallBuild } from './build/builder.js';
 export type { BuildOptions, BuildResult } from './build/builder.js';
+export { pruneBuildCache } from './build/prune.js';
+export type { PruneBuildCacheOptions, PruneBuildCacheResult } from './build/prune.js';
 export type { BuildEvent } from './build/output.js';
 export { formatEvent } from './build/output.js';
 export { IgnoreMatcher, readDockerignore } from './build/dockerignore.js';

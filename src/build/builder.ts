@@ -37,7 +37,7 @@ import { cachedRendition, formatEvent, type BuildEvent } from './output.js';
 export interface BuildOptions {
   /** The context directory. Give this or `contextTar`. */
   readonly contextDir?: string;
-  /** The context as a tar stream (plain, gzip or zstd): `cairn build -`. */
+  /** The context as a tar stream (plain, gzip, bzip2, xz or zstd): `cairn build -`. */
   readonly contextTar?: Readable;
   /**
    * The Dockerfile: a path (relative to `cwd`; inside the archive for a tar context), or its
@@ -114,10 +114,10 @@ function emitter(options: BuildOptions, events: BuildEvent[]): (event: BuildEven
 export async function recallBuild(paths: StorePaths, options: BuildOptions): Promise<BuildResult | undefined> {
   if (options.noCache || options.contextDir === undefined || options.contextTar !== undefined || options.memo === false) return undefined;
   const tags = (options.tags ?? []).map((tag) => tagged(parseReference(tag)));
-  const context = await loadContext({ contextDir: options.contextDir, ...(options.dockerfile !== undefined ? { dockerfile: options.dockerfile } : {}) }, paths.tmp, options.cwd);
+  const context = await loadContext({ contextDir: options.contextDir, ...(options.dockerfile !== undefined ? { dockerfile: options.dockerfile } : {}) }, paths, options.cwd);
   try {
     const identity = identityOf(context, options, tags);
-    const memo = identity ? await recall(paths, identity, context) : undefined;
+    const memo = identity ? await recall(paths, identity, () => fingerprint(context)) : undefined;
     if (!memo) return undefined;
     const emit = emitter(options, []);
     for (const event of memo.events) emit(event);
@@ -144,11 +144,16 @@ export async function build(store: Store, options: BuildOptions): Promise<BuildR
     ...(options.contextTar !== undefined ? { contextTar: options.contextTar } : {}),
     ...(options.dockerfile !== undefined ? { dockerfile: options.dockerfile } : {}),
   };
-  const context = await loadContext(source, store.paths.tmp, options.cwd);
+  const context = await loadContext(source, store.paths, options.cwd);
   try {
     const identity = identityOf(context, options, tags);
+    // Taken once, before any step reads the context: a file edited during the build then fails
+    // to match next time, instead of the memo vouching for content the build never saw.
+    let printing: Promise<string | undefined> | undefined;
+    const print = (): Promise<string | undefined> => (printing ??= fingerprint(context));
+    if (identity) await print();
     if (identity && !options.noCache) {
-      const memo = await recall(store.paths, identity, context);
+      const memo = await recall(store.paths, identity, print);
       if (memo) {
         for (const event of memo.events) emit(event);
         return { id: memo.id, descriptor: memo.descriptor, tags, executed: 0, cached: memo.steps, containers: 0, unusedArgs: memo.unusedArgs };
@@ -169,11 +174,11 @@ export async function build(store: Store, options: BuildOptions): Promise<BuildR
     if (identity && result.refs) {
       // The next build of the same inputs would hit the cache at every step and end here (the
       // records now point at what this build made): it need not even parse.
-      const print = await fingerprint(context);
-      if (print) {
+      const fingerprinted = await print();
+      if (fingerprinted) {
         await remember(store.paths, identity, {
           v: MEMO_VERSION,
-          fingerprint: print,
+          fingerprint: fingerprinted,
           id: result.id,
           descriptor: result.descriptor,
           refs: result.refs,

@@ -25,6 +25,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Digest } from '../digest/index.js';
 import type { Meta } from '../store/meta.js';
+import type { StorePaths } from '../store/paths.js';
 import type { Store } from '../store/store.js';
 
 export const CACHE_VERSION = 1;
@@ -32,11 +33,8 @@ export const CACHE_VERSION = 1;
 /** What a cache record holds. */
 export interface CacheRecord {
   readonly v: typeof CACHE_VERSION;
-  /**
-   * The step's image: manifest and config (image ID) digests. No manifest for a stage that has
-   * no layer yet (FROM scratch then config steps): only its config is written.
-   */
-  readonly manifest?: Digest;
+  /** The step's image: manifest and config (image ID) digests. */
+  readonly manifest: Digest;
   readonly config: Digest;
   readonly manifestSize: number;
   /** gc keeps these (store/gc reads `gcRoots` from every build-cache record). */
@@ -49,7 +47,7 @@ export interface CacheRecord {
 /** The index copy keeps the newest records only (the database keeps them all). */
 export const INDEX_LIMIT = 20_000;
 
-function trimmed(index: Map<string, CacheRecord>): [string, CacheRecord][] {
+function trimmed(index: ReadonlyMap<string, CacheRecord>): [string, CacheRecord][] {
   const entries = [...index];
   if (entries.length <= INDEX_LIMIT) return entries;
   return entries.sort(([, a], [, b]) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0)).slice(0, INDEX_LIMIT);
@@ -70,9 +68,42 @@ export function stepKey(parts: StepKeyParts): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
-function isRecord(value: unknown): value is CacheRecord {
+/** `cairn/cache/build-index.json`: key → record, the copy lookups try first. */
+export function indexCopyPath(paths: StorePaths): string {
+  return path.join(paths.cache, 'build-index.json');
+}
+
+/** The index copy's records (none when it is missing or damaged: the database answers then). */
+export async function readIndexCopy(paths: StorePaths): Promise<Map<string, CacheRecord>> {
+  const out = new Map<string, CacheRecord>();
+  let text: string;
+  try {
+    text = await readFile(indexCopyPath(paths), 'utf8');
+  } catch {
+    return out;
+  }
+  try {
+    const doc = JSON.parse(text) as { v?: unknown; records?: Record<string, unknown> };
+    if (doc.v !== CACHE_VERSION || typeof doc.records !== 'object' || doc.records === null) return out;
+    for (const [key, value] of Object.entries(doc.records)) if (isRecord(value)) out.set(key, value);
+  } catch {
+    // A damaged copy is no copy.
+  }
+  return out;
+}
+
+/** Replaces the index copy (call under the store lock, with the database's records). */
+export async function writeIndexCopy(paths: StorePaths, index: ReadonlyMap<string, CacheRecord>): Promise<void> {
+  const { writeFileAtomic } = await import('../sys/atomic.js');
+  const { mkdir } = await import('node:fs/promises');
+  await mkdir(paths.cache, { recursive: true });
+  await writeFileAtomic(indexCopyPath(paths), `${JSON.stringify({ v: CACHE_VERSION, records: Object.fromEntries(trimmed(index)) })}\n`);
+}
+
+/** Whether a database or index-copy value is a record of this version. */
+export function isRecord(value: unknown): value is CacheRecord {
   const r = value as Partial<CacheRecord> | null;
-  return typeof r === 'object' && r !== null && r.v === CACHE_VERSION && (r.manifest === undefined || typeof r.manifest === 'string') && typeof r.config === 'string';
+  return typeof r === 'object' && r !== null && r.v === CACHE_VERSION && typeof r.manifest === 'string' && typeof r.config === 'string';
 }
 
 /**
@@ -93,30 +124,7 @@ export class CacheSession {
     this.#store = store;
   }
 
-  /** `cairn/cache/build-index.json`: key → record, the copy lookups try first. */
-  get indexPath(): string {
-    return path.join(this.#store.paths.cache, 'build-index.json');
-  }
-
   #index: Promise<Map<string, CacheRecord>> | undefined;
-
-  async #readIndex(): Promise<Map<string, CacheRecord>> {
-    const out = new Map<string, CacheRecord>();
-    let text: string;
-    try {
-      text = await readFile(this.indexPath, 'utf8');
-    } catch {
-      return out;
-    }
-    try {
-      const doc = JSON.parse(text) as { v?: unknown; records?: Record<string, unknown> };
-      if (doc.v !== CACHE_VERSION || typeof doc.records !== 'object' || doc.records === null) return out;
-      for (const [key, value] of Object.entries(doc.records)) if (isRecord(value)) out.set(key, value);
-    } catch {
-      // A damaged copy is no copy: the database answers.
-    }
-    return out;
-  }
 
   #open(): Promise<Meta> {
     if (this.#opening) return this.#opening;
@@ -146,7 +154,7 @@ export class CacheSession {
   async get(key: string): Promise<CacheRecord | undefined> {
     const pending = this.#pending.get(key);
     if (pending) return pending;
-    this.#index ??= this.#readIndex();
+    this.#index ??= readIndexCopy(this.#store.paths);
     const copied = (await this.#index).get(key);
     if (copied) return copied;
     const meta = await this.#open();
@@ -186,12 +194,9 @@ export class CacheSession {
     if (this.#pending.size === 0) return this.release();
     const meta = await this.#open();
     for (const [key, record] of this.#pending) await meta.buildCache.put(key, record);
-    const index = await this.#readIndex();
+    const index = await readIndexCopy(this.#store.paths);
     for (const [key, record] of this.#pending) index.set(key, record);
-    const { writeFileAtomic } = await import('../sys/atomic.js');
-    const { mkdir } = await import('node:fs/promises');
-    await mkdir(path.dirname(this.indexPath), { recursive: true });
-    await writeFileAtomic(this.indexPath, `${JSON.stringify({ v: CACHE_VERSION, records: Object.fromEntries(trimmed(index)) })}\n`);
+    await writeIndexCopy(this.#store.paths, index);
     this.#index = Promise.resolve(index);
     this.#pending.clear();
     await this.release();

@@ -1,6 +1,6 @@
 /**
  * @module build/context
- * The build context: a directory, or a tar (optionally gzip/zstd) read from a stream
+ * The build context: a directory, or a tar (plain, gzip, bzip2, xz or zstd) read from a stream
  * (`cairn build -`), extracted safely (layer/apply: nothing lands outside the temporary
  * directory) into the store's tmp area and removed afterwards. Also finds the Dockerfile and
  * the ignore file: `<Dockerfile>.dockerignore` beside the Dockerfile wins over the context's
@@ -12,12 +12,14 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { CairnError, errnoCode } from '../errors.js';
 import { IgnoreMatcher, readDockerignore } from './dockerignore.js';
+import { ContextDigests } from './context-digests.js';
 import { DiskTree } from './sources.js';
+import type { StorePaths } from '../store/paths.js';
 
 export interface ContextSource {
   /** A context directory. */
   readonly contextDir?: string;
-  /** A tar of the context (plain, gzip or zstd). */
+  /** A tar of the context (plain, gzip, bzip2, xz or zstd). */
   readonly contextTar?: Readable;
   /**
    * The Dockerfile: its text, or a path (relative to the current directory for a directory
@@ -33,7 +35,10 @@ export interface LoadedContext {
   readonly dockerfile: { readonly text: Uint8Array; readonly name: string };
   /** The ignore patterns in effect (for tests and `--progress` output). */
   readonly ignorePatterns: readonly string[];
-  /** Removes the extracted copy of a tar context; nothing for a directory. */
+  /**
+   * Ends the context's use: saves the file digests hashed meanwhile (a directory context), or
+   * removes the extracted copy (a tar context).
+   */
   dispose(): Promise<void>;
 }
 
@@ -51,9 +56,9 @@ async function extractTar(tar: Readable, tmpDir: string): Promise<string> {
   await mkdir(tmpDir, { recursive: true });
   const dir = await mkdtemp(path.join(tmpDir, 'build-context-'));
   try {
-    const { decompressStream } = await import('../tar/index.js');
+    const { decompressArchive } = await import('../tar/index.js');
     const { applyLayer } = await import('../layer/apply.js');
-    const { stream } = await decompressStream(tar, { what: 'the build context archive' });
+    const { stream } = await decompressArchive(tar, { what: 'the build context archive' });
     await applyLayer(dir, stream, { what: 'the build context archive' });
     return dir;
   } catch (err) {
@@ -63,18 +68,19 @@ async function extractTar(tar: Readable, tmpDir: string): Promise<string> {
 }
 
 /**
- * Opens the context: extracts a tar context under `tmpDir`, reads the Dockerfile and the
- * ignore file.
+ * Opens the context: extracts a tar context under `paths.tmp`, reads the Dockerfile and the
+ * ignore file; a directory context's file digests are remembered under `paths.cache`.
  *
  * @throws CairnError 'not-found' (no context directory, no Dockerfile), 'invalid-argument'
  *   (both or neither of a directory and a tar; a malformed ignore pattern).
  */
-export async function loadContext(source: ContextSource, tmpDir: string, cwd: string = process.cwd()): Promise<LoadedContext> {
+export async function loadContext(source: ContextSource, paths: Pick<StorePaths, 'tmp' | 'cache'>, cwd: string = process.cwd()): Promise<LoadedContext> {
   if ((source.contextDir === undefined) === (source.contextTar === undefined)) {
     throw new CairnError('invalid-argument', 'build: give exactly one context, a directory or a tar stream', {});
   }
   let root: string;
   let dispose = async (): Promise<void> => undefined;
+  let digests: ContextDigests | undefined;
   if (source.contextDir !== undefined) {
     root = path.resolve(cwd, source.contextDir);
     let isDir = false;
@@ -84,8 +90,11 @@ export async function loadContext(source: ContextSource, tmpDir: string, cwd: st
       if (errnoCode(err) !== 'ENOENT') throw err;
     }
     if (!isDir) throw new CairnError('not-found', `build context ${source.contextDir}: no such directory`, { path: root });
+    digests = ContextDigests.of(paths.cache, root);
+    const saving = digests;
+    dispose = () => saving.save();
   } else {
-    root = await extractTar(source.contextTar as Readable, tmpDir);
+    root = await extractTar(source.contextTar as Readable, paths.tmp);
     const extracted = root;
     dispose = () => rm(extracted, { recursive: true, force: true });
   }
@@ -116,7 +125,7 @@ export async function loadContext(source: ContextSource, tmpDir: string, cwd: st
     const specific = dockerfilePath ? await readIfFile(`${dockerfilePath}.dockerignore`) : undefined;
     const ignoreText = specific ?? (await readIfFile(path.join(root, '.dockerignore')));
     const ignorePatterns = ignoreText ? readDockerignore(ignoreText.toString('utf8')) : [];
-    const tree = new DiskTree(root, IgnoreMatcher.from(ignorePatterns));
+    const tree = new DiskTree(root, IgnoreMatcher.from(ignorePatterns), digests);
     return { tree, root, dockerfile, ignorePatterns, dispose };
   } catch (err) {
     await dispose();

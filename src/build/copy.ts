@@ -16,7 +16,7 @@
  *   (`/bin/x` with `bin -> usr/bin` is written as `usr/bin/x`) and left as they are.
  * - Owners are 0:0, or `--chown` (names looked up in the image's /etc/passwd and /etc/group;
  *   `--chown=u` means u:u as docker); modes and mtimes are the source's, or `--chmod`.
- * - ADD extracts a local tar (plain, gzip, zstd; xz/bzip2 are refused) into `dest`, keeping
+ * - ADD extracts a local tar (plain, gzip, bzip2, xz, zstd) into `dest`, keeping
  *   the archive's owners; URLs are refused (no network).
  * - `--parents` keeps each source's path (after a `/./` pivot, if any) below `dest`;
  *   `--exclude` patterns drop paths, matched relative to the source.
@@ -30,6 +30,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { CairnError } from '../errors.js';
 import { createReadStream } from 'node:fs';
+import { hashStream } from '../diff/sides.js';
 import type { TarBody, TarEntryInit } from '../tar/index.js';
 import type { UnionView } from '../union/index.js';
 import { cleanSlashPath, type IgnoreMatcher } from './dockerignore.js';
@@ -100,10 +101,10 @@ function sourcePath(spec: CopySpec, source: string): { path: string; pivot: stri
 }
 
 async function isArchive(tree: SourceTree, rel: string): Promise<boolean> {
-  const { decompressStream } = await import('../tar/index.js');
+  const { decompressArchive } = await import('../tar/index.js');
   const input = await tree.open(rel);
   try {
-    const { stream } = await decompressStream(input, { what: rel });
+    const { stream } = await decompressArchive(input, { what: rel });
     const head: Buffer[] = [];
     let length = 0;
     for await (const chunk of stream) {
@@ -181,15 +182,6 @@ export async function collectSources(tree: SourceTree, spec: CopySpec): Promise<
   return out;
 }
 
-async function sha256Of(stream: Readable): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of stream) hash.update(chunk as Uint8Array);
-  return hash.digest('hex');
-}
-
-/** Files up to this size are hashed from one read (a stream costs more than the hashing). */
-const SMALL_FILE = 1 << 20;
-
 /**
  * The content digest of what a step reads (for the cache key) and docker's `file:`/`dir:`/
  * `multi:` source hash (for `created_by`).
@@ -198,9 +190,7 @@ export async function hashSources(tree: SourceTree, collected: readonly Collecte
   const lineOf = async (p: string, rel: string, st: SourceStat): Promise<string> => {
     let content = '';
     if (st.type === 'file') {
-      content =
-        st.sha256?.replace(/^sha256:/, '') ??
-        (st.size <= SMALL_FILE && tree.readSmall ? createHash('sha256').update(await tree.readSmall(p)).digest('hex') : await sha256Of(await tree.open(p)));
+      content = (st.sha256 ?? (tree.digest ? await tree.digest(p, st) : await hashStream(await tree.open(p)))).replace(/^sha256:/, '');
     }
     return JSON.stringify([rel, st.type, st.type === 'symlink' ? 0 : st.mode, st.linkname ?? '', content]);
   };
@@ -314,9 +304,9 @@ export async function copyLayer(
       const root = ensureDir([...destParts, ...keepParts]);
       const staging = await mkdtemp(path.join(options.tmpDir, 'build-add-'));
       cleanups.push(() => rm(staging, { recursive: true, force: true }));
-      const { decompressStream } = await import('../tar/index.js');
+      const { decompressArchive } = await import('../tar/index.js');
       const { applyLayer } = await import('../layer/apply.js');
-      const { stream } = await decompressStream(await tree.open(source.path), { what: `ADD ${source.name}` });
+      const { stream } = await decompressArchive(await tree.open(source.path), { what: `ADD ${source.name}` });
       await applyLayer(staging, stream, { what: `ADD ${source.name}` });
       const { walkTree } = await import('../layer/walk.js');
       for await (const { entry, source: file } of walkTree(staging, { root: false, xattrs: true })) {

@@ -93,13 +93,16 @@ export async function fingerprint(context: LoadedContext): Promise<string | unde
   if (!entries) return undefined;
   for (const e of entries) {
     const st = e.stat;
-    hash.update(`${JSON.stringify([e.rel, st.type, st.mode, st.size, st.mtime.getTime(), st.change ?? '', st.linkname ?? ''])}\n`);
+    hash.update(`${JSON.stringify([e.rel, st.type, st.mode, st.size, st.mtime.getTime(), st.identity?.key ?? '', st.linkname ?? ''])}\n`);
   }
   return hash.digest('hex');
 }
 
-/** The memo's answer for this build, or undefined when it has none (or it no longer holds). */
-export async function recall(paths: StorePaths, identity: MemoIdentity, context: LoadedContext): Promise<MemoRecord | undefined> {
+/**
+ * The memo's answer for this build, or undefined when it has none (or it no longer holds).
+ * `print` gives the context's fingerprint (asked last, only when everything else holds).
+ */
+export async function recall(paths: StorePaths, identity: MemoIdentity, print: () => Promise<string | undefined>): Promise<MemoRecord | undefined> {
   let record: MemoRecord;
   try {
     record = JSON.parse(await readFile(memoPath(paths, identity), 'utf8')) as MemoRecord;
@@ -113,7 +116,7 @@ export async function recall(paths: StorePaths, identity: MemoIdentity, context:
   for (const tag of identity.tags) if (!named(tag, record.descriptor.digest)) return undefined;
   if (identity.tags.length === 0 && !manifests.some((d) => d.digest === record.descriptor.digest)) return undefined;
   if (!(await hasBlob(paths, record.descriptor.digest)) || !(await hasBlob(paths, record.id))) return undefined;
-  if ((await fingerprint(context)) !== record.fingerprint) return undefined;
+  if ((await print()) !== record.fingerprint) return undefined;
   return record;
 }
 

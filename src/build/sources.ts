@@ -12,15 +12,16 @@
  * docker, BuildKit and buildah match them): `**` is no different from `*` there, one component.
  */
 import { createReadStream } from 'node:fs';
-import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
+import { lstat, readdir, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { CairnError, errnoCode } from '../errors.js';
-import { resolveInRoot } from '../layer/scoped-path.js';
+import { ScopedResolver } from '../layer/scoped-path.js';
 import type { TarEntryType } from '../tar/index.js';
 import type { UnionStat, UnionView } from '../union/index.js';
 import type { IgnoreMatcher } from './dockerignore.js';
-import { typeOfStats } from '../diff/sides.js';
+import { hashFile, typeOfStats } from '../diff/sides.js';
+import { ContextDigests, type FileIdentity } from './context-digests.js';
 
 /** What the copy planner needs to know about one path. */
 export interface SourceStat {
@@ -35,8 +36,11 @@ export interface SourceStat {
   readonly devminor?: number;
   /** A content digest when the tree already knows it (layer indexes do). */
   readonly sha256?: string;
-  /** On disk: `inode:ctime`, which any write changes (the memo's fingerprint). */
-  readonly change?: string;
+  /**
+   * On disk: the stat identity (`dev:ino:size:mtimeNs:ctimeNs`; any write changes the ctime),
+   * which the memo's fingerprint and the saved content digests (build/context-digests) key on.
+   */
+  readonly identity?: FileIdentity;
 }
 
 export interface SourceTree {
@@ -50,8 +54,8 @@ export interface SourceTree {
   readdir(rel: string): Promise<string[]>;
   /** A file's content. */
   open(rel: string): Promise<Readable>;
-  /** A small file's content in one read (for hashing), when the tree can do that cheaper. */
-  readSmall?(rel: string): Promise<Buffer>;
+  /** A file's sha256 (hex), when the tree knows a cheaper way than reading it through `open`. */
+  digest?(rel: string, stat: SourceStat): Promise<string>;
   /** `.dockerignore`: whether the path may not be read. */
   excluded(rel: string): boolean;
   /** Whether an excluded directory may still hold paths that are not. */
@@ -69,37 +73,52 @@ function splitDev(rdev: number): { major: number; minor: number } {
 const join = (dir: string, name: string): string => (dir === '' ? name : `${dir}/${name}`);
 const compareBytes = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
-/** The build context: a directory on disk and its `.dockerignore`. */
+/**
+ * The build context: a directory on disk and its `.dockerignore`. Path resolutions are
+ * remembered for the tree's life (one build: the context is not expected to change under it),
+ * and file digests come from `ContextDigests` when their stat identity is unchanged.
+ */
 export class DiskTree implements SourceTree {
   readonly label = 'build context';
   readonly root: string;
   readonly #ignore: IgnoreMatcher | undefined;
+  readonly #resolver: ScopedResolver;
+  readonly #digests: ContextDigests;
 
-  constructor(root: string, ignore?: IgnoreMatcher) {
+  constructor(root: string, ignore?: IgnoreMatcher, digests: ContextDigests = ContextDigests.ephemeral()) {
     this.root = path.resolve(root);
     this.#ignore = ignore && !ignore.empty ? ignore : undefined;
+    this.#resolver = new ScopedResolver(this.root);
+    this.#digests = digests;
+  }
+
+  /** The content digests this tree uses (to save them after the build). */
+  get digests(): ContextDigests {
+    return this.#digests;
   }
 
   async lstat(rel: string): Promise<SourceStat | undefined> {
     // Parents are resolved inside the root first: a symlinked parent cannot lead out.
     const slash = rel.lastIndexOf('/');
-    const parent = slash < 0 ? '' : await resolveInRoot(this.root, rel.slice(0, slash));
+    const parent = slash < 0 ? '' : await this.#resolver.resolve(rel.slice(0, slash));
     const abs = path.join(this.root, parent, rel.slice(slash + 1));
     try {
-      const st = await lstat(abs);
+      // Nanosecond times: two writes within a millisecond still differ.
+      const st = await lstat(abs, { bigint: true });
       const type = typeOfStats(st);
       if (!type) return undefined;
-      const dev = type === 'char' || type === 'block' ? splitDev(st.rdev) : undefined;
+      const dev = type === 'char' || type === 'block' ? splitDev(Number(st.rdev)) : undefined;
+      const size = type === 'file' ? Number(st.size) : 0;
       return {
         type,
-        mode: st.mode & 0o7777,
-        uid: st.uid,
-        gid: st.gid,
-        mtime: new Date(Math.trunc(st.mtimeMs)),
-        size: type === 'file' ? st.size : 0,
+        mode: Number(st.mode) & 0o7777,
+        uid: Number(st.uid),
+        gid: Number(st.gid),
+        mtime: new Date(Number(st.mtimeMs)),
+        size,
         ...(type === 'symlink' ? { linkname: await readlink(abs) } : {}),
         ...(dev ? { devmajor: dev.major, devminor: dev.minor } : {}),
-        change: `${st.ino}:${st.ctimeMs}`,
+        identity: { key: `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`, ctimeMs: Number(st.ctimeMs) },
       };
     } catch (err) {
       const code = errnoCode(err);
@@ -109,7 +128,7 @@ export class DiskTree implements SourceTree {
   }
 
   resolve(rel: string): Promise<string> {
-    return rel === '' ? Promise.resolve('') : resolveInRoot(this.root, rel);
+    return this.#resolver.resolve(rel);
   }
 
   async readdir(rel: string): Promise<string[]> {
@@ -121,8 +140,9 @@ export class DiskTree implements SourceTree {
     return createReadStream(path.join(this.root, await this.resolve(rel)));
   }
 
-  async readSmall(rel: string): Promise<Buffer> {
-    return readFile(path.join(this.root, await this.resolve(rel)));
+  async digest(rel: string, stat: SourceStat): Promise<string> {
+    const read = async (): Promise<string> => (await hashFile(path.join(this.root, await this.resolve(rel)), stat.size)).slice('sha256:'.length);
+    return stat.identity ? this.#digests.digest(rel, stat.identity, read) : read();
   }
 
   excluded(rel: string): boolean {

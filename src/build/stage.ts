@@ -9,7 +9,7 @@
 import { CairnError } from '../errors.js';
 import type { ImageDraft } from '../image/draft.js';
 import { resolveImage, type ResolvedImage } from '../image/resolve.js';
-import { formatPlatform, parseConfig, parsePlatform } from '../oci/index.js';
+import { configPlatform, formatPlatform, parseConfig, parsePlatform, platformMatches } from '../oci/index.js';
 import { StageArgs, envMap } from './args.js';
 import { CACHE_VERSION } from './cache.js';
 import { parseDockerfile, parseInstructions, type Instruction } from './parser/index.js';
@@ -70,6 +70,12 @@ async function baseState(session: BuildSession, plan: StagePlan): Promise<{ stat
     }
     const configDigest = image.manifest.config.digest;
     draft = { config: parseConfig(await session.store.blobs.readBytes(configDigest), `config ${configDigest}`), layers: image.manifest.layers };
+    // A single-platform image is what it is, whatever --platform asked for: refuse a mismatch
+    // (docker's message) instead of running the wrong architecture.
+    const actual = configPlatform(draft.config);
+    if (plan.base.kind === 'image' && stage.from.platform !== undefined && !platformMatches(platform, actual)) {
+      throw new CairnError('not-found', `FROM ${plan.base.ref}: image with reference ${plan.base.ref} was found but does not match the specified platform: wanted ${formatPlatform(platform)}, actual: ${formatPlatform(actual)}`, { reference: plan.base.ref });
+    }
     parentKey = image.id;
   }
   const baseId = image?.id ?? '';
@@ -94,9 +100,9 @@ async function runInstruction(session: BuildSession, state: StageState, instruct
     const prepared = await prepareStep(session, state, instruction, ctx);
     if (!session.noCache) {
       const record = await session.cache.get(prepared.key);
-      if (record && (record.manifest === undefined || (await session.store.blobs.has(record.manifest))) && (await session.store.blobs.has(record.config))) {
+      if (record && (await session.store.blobs.has(record.manifest)) && (await session.store.blobs.has(record.config))) {
         session.emit({ type: 'cached' });
-        await state.adopt(session, record.manifest, record.manifestSize, record.config);
+        await state.adopt(session, record.manifest, record.manifestSize);
         session.counts.cached++;
         session.emit({ type: 'image', id: record.config });
         return;
@@ -109,10 +115,10 @@ async function runInstruction(session: BuildSession, state: StageState, instruct
     const image = await state.advance(session, draft, created);
     session.cache.put(prepared.key, {
       v: CACHE_VERSION,
-      ...(image.descriptor ? { manifest: image.descriptor.digest } : {}),
+      manifest: image.descriptor.digest,
       config: image.id,
-      manifestSize: image.descriptor?.size ?? 0,
-      gcRoots: [image.descriptor?.digest ?? image.id],
+      manifestSize: image.descriptor.size,
+      gcRoots: [image.descriptor.digest],
       createdBy: draft.config.history?.[draft.config.history.length - 1]?.created_by ?? prepared.createdBy,
       at: session.now().toISOString(),
     });

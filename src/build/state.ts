@@ -9,8 +9,7 @@
 import type { Digest } from '../digest/index.js';
 import type { ImageDraft } from '../image/draft.js';
 import type { ResolvedImage } from '../image/resolve.js';
-import { CairnError } from '../errors.js';
-import { MediaType, encodeDocument, parseConfig, parseManifest, type Descriptor, type ImageConfig, type Platform } from '../oci/index.js';
+import { MediaType, parseConfig, parseManifest, type Descriptor, type Platform } from '../oci/index.js';
 import { parseReference, tagged } from '../store/reference.js';
 import type { Store } from '../store/store.js';
 import type { BuildArgs, StageArgs } from './args.js';
@@ -96,20 +95,11 @@ export function noteRef(session: BuildSession, text: string, image: ResolvedImag
   else session.refs = undefined;
 }
 
-/** What a step produced: an image, or (no layers yet: an OCI manifest needs one) only a config. */
-export interface StepImage {
-  /** The image ID: the config digest. */
-  readonly id: Digest;
-  readonly descriptor?: Descriptor;
-}
-
 /** The image a stage has reached. */
 export class StageState {
   draft: ImageDraft;
   /** The written image of `draft`, when it is written. */
   image: ResolvedImage | undefined;
-  /** The config digest of a written draft without layers (FROM scratch, config steps only). */
-  configId: Digest | undefined;
   /** The cache key's notion of the parent: the image ID, or a description of an unwritten draft. */
   parentKey: string;
   author: string | undefined;
@@ -129,65 +119,31 @@ export class StageState {
     return this.draft.config.config ?? {};
   }
 
-  /** The image ID so far (undefined before the first write of a scratch stage). */
-  get id(): Digest | undefined {
-    return this.image?.id ?? this.configId;
-  }
-
   /** Writes the draft as an image (if it is not written) and returns it. */
   async written(session: BuildSession): Promise<ResolvedImage> {
     if (this.image) return this.image;
     await session.hold();
-    if (this.draft.layers.length === 0) {
-      throw new CairnError('unsupported', 'the image has no layer yet (FROM scratch with only config instructions): an OCI image needs at least one layer', {});
-    }
-    const created = session.timestamp ?? session.now();
-    const { writeImage, draftOf } = await import('../image/draft.js');
-    const { manifestOf } = await import('../image/resolve.js');
-    const descriptor = await writeImage(session.store, this.draft, { created, ...(this.author !== undefined ? { author: this.author } : {}) });
-    this.image = await manifestOf(session.store, descriptor);
-    this.draft = await draftOf(session.store, this.image);
-    return this.image;
+    return this.#write(session, this.draft, session.timestamp ?? session.now());
   }
 
-  /** Moves to a step's result: a new draft, written now. */
-  async advance(session: BuildSession, draft: ImageDraft, created: Date): Promise<StepImage> {
-    if (draft.layers.length === 0) {
-      const stamp = created.toISOString();
-      const config: ImageConfig = {
-        ...draft.config,
-        created: stamp,
-        ...(this.author !== undefined ? { author: this.author } : {}),
-        history: (draft.config.history ?? []).map((h) => (h.created ? h : { ...h, created: stamp })),
-      };
-      const ref = await session.store.blobs.put(Buffer.from(encodeDocument(config)), { what: 'image config' });
-      this.draft = { config, layers: [] };
-      this.image = undefined;
-      this.configId = ref.digest;
-      this.parentKey = ref.digest;
-      return { id: ref.digest };
-    }
+  /** Moves to a step's result: a new draft, written now (a FROM scratch stage may have no layer yet). */
+  async advance(session: BuildSession, draft: ImageDraft, created: Date): Promise<ResolvedImage> {
+    const image = await this.#write(session, draft, created);
+    this.parentKey = image.id;
+    return image;
+  }
+
+  async #write(session: BuildSession, draft: ImageDraft, created: Date): Promise<ResolvedImage> {
     const { writeImage, draftOf } = await import('../image/draft.js');
     const { manifestOf } = await import('../image/resolve.js');
     const descriptor = await writeImage(session.store, draft, { created, ...(this.author !== undefined ? { author: this.author } : {}) });
     this.image = await manifestOf(session.store, descriptor);
     this.draft = await draftOf(session.store, this.image);
-    this.parentKey = this.image.id;
-    this.configId = undefined;
-    return { id: this.image.id, descriptor: this.image.descriptor };
+    return this.image;
   }
 
-  /** Moves to an image from the cache (a config alone when it has no layers). */
-  async adopt(session: BuildSession, manifest: Digest | undefined, size: number, configDigest: Digest): Promise<void> {
-    if (manifest === undefined) {
-      const config = parseConfig(await session.store.blobs.readBytes(configDigest), `config ${configDigest}`);
-      this.draft = { config, layers: [] };
-      this.image = undefined;
-      this.configId = configDigest;
-      this.parentKey = configDigest;
-      this.author = config.author;
-      return;
-    }
+  /** Moves to an image from the cache. */
+  async adopt(session: BuildSession, manifest: Digest, size: number): Promise<void> {
     const descriptor: Descriptor = { mediaType: MediaType.OciManifest, digest: manifest, size };
     const bytes = await session.store.blobs.readBytes(manifest);
     const parsed = parseManifest(bytes, `manifest ${manifest}`);
@@ -195,7 +151,6 @@ export class StageState {
     this.image = { entry: descriptor, descriptor, manifest: parsed, id: parsed.config.digest };
     this.draft = { config, layers: parsed.layers };
     this.parentKey = this.image.id;
-    this.configId = undefined;
     this.author = config.author;
   }
 }

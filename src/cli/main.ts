@@ -42,6 +42,7 @@ const COMMANDS: Readonly<Record<string, Loader>> = {
   fsck: () => import('./commands/fsck.js'),
   demo: () => import('./commands/demo.js'),
   build: () => import('./commands/build.js'),
+  builder: () => import('./commands/builder.js'),
 };
 
 const STORE_OPTION = {

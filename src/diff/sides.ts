@@ -10,7 +10,7 @@
  * Sockets have no tar form: they are left out, as the layer walker leaves them out.
  */
 import { createHash } from 'node:crypto';
-import { constants, createReadStream, type Stats } from 'node:fs';
+import { constants, createReadStream, type BigIntStats, type Stats } from 'node:fs';
 import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -41,7 +41,7 @@ export async function hashFile(file: string, size: number): Promise<Digest> {
 }
 
 /** The entry type of an lstat result; undefined for sockets (no tar form). */
-export function typeOfStats(st: Stats): EntryType | undefined {
+export function typeOfStats(st: Stats | BigIntStats): EntryType | undefined {
   if (st.isFile()) return 'file';
   if (st.isDirectory()) return 'directory';
   if (st.isSymbolicLink()) return 'symlink';

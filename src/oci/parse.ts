@@ -4,7 +4,7 @@
  * which (a file in a docker-save archive, an old layout without `mediaType`).
  *
  * Parsing always validates (./validate.ts): a value of `ImageManifest` type has passed the
- * reference rules. The value is what `JSON.parse` gives, so members the types do not list
+ * reference rules (less the schema's one-layer minimum: the spec's prose allows none). The value is what `JSON.parse` gives, so members the types do not list
  * stay available at run time; the bytes, not the value, are what is stored and hashed.
  */
 import { CairnError } from '../errors.js';
@@ -15,9 +15,14 @@ import { GO_TYPES } from './rules.js';
 import type { ImageConfig, ImageIndex, ImageManifest } from './types.js';
 import { checkDocument, type ValidateOptions } from './validate.js';
 
-/** @throws CairnError 'invalid-document', or 'unsupported' for Docker schema 1 */
+/**
+ * Accepts a manifest with no layers unless `allowNoLayers: false` (images docker builds from
+ * `FROM scratch` with config instructions only; see rules `MANIFEST_WITHOUT_LAYERS`).
+ *
+ * @throws CairnError 'invalid-document', or 'unsupported' for Docker schema 1
+ */
 export function parseManifest(input: Uint8Array | string, where: string, options: ValidateOptions = {}): ImageManifest {
-  return checkDocument('manifest', input, where, options) as ImageManifest;
+  return checkDocument('manifest', input, where, { allowNoLayers: true, ...options }) as ImageManifest;
 }
 
 /** @throws CairnError 'invalid-document' */

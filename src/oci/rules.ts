@@ -271,5 +271,16 @@ const layout: Schema = {
 
 export const SCHEMAS: Readonly<Record<DocumentRulesName, Schema>> = { manifest, index, config, descriptor, layout };
 
+/**
+ * cairn: the manifest schema without `layers`' minimum of one. The schema (and so the reference
+ * validator, vector `manifest/06`) wants a layer, but manifest.md only says layers SHOULD have
+ * one "for portability", and docker builds and saves such images (`FROM scratch` with config
+ * instructions only). The store reads and checks them with this.
+ */
+export const MANIFEST_WITHOUT_LAYERS: Schema = {
+  ...manifest,
+  properties: { ...manifest.properties, layers: { type: 'array', items: descriptor } },
+};
+
 /** The reference's extra check on a decoded config (validator.go `validateConfig`). */
 export const ENV_PATTERN = /^[^=]+=[^\n]*$/; // Go's `^[^=]+=.*$`: `.` excludes only LF, `$` is end of text

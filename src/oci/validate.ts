@@ -15,7 +15,7 @@ import { encodeDocument } from './encode.js';
 import { goDecodeProblem, goLookup, type Path, type Problem } from './go-decode.js';
 import { JsonSyntaxError, decodeUtf8, nodeToValue, parseJsonNodes, type JsonNode } from './json.js';
 import { MediaType, isConfigType, isIndexType, isManifestType, isSchema1Type, mediaTypeFormat } from './media-types.js';
-import { ENV_PATTERN, GO_TYPES, SCHEMAS, type DocumentRulesName } from './rules.js';
+import { ENV_PATTERN, GO_TYPES, MANIFEST_WITHOUT_LAYERS, SCHEMAS, type DocumentRulesName } from './rules.js';
 import { schemaProblem } from './schema-check.js';
 
 /** Bytes (UTF-8 JSON), JSON text, or a document object (validated as `encodeDocument` writes it). */
@@ -29,6 +29,11 @@ export interface ValidateOptions {
    * decides.
    */
   readonly mediaType?: string;
+  /**
+   * Accept an image manifest with no layers (`MANIFEST_WITHOUT_LAYERS`: the spec's prose allows
+   * it, its schema does not). Off by default: the verdict is then the reference validator's.
+   */
+  readonly allowNoLayers?: boolean;
 }
 
 const ACCEPTS: Readonly<Record<DocumentRulesName, (mediaType: string) => boolean>> = {
@@ -72,7 +77,7 @@ export function validateLayoutHeader(input: DocumentInput, where: string): void 
  *   that are not JSON documents cairn knows (layers, artifact types).
  * @example validateDocument(desc.mediaType, bytes, `manifest ${desc.digest}`)
  */
-export function validateDocument(mediaType: string, input: DocumentInput, where: string): void {
+export function validateDocument(mediaType: string, input: DocumentInput, where: string, options: Pick<ValidateOptions, 'allowNoLayers'> = {}): void {
   if (mediaType === MediaType.OciEmpty) {
     const node = parse(input, where);
     if (node.kind !== 'object' || node.members.length > 0) throw invalid(where, [], 'the empty descriptor content must be {}');
@@ -83,7 +88,7 @@ export function validateDocument(mediaType: string, input: DocumentInput, where:
     if (isSchema1Type(mediaType)) throw schema1(where, mediaType);
     throw new CairnError('unsupported', `${where}: no validator for media type ${mediaType}`, { document: where, mediaType });
   }
-  checkDocument(rules, input, where, { mediaType });
+  checkDocument(rules, input, where, { ...options, mediaType });
 }
 
 function rulesFor(mediaType: string): DocumentRulesName | undefined {
@@ -121,7 +126,7 @@ export function checkDocument(rules: DocumentRulesName, input: DocumentInput, wh
     (declared !== undefined && own !== undefined && own !== declared
       ? { path: ['mediaType'], message: `is ${JSON.stringify(own)} but the document was declared as ${declared}` }
       : undefined) ||
-    schemaProblem(value, SCHEMAS[rules], [], { nullIsAbsent: mediaTypeFormat(declared ?? own ?? '') === 'docker' });
+    schemaProblem(value, rules === 'manifest' && options.allowNoLayers === true ? MANIFEST_WITHOUT_LAYERS : SCHEMAS[rules], [], { nullIsAbsent: mediaTypeFormat(declared ?? own ?? '') === 'docker' });
   if (problem) throw invalid(where, problem.path, problem.message);
   return value;
 }

@@ -56,7 +56,7 @@ async function metaRoots(store: Store): Promise<Digest[]> {
 }
 
 /** Digests containers pin: `gcRoots` in each `cairn/containers/<id>/container.json`. */
-async function containerRoots(store: Store): Promise<Digest[]> {
+export async function containerRoots(store: Store): Promise<Digest[]> {
   const roots: Digest[] = [];
   for (const id of await readdir(store.paths.containers).catch(() => [] as string[])) {
     let text: string;

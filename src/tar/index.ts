@@ -18,5 +18,7 @@ export {
   decompressStream,
   detectCompression,
 } from './compression.js';
+export type { ArchiveCompression } from './archive-compression.js';
+export { decompressArchive } from './archive-compression.js';
 export type { EncodedLayer, LayerDigests, ScanLayerOptions } from './layer-stream.js';
 export { digestLayer, encodeLayer, scanLayer } from './layer-stream.js';

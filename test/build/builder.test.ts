@@ -4,7 +4,8 @@
  * from the first step that reads the file), reproducible builds, stages, args, ONBUILD,
  * mounts, heredocs, contexts from a tar stream, and bad input with its line.
  */
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { lstat, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
@@ -16,6 +17,7 @@ import { readConfig } from '../../src/image/list.js';
 import { resolveImage } from '../../src/image/resolve.js';
 import { unpack } from '../../src/layer/unpack.js';
 import type { ImageConfig } from '../../src/oci/index.js';
+import { fsck } from '../../src/store/fsck.js';
 import { gc } from '../../src/store/gc.js';
 import { Store } from '../../src/store/store.js';
 import { packTar } from '../../src/tar/index.js';
@@ -183,7 +185,6 @@ describe.skipIf(skipWithoutFixtures(BUSYBOX))('cairn build', () => {
       expect((await readdir(path.join(out, 'copied'))).sort()).toEqual(['a.txt', 'sub']);
       expect((await readdir(path.join(out, 'docs'))).sort()).toEqual(['one.md', 'two.md']);
       expect((await readdir(path.join(out, 'all'))).sort()).toEqual(['.dockerignore', 'Dockerfile', 'keep.key', 'one.md', 'src', 'two.md']);
-      const { lstat } = await import('node:fs/promises');
       const chowned = await lstat(path.join(out, 'etc', 'one.md'));
       expect([chowned.uid, chowned.gid, chowned.mode & 0o7777]).toEqual([65534, 65534, 0o600]);
       expect((await lstat(path.join(out, 'renamed'))).isFile()).toBe(true);
@@ -219,6 +220,27 @@ describe.skipIf(skipWithoutFixtures(BUSYBOX))('cairn build', () => {
       const err = await failure(buildIn(await context({ Dockerfile: 'FROM scratch\n\nADD https://example.com/x /x\n' })));
       expect(err.code).toBe('unsupported');
       expect(err.message).toMatch(/^Dockerfile:3: ADD https:\/\/example.com\/x: remote sources/);
+    });
+
+    it('ADD extracts tar archives compressed with gzip, bzip2, xz and zstd (made by GNU tar), and copies what is no archive', async () => {
+      const dir = await context({ 'src/x/y.txt': 'y', 'plain.txt': 'not an archive' });
+      const tools: [string, string][] = [['gz', '-z'], ['bz2', '-j'], ['xz', '-J'], ['zst', '--zstd']];
+      for (const [ext, flag] of tools) {
+        const r = spawnSync('tar', ['-C', path.join(dir, 'src'), '--owner=7', '--group=8', flag, '-cf', path.join(dir, `a.tar.${ext}`), 'x']);
+        expect(r.status, r.stderr.toString()).toBe(0);
+      }
+      // xz data that breaks after its header: not a tar to extract, so copied as a file (docker's rule).
+      await writeFile(path.join(dir, 'broken.tar.xz'), Buffer.concat([(await readFile(path.join(dir, 'a.tar.xz'))).subarray(0, 12), Buffer.alloc(64, 1)]));
+      const lines = tools.map(([ext]) => `ADD a.tar.${ext} /${ext}/`);
+      await writeFile(path.join(dir, 'Dockerfile'), ['FROM scratch', ...lines, 'ADD plain.txt broken.tar.xz /files/'].join('\n'));
+      await buildIn(dir, { tags: ['add:compressed'] });
+      const out = path.join(work, 'add-compressed');
+      await unpack(store, 'add:compressed', out);
+      for (const [ext] of tools) {
+        const st = await lstat(path.join(out, ext, 'x', 'y.txt'));
+        expect([ext, await readFile(path.join(out, ext, 'x', 'y.txt'), 'utf8'), st.uid, st.gid]).toEqual([ext, 'y', 7, 8]);
+      }
+      expect((await readdir(path.join(out, 'files'))).sort()).toEqual(['broken.tar.xz', 'plain.txt']);
     });
 
     it('a context tar on a stream and the Dockerfile as text', async () => {
@@ -317,6 +339,11 @@ describe.skipIf(skipWithoutFixtures(BUSYBOX))('cairn build', () => {
         ['FROM scratch AS a\nCOPY --from=b /x /x\nFROM scratch AS b\nCOPY --from=a /y /y\n', /^Dockerfile:2: circular dependency detected on stage: b$/, 'invalid-document'],
         ['FROM nosuch:1\n', /^Dockerfile:1: FROM nosuch:1: image "nosuch:1" is not in the store/, 'not-found'],
         ['FROM scratch\nCOPY a b /x\n', /^Dockerfile:2: COPY failed: (file not found|When using COPY with more than one source)/, 'not-found'],
+        ['FROM scratch\n\nFROM a b\n', /^Dockerfile:3: FROM requires either one or three arguments$/, 'invalid-document'],
+        ['FROM scratch\nCMD ["a", 1]\n', /^Dockerfile:2: when using JSON array syntax, arrays must be comprised of strings only$/, 'invalid-document'],
+        ['FROM scratch\nSHELL sh -c\n', /^Dockerfile:2: SHELL requires the arguments to be in JSON form$/, 'invalid-document'],
+        ['FROM scratch\nCOPY <<EOF /x\nnever ends\n', /^Dockerfile:2: unterminated heredoc$/, 'invalid-document'],
+        ['FROM scratch\nCOPY --from=missing-stage /x /x\n', /^Dockerfile:2: --from=missing-stage: no stage or image named "missing-stage"/, 'not-found'],
       ];
       for (const [text, message, code] of cases) {
         const err = await failure(buildIn(await context({ Dockerfile: text, b: 'b' }), { tags: ['bad:1'] }));
@@ -326,6 +353,25 @@ describe.skipIf(skipWithoutFixtures(BUSYBOX))('cairn build', () => {
       const multi = await failure(buildIn(await context({ a: 'a', b: 'b', Dockerfile: 'FROM scratch\nCOPY a b /x\n' })));
       expect(multi.message).toBe('Dockerfile:2: When using COPY with more than one source file, the destination must be a directory and end with a /');
       expect(await store.getTag('bad:1')).toBeUndefined();
+      // A --target that names no stage.
+      const target = await failure(buildIn(await context({ Dockerfile: 'FROM scratch AS one\nCOPY b /b\n', b: 'b' }), { target: 'two' }));
+      expect([target.code, target.message]).toEqual(['not-found', 'target stage "two" could not be found']);
+    });
+
+    it('COPY --link makes the same layer on any base; COPY --from a store image reads its files', async () => {
+      const dir = await context({ 'f.txt': 'linked', Dockerfile: 'FROM scratch\nCOPY --link f.txt /opt/f.txt\n' });
+      // A fixed time: the /opt the layer creates gets it in both builds.
+      const timestamp = new Date('2024-01-01T00:00:00Z');
+      await buildIn(dir, { tags: ['link:scratch'], timestamp });
+      await writeFile(path.join(dir, 'Dockerfile'), 'FROM busybox\nCOPY --link f.txt /opt/f.txt\nCOPY --from=busybox:latest /bin/busybox /opt/bb\n');
+      await buildIn(dir, { tags: ['link:busybox'], timestamp });
+      const onScratch = (await configOf('link:scratch')).rootfs.diff_ids;
+      const onBusybox = (await configOf('link:busybox')).rootfs.diff_ids;
+      expect(onBusybox.at(-2)).toBe(onScratch.at(-1));
+      const out = path.join(work, 'link');
+      await unpack(store, 'link:busybox', out);
+      expect((await lstat(path.join(out, 'opt', 'bb'))).size).toBe((await lstat(path.join(out, 'bin', 'busybox'))).size);
+      expect(await readFile(path.join(out, 'opt', 'f.txt'), 'utf8')).toBe('linked');
     });
   });
 
@@ -381,13 +427,17 @@ describe.skipIf(skipWithoutFixtures(BUSYBOX))('cairn build', () => {
       expect(config.config?.Env).toEqual(['PATH=/bin']);
       const out = path.join(work, 'runargs');
       await unpack(store, 'runargs:1', out);
-      const { readFile } = await import('node:fs/promises');
       expect(await readFile(path.join(out, 'args'), 'utf8')).toBe('1 w http://proxy\n');
     }, 120_000);
 
-    it('a failing RUN: exit code and step in the error, no tag, no container left, earlier steps cached', async () => {
+    it('a failing RUN: exit code and step in the error, no tag, no image listed, fsck clean, no container left, earlier steps cached', async () => {
       const dir = await context({ Dockerfile: 'FROM busybox\nRUN echo ok > /ok\nRUN exit 3\n' });
-      const err = await failure(buildIn(dir, { tags: ['fails:1'] }));
+      const listed = (await store.readIndex()).manifests.length;
+      let log = '';
+      const err = await failure(build(store, { contextDir: dir, tags: ['fails:1'], onOutput: (t) => (log += t) }));
+      expect(log).toMatch(/\nStep 3\/3 : RUN exit 3\n ---> Running in [0-9a-f]{12}\n$/);
+      expect((await store.readIndex()).manifests.length).toBe(listed);
+      expect((await fsck(store)).problems).toEqual([]);
       expect(err.code).toBe('process-failed');
       expect(err.message).toBe("Dockerfile:3: The command '/bin/sh -c exit 3' returned a non-zero code: 3");
       expect(err.data.exitCode).toBe(3);
@@ -397,13 +447,26 @@ describe.skipIf(skipWithoutFixtures(BUSYBOX))('cairn build', () => {
       expect(again.data.exitCode).toBe(3);
     }, 120_000);
 
+    it('FROM --platform with the automatic platform args; RUN in exec form sees declared args', async () => {
+      const dockerfile = 'FROM --platform=$BUILDPLATFORM busybox\nARG TARGETPLATFORM\nRUN ["/bin/sh", "-c", "echo $TARGETPLATFORM > /p"]\n';
+      await buildIn(await context({ Dockerfile: dockerfile }), { tags: ['platform:1'] });
+      const config = await configOf('platform:1');
+      const host = `${config.os}/${config.architecture}`;
+      expect(config.history?.at(-1)?.created_by).toBe(`|1 TARGETPLATFORM=${host} /bin/sh -c echo $TARGETPLATFORM > /p`);
+      const out = path.join(work, 'platform');
+      await unpack(store, 'platform:1', out);
+      expect(await readFile(path.join(out, 'p'), 'utf8')).toBe(`${host}\n`);
+      const other = config.architecture === 'arm64' ? 'linux/amd64' : 'linux/arm64';
+      const err = await failure(buildIn(await context({ Dockerfile: `FROM --platform=${other} busybox\nRUN true\n` })));
+      expect([err.code, err.message]).toEqual(['not-found', `Dockerfile:1: FROM busybox: image with reference busybox was found but does not match the specified platform: wanted ${other}, actual: ${host}`]);
+    }, 120_000);
+
     it('RUN --mount=type=cache keeps its directory between builds and leaves nothing in the layer', async () => {
       const dockerfile = (n: number): string => `FROM busybox\nRUN --mount=type=cache,target=/var/cache/x echo ${n} >> /var/cache/x/log && cat /var/cache/x/log > /seen\n`;
       await buildIn(await context({ Dockerfile: dockerfile(1) }), { tags: ['mount:1'] });
       await buildIn(await context({ Dockerfile: dockerfile(2) }), { tags: ['mount:2'] });
       const out = path.join(work, 'mount');
       await unpack(store, 'mount:2', out);
-      const { readFile } = await import('node:fs/promises');
       expect(await readFile(path.join(out, 'seen'), 'utf8')).toBe('1\n2\n');
       expect(await readdir(path.join(out, 'var')).catch(() => [])).toEqual([]);
     }, 120_000);
@@ -413,7 +476,6 @@ describe.skipIf(skipWithoutFixtures(BUSYBOX))('cairn build', () => {
       await buildIn(await context({ Dockerfile: dockerfile }), { tags: ['net:1'] });
       const out = path.join(work, 'net');
       await unpack(store, 'net:1', out);
-      const { readFile } = await import('node:fs/promises');
       expect(await readFile(path.join(out, 'none'), 'utf8')).toBe('lo\n');
       expect(await readFile(path.join(out, 'default'), 'utf8')).toBe('lo\n');
       expect((await readFile(path.join(out, 'host'), 'utf8')).split('\n').filter(Boolean).sort()).toEqual((await readdir('/sys/class/net')).sort());
@@ -424,7 +486,6 @@ describe.skipIf(skipWithoutFixtures(BUSYBOX))('cairn build', () => {
       await buildIn(await context({ Dockerfile: dockerfile }), { tags: ['heredoc:1'] });
       const out = path.join(work, 'heredoc');
       await unpack(store, 'heredoc:1', out);
-      const { readFile } = await import('node:fs/promises');
       expect(await readFile(path.join(out, 'h1'), 'utf8')).toBe('one\ntwo\n');
       expect(await readFile(path.join(out, 'h2'), 'utf8')).toBe('hello /root\n');
       expect(await readFile(path.join(out, 'notes', 'note.txt'), 'utf8')).toBe('note\n');
@@ -438,7 +499,6 @@ describe.skipIf(skipWithoutFixtures(BUSYBOX))('cairn build', () => {
       expect(config.config?.OnBuild ?? null).toBeNull();
       const out = path.join(work, 'child');
       await unpack(store, 'child:1', out);
-      const { readFile } = await import('node:fs/promises');
       expect(await readFile(path.join(out, 'child'), 'utf8')).toBe('triggered\n');
     }, 120_000);
 
@@ -446,7 +506,6 @@ describe.skipIf(skipWithoutFixtures(BUSYBOX))('cairn build', () => {
       await buildIn(await context({ Dockerfile: 'FROM busybox\nRUN mkdir /vol && echo before > /vol/f\nVOLUME /vol\nRUN echo after > /vol/f && echo outside > /outside\n' }), { tags: ['vol:1'] });
       const out = path.join(work, 'vol');
       await unpack(store, 'vol:1', out);
-      const { readFile } = await import('node:fs/promises');
       expect(await readFile(path.join(out, 'vol', 'f'), 'utf8')).toBe('before\n');
       expect(await readFile(path.join(out, 'outside'), 'utf8')).toBe('outside\n');
     }, 120_000);
@@ -473,6 +532,30 @@ describe.skipIf(skipWithoutFixtures(BUSYBOX))('cairn build', () => {
       expect(r.status).toBe(0);
       expect(r.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
       expect((await store.getTag('cli:a'))?.digest).toBe((await store.getTag('cli:b'))?.digest);
+    });
+
+    it('build -f PATH - takes the Dockerfile from inside the context tar on stdin (xz-compressed here)', async () => {
+      const dir = await context({ 'docker/App.Dockerfile': 'FROM scratch\nCOPY data.txt /from-tar\n', 'data.txt': 'in the tar' });
+      const tar = spawnSync('tar', ['-C', dir, '-cJf', '-', '.']);
+      expect(tar.status).toBe(0);
+      const r = await run(['build', '-q', '-t', 'cli:tarfile', '-f', 'docker/App.Dockerfile', '-'], tar.stdout);
+      expect([r.status, r.stderr]).toEqual([0, '']);
+      const out = path.join(work, 'cli-tarfile');
+      await unpack(store, 'cli:tarfile', out);
+      expect(await readFile(path.join(out, 'from-tar'), 'utf8')).toBe('in the tar');
+      const missing = await run(['build', '-f', 'nope/Dockerfile', '-'], tar.stdout);
+      expect([missing.status, missing.stderr]).toEqual([1, 'Error: cannot read the Dockerfile nope/Dockerfile: no such file\n']);
+    });
+
+    it('--progress=tty draws a status line between log lines; plain and tty logs are the same text', async () => {
+      const dir = await context({ 'f.txt': 'f', Dockerfile: 'FROM scratch\nCOPY f.txt /\nLABEL a=b\n' });
+      expect((await run(['build', '-t', 'cli:progress', dir])).status).toBe(0);
+      const plain = await run(['build', '--progress=plain', '-t', 'cli:progress', dir]);
+      const tty = await run(['build', '--progress=tty', '-t', 'cli:progress', dir]);
+      expect(plain.stdout).not.toContain('\x1b');
+      expect(tty.stdout).toMatch(/\r\x1b\[2K\x1b\[2m\S Step 2\/3 : COPY f\.txt \/ \d+\.\ds\x1b\[0m/);
+      expect(tty.stdout.replace(/\r\x1b\[2K(\x1b\[2m[^\x1b]*\x1b\[0m)?/g, '')).toBe(plain.stdout);
+      expect((await run(['build', '--progress=fancy', dir])).status).toBe(2);
     });
 
     it('build - reads a context tar from stdin; --timestamp makes it reproducible; errors are one line', async () => {

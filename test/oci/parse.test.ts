@@ -13,6 +13,7 @@ import {
   parseImageDocument,
   parseIndex,
   parseManifest,
+  validateDocument,
   type ImageManifest,
 } from '../../src/oci/index.js';
 import { conformancePath, hasShared } from '../support/shared.js';
@@ -49,6 +50,15 @@ describe('parse*', () => {
     expect(codeOf(() => parseManifest('{"schemaVersion":2}', 'm'))).toBe('invalid-document');
     expect(codeOf(() => parseIndex(encodeDocument(ociManifest), 'i'))).toBe('invalid-document');
     expect(codeOf(() => parseConfig('{}', 'c'))).toBe('invalid-document');
+  });
+
+  test('a manifest with no layers: read (the prose says SHOULD), refused by the reference verdict (the schema)', () => {
+    const bytes = encodeDocument({ ...ociManifest, layers: [] });
+    expect(parseManifest(bytes, 'm').layers).toEqual([]);
+    expect(codeOf(() => parseManifest(bytes, 'm', { allowNoLayers: false }))).toBe('invalid-document');
+    expect(codeOf(() => validateDocument(MediaType.OciManifest, bytes, 'm'))).toBe('invalid-document');
+    expect(() => validateDocument(MediaType.OciManifest, bytes, 'm', { allowNoLayers: true })).not.toThrow();
+    expect(codeOf(() => parseManifest(encodeDocument({ ...ociManifest, layers: [{}] }), 'm'))).toBe('invalid-document');
   });
 
   test.skipIf(!hasShared)('a real Docker manifest list and config', () => {

@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { isCairnError, type CairnError } from '../../src/errors.js';
-import { compressStream, decompressStream, detectCompression, type Compression } from '../../src/tar/index.js';
+import { compressStream, decompressArchive, decompressStream, detectCompression, type Compression } from '../../src/tar/index.js';
 import { conformancePath, hasShared } from '../support/shared.js';
 
 const run = promisify(execFile);
@@ -47,6 +47,8 @@ function through(cmd: string, args: string[], input: Buffer): Promise<Buffer> {
   });
 }
 
+const fixture = (ext: string): string => conformancePath('containers-image/pkg/compression/fixtures', `Hello.${ext}`);
+
 async function failure(promise: Promise<unknown>): Promise<CairnError> {
   const err = await promise.then(
     () => undefined,
@@ -59,8 +61,6 @@ async function failure(promise: Promise<unknown>): Promise<CairnError> {
 const payload = Buffer.concat(Array.from({ length: 2000 }, (_, i) => Buffer.from(`line ${i} ${'abc'.repeat(i % 17)}\n`)));
 
 describe.skipIf(!hasShared)('containers/image compression samples', () => {
-  const fixture = (ext: string): string => conformancePath('containers-image/pkg/compression/fixtures', `Hello.${ext}`);
-
   it('detects gzip, zstd and none by magic, and decodes each to "Hello"', async () => {
     for (const [ext, expected] of [['gz', 'gzip'], ['zst', 'zstd'], ['uncompressed', 'none']] as const) {
       const bytes = await readFile(fixture(ext));
@@ -80,6 +80,32 @@ describe.skipIf(!hasShared)('containers/image compression samples', () => {
       expect(err.message).toContain(`Hello.${ext}`);
       expect(err.data).toMatchObject({ compression: name });
     }
+  });
+});
+
+describe.skipIf(!hasShared)('decompressArchive (ADD, build contexts): also bzip2 and xz, through their programs', () => {
+  it('decodes the containers/image samples of every compression', async () => {
+    for (const [ext, name] of [['bz2', 'bzip2'], ['xz', 'xz'], ['gz', 'gzip'], ['zst', 'zstd']] as const) {
+      const { compression, stream } = await decompressArchive(createReadStream(fixture(ext)), { what: `Hello.${ext}` });
+      expect([compression, (await buffer(stream)).toString()]).toEqual([name, 'Hello']);
+    }
+  });
+
+  it('a corrupt xz or bzip2 stream fails as invalid-archive, naming the input; stopping early ends the program', async () => {
+    for (const ext of ['bz2', 'xz'] as const) {
+      const good = await readFile(fixture(ext));
+      const corrupt = Buffer.concat([good.subarray(0, 12), Buffer.alloc(100, 7)]);
+      const { stream } = await decompressArchive(Readable.from([corrupt]), { what: `bad.${ext}` });
+      const err = await failure(buffer(stream));
+      expect([err.code, err.message]).toEqual(['invalid-archive', expect.stringContaining(`bad.${ext}: corrupt`)]);
+    }
+    const big = await run('sh', ['-c', 'head -c 4000000 /dev/zero | xz -1 | base64 -w0'], { maxBuffer: 1 << 24 });
+    const { stream } = await decompressArchive(Readable.from([Buffer.from(big.stdout, 'base64')]), { what: 'zeros.xz' });
+    for await (const chunk of stream) {
+      expect((chunk as Buffer).length).toBeGreaterThan(0);
+      break; // destroys the stream: the xz process is killed, nothing hangs
+    }
+    expect(stream.destroyed).toBe(true);
   });
 });
 
