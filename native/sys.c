@@ -76,6 +76,14 @@ static bool get_cstr(napi_env env, napi_value value, const char *what, cstr *out
   return true;
 }
 
+/* argv[0] as the path and argv[1] as the attribute name; on failure neither needs freeing. */
+static bool get_path_and_name(napi_env env, napi_value *argv, cstr *path, cstr *name) {
+  if (!get_cstr(env, argv[0], "path", path)) return false;
+  if (get_cstr(env, argv[1], "name", name)) return true;
+  cstr_free(path);
+  return false;
+}
+
 static bool get_int(napi_env env, napi_value value, const char *what, int32_t *out) {
   if (napi_get_value_int32(env, value, out) == napi_ok) return true;
   char msg[96];
@@ -153,11 +161,7 @@ static napi_value js_lsetxattr(napi_env env, napi_callback_info info) {
   size_t len;
   if (!get_args(env, info, 3, argv) || !get_bytes(env, argv[2], "value", &data, &len)) return NULL;
   cstr path, name;
-  if (!get_cstr(env, argv[0], "path", &path)) return NULL;
-  if (!get_cstr(env, argv[1], "name", &name)) {
-    cstr_free(&path);
-    return NULL;
-  }
+  if (!get_path_and_name(env, argv, &path, &name)) return NULL;
   RETRY(int, r, lsetxattr(path.s, name.s, data, len, 0));
   napi_value out = result(env, r);
   cstr_free(&path);
@@ -224,11 +228,7 @@ static napi_value js_lgetxattr(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   if (!get_args(env, info, 2, argv)) return NULL;
   cstr path, name;
-  if (!get_cstr(env, argv[0], "path", &path)) return NULL;
-  if (!get_cstr(env, argv[1], "name", &name)) {
-    cstr_free(&path);
-    return NULL;
-  }
+  if (!get_path_and_name(env, argv, &path, &name)) return NULL;
   char small[512], *heap;
   ssize_t n = read_sized(lgetxattr_fn, path.s, name.s, small, sizeof small, &heap);
   cstr_free(&path);
@@ -272,11 +272,7 @@ static napi_value js_lremovexattr(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   if (!get_args(env, info, 2, argv)) return NULL;
   cstr path, name;
-  if (!get_cstr(env, argv[0], "path", &path)) return NULL;
-  if (!get_cstr(env, argv[1], "name", &name)) {
-    cstr_free(&path);
-    return NULL;
-  }
+  if (!get_path_and_name(env, argv, &path, &name)) return NULL;
   RETRY(int, r, lremovexattr(path.s, name.s));
   napi_value out = result(env, r);
   cstr_free(&path);

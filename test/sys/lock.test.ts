@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isCairnError } from '../../src/errors.js';
 import { FileLock, LOCK_EX, LOCK_SH, tryFlock } from '../../src/sys/lock.js';
-import { killChildren, removeDir, requireDist, runScript, tempDir } from '../support/images.js';
+import { killChildren, removeDir, requireDist, runScript, tempDir, type Child } from '../support/images.js';
 
 let dir: string;
 let file: string;
@@ -53,31 +53,39 @@ describe('tryFlock', () => {
   });
 });
 
+/** Another process holding the lock on `file` until the test SIGKILLs it. */
+async function holderProcess(mode: 'exclusive' | 'shared'): Promise<Child> {
+  requireDist();
+  const holder = runScript('child-lock.mjs', [file, mode]);
+  await holder.waitForLine((line) => line === 'locked');
+  return holder;
+}
+
+/** Takes the lock as `mode` within `timeoutMs`: 'taken', or the error. */
+function attempt(lock: FileLock, mode: 'exclusive' | 'shared', timeoutMs: number): Promise<unknown> {
+  return lock[mode](async () => 'taken', { timeoutMs }).catch((e: unknown) => e);
+}
+
 describe('FileLock', () => {
   it('excludes another holder in the same process until the first settles', async () => {
     const lock = new FileLock(file);
-    const inner = await lock.exclusive(() => lock.exclusive(async () => 'no', { timeoutMs: 50 }).catch((e: unknown) => e));
-    expect(timedOut(inner)).toBe(true);
-    await expect(lock.exclusive(async () => 'free again', { timeoutMs: 50 })).resolves.toBe('free again');
+    expect(timedOut(await lock.exclusive(() => attempt(lock, 'exclusive', 50)))).toBe(true);
+    expect(await attempt(lock, 'exclusive', 50)).toBe('taken');
   });
 
   it('is released by the kernel when the holding process is SIGKILLed', async () => {
-    requireDist();
-    const holder = runScript('child-lock.mjs', [file, 'exclusive']);
-    await holder.waitForLine((line) => line === 'locked');
+    const holder = await holderProcess('exclusive');
     const lock = new FileLock(file);
-    expect(timedOut(await lock.shared(async () => 'no', { timeoutMs: 50 }).catch((e: unknown) => e))).toBe(true);
+    expect(timedOut(await attempt(lock, 'shared', 50))).toBe(true);
     holder.process.kill('SIGKILL');
     expect((await holder.exited).signal).toBe('SIGKILL');
-    await expect(lock.exclusive(async () => 'taken', { timeoutMs: 5000 })).resolves.toBe('taken');
+    expect(await attempt(lock, 'exclusive', 5000)).toBe('taken');
   });
 
   it('lets shared holders in other processes in and keeps an exclusive one out', async () => {
-    requireDist();
-    const holder = runScript('child-lock.mjs', [file, 'shared']);
-    await holder.waitForLine((line) => line === 'locked');
+    await holderProcess('shared');
     const lock = new FileLock(file);
-    await expect(lock.shared(async () => 'shared', { timeoutMs: 5000 })).resolves.toBe('shared');
-    expect(timedOut(await lock.exclusive(async () => 'no', { timeoutMs: 50 }).catch((e: unknown) => e))).toBe(true);
+    expect(await attempt(lock, 'shared', 5000)).toBe('taken');
+    expect(timedOut(await attempt(lock, 'exclusive', 50))).toBe(true);
   });
 });
