@@ -6,9 +6,33 @@
  * do, and the kernel drops a dead holder's lock (even after SIGKILL).
  */
 import { open, type FileHandle } from 'node:fs/promises';
+import { constants } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CairnError } from '../errors.js';
-import { LOCK_EX, LOCK_SH, tryFlock, unflock } from './libc.js';
+import { check, native } from './native.js';
+
+// flock(2) operations.
+export const LOCK_SH = 1;
+export const LOCK_EX = 2;
+const LOCK_NB = 4;
+const LOCK_UN = 8;
+
+/**
+ * Non-blocking flock. Returns true when the lock was taken, false when another open file
+ * description holds it. The kernel drops the lock when the process dies, even by SIGKILL, which
+ * is why the store uses flock rather than a lock file that a crash would leave behind.
+ */
+export function tryFlock(fd: number, op: typeof LOCK_SH | typeof LOCK_EX, path?: string): boolean {
+  const r = native().flock(fd, op | LOCK_NB);
+  if (r === -constants.errno.EWOULDBLOCK) return false;
+  check(r, 'flock', path);
+  return true;
+}
+
+/** Releases early; its result is ignored because closing the descriptor releases the lock anyway. */
+function unflock(fd: number): void {
+  native().flock(fd, LOCK_UN);
+}
 
 export interface LockOptions {
   /** Give up after this many milliseconds (default: wait 10 minutes). */
@@ -47,7 +71,7 @@ export class FileLock {
     const deadline = Date.now() + timeoutMs;
     let wait = 1;
     try {
-      while (!tryFlock(handle.fd, op)) {
+      while (!tryFlock(handle.fd, op, this.#path)) {
         if (Date.now() > deadline) {
           throw new CairnError('lock-timeout', `timed out after ${timeoutMs} ms waiting for the lock ${this.#path}`, {
             path: this.#path,

@@ -10,45 +10,16 @@
  * first sketch (a forwarder process under `nsenter --net` behind a unix socket): no extra process
  * per container, no socket files to clean up, about 50 µs per connection.
  *
- * Loaded on first use, like `sys/libc`: containers without published ports never load koffi.
+ * The step in, `socket()` and the step back happen inside one call of cairn's addon
+ * (`sys/native`), loaded on first use: containers without published ports never load it.
  */
-import { createRequire } from 'node:module';
 import { closeSync, openSync } from 'node:fs';
 import { CairnError } from '../errors.js';
-import { sysError } from './libc.js';
+import { native, sysError } from './native.js';
 
-type KoffiModule = typeof import('koffi');
-type NativeFn = (...args: unknown[]) => number;
-
-interface NetnsCalls {
-  koffi: KoffiModule;
-  setns: NativeFn;
-  socket: NativeFn;
-  close: NativeFn;
-}
-
-let cached: NetnsCalls | undefined;
 /** An fd on the namespace this process started in: where the main thread always returns. */
 let homeFd: number | undefined;
 
-function calls(): NetnsCalls {
-  if (cached) return cached;
-  if (process.platform !== 'linux') {
-    throw new CairnError('unsupported', `network namespaces exist on Linux only (this is ${process.platform})`);
-  }
-  const require = createRequire(import.meta.url);
-  const koffi = require('koffi') as KoffiModule;
-  const lib = koffi.load('libc.so.6');
-  cached = {
-    koffi,
-    setns: lib.func('int setns(int fd, int nstype)') as NativeFn,
-    socket: lib.func('int socket(int domain, int type, int protocol)') as NativeFn,
-    close: lib.func('int close(int fd)') as NativeFn,
-  };
-  return cached;
-}
-
-const CLONE_NEWNET = 0x40000000;
 const AF_INET = 2;
 const AF_INET6 = 10;
 const SOCK_STREAM = 1;
@@ -76,16 +47,15 @@ export function closeNetns(fd: number): void {
  *   throws CairnError('process-failed') and the caller should exit.
  */
 export function tcpSocketIn(nsFd: number, family: 4 | 6 = 4): number {
-  const { koffi, setns, socket, close } = calls();
+  const calls = native();
   homeFd ??= openSync('/proc/thread-self/ns/net', 'r');
-  if (setns(nsFd, CLONE_NEWNET) !== 0) throw sysError('setns', koffi.errno());
-  const fd = socket(family === 4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  const socketErrno = fd < 0 ? koffi.errno() : 0;
-  if (setns(homeFd, CLONE_NEWNET) !== 0) {
-    const errno = koffi.errno();
-    if (fd >= 0) close(fd);
-    throw new CairnError('process-failed', `cannot return to the host network namespace (errno ${errno})`, { errno });
+  const domain = family === 4 ? AF_INET : AF_INET6;
+  const made = calls.socketInNetns(nsFd, homeFd, domain, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (typeof made === 'number') return made;
+  if (made.syscall === 'setns-home') {
+    throw new CairnError('process-failed', `cannot return to the host network namespace (errno ${made.errno})`, {
+      errno: made.errno,
+    });
   }
-  if (fd < 0) throw sysError('socket', socketErrno);
-  return fd;
+  throw sysError(made.syscall, made.errno);
 }

@@ -6,72 +6,34 @@
  * Errors are Node-style (`code` `ENODATA`, `ENOTSUP`, `EPERM`...): `getXattr` returns undefined
  * for a missing attribute instead of throwing, everything else throws.
  */
-import { lastErrno, libc, sysError } from './libc.js';
+import { constants } from 'node:os';
+import { check, native, sysError } from './native.js';
 
-const ENODATA = 61;
-const ERANGE = 34;
-const EINTR = 4;
-/** XATTR_SIZE_MAX on Linux: no value is larger. */
-const MAX_VALUE = 64 * 1024;
-
-function call(fn: () => number | bigint, syscall: string, path?: string): number {
-  for (;;) {
-    const r = Number(fn());
-    if (r >= 0) return r;
-    const errno = lastErrno();
-    if (errno !== EINTR) throw sysError(syscall, errno, path);
-  }
-}
+const { ENODATA } = constants.errno;
 
 /** Sets `name` on `path` itself (a symlink is not followed). */
 export function setXattr(path: string, name: string, value: Uint8Array): void {
-  const { lsetxattr } = libc();
-  call(() => lsetxattr(path, name, value, value.length, 0), 'lsetxattr', path);
+  check(native().lsetxattr(path, name, value), 'lsetxattr', path);
 }
 
-/** Sets `name` on an open file descriptor. */
+/** Sets `name` on an open file descriptor (`path` only names it in errors). */
 export function fsetXattr(fd: number, name: string, value: Uint8Array, path?: string): void {
-  const { fsetxattr } = libc();
-  call(() => fsetxattr(fd, name, value, value.length, 0), 'fsetxattr', path);
+  check(native().fsetxattr(fd, name, value), 'fsetxattr', path);
 }
 
 /** The value of `name` on `path` itself, or undefined when it has no such attribute. */
 export function getXattr(path: string, name: string): Buffer | undefined {
-  const { lgetxattr } = libc();
-  let size = 256;
-  for (;;) {
-    const buf = Buffer.alloc(size);
-    const r = Number(lgetxattr(path, name, buf, size));
-    if (r >= 0) return buf.subarray(0, r);
-    const errno = lastErrno();
-    if (errno === ENODATA) return undefined;
-    if (errno === ERANGE && size < MAX_VALUE) {
-      size = MAX_VALUE;
-      continue;
-    }
-    if (errno !== EINTR) throw sysError('lgetxattr', errno, path);
-  }
+  const value = native().lgetxattr(path, name);
+  if (typeof value !== 'number') return value;
+  if (value === -ENODATA) return undefined;
+  throw sysError('lgetxattr', -value, path);
 }
 
 /** The attribute names on `path` itself, in the order the filesystem lists them. */
 export function listXattrs(path: string): string[] {
-  const { llistxattr } = libc();
-  for (;;) {
-    const size = call(() => llistxattr(path, null, 0), 'llistxattr', path);
-    if (size === 0) return [];
-    const buf = Buffer.alloc(size);
-    const r = Number(llistxattr(path, buf, size));
-    if (r < 0) {
-      const errno = lastErrno();
-      if (errno === ERANGE || errno === EINTR) continue; // the list grew in between: ask again
-      throw sysError('llistxattr', errno, path);
-    }
-    return buf
-      .subarray(0, r)
-      .toString('utf8')
-      .split('\0')
-      .filter((n) => n !== '');
-  }
+  const names = native().llistxattr(path);
+  if (typeof names !== 'number') return names;
+  throw sysError('llistxattr', -names, path);
 }
 
 /** Every attribute of `path` itself with its value. */
@@ -86,11 +48,6 @@ export function readXattrs(path: string): Record<string, Buffer> {
 
 /** Removes `name` from `path` itself; a missing attribute is not an error. */
 export function removeXattr(path: string, name: string): void {
-  const { lremovexattr } = libc();
-  for (;;) {
-    if (lremovexattr(path, name) === 0) return;
-    const errno = lastErrno();
-    if (errno === ENODATA) return;
-    if (errno !== EINTR) throw sysError('lremovexattr', errno, path);
-  }
+  const r = native().lremovexattr(path, name);
+  if (r !== -ENODATA) check(r, 'lremovexattr', path);
 }

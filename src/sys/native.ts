@@ -1,0 +1,89 @@
+/**
+ * @module sys/native
+ * The one native boundary (design §10): cairn's own N-API addon (`native/sys.c`, built by
+ * node-gyp into `build/Release/cairn_sys.node` when npm installs the package) for the few Linux
+ * calls Node's `fs` lacks. Everything that needs a syscall goes through `src/sys`, so the rest of
+ * cairn stays portable and testable.
+ *
+ * The addon is loaded on first use: commands that never lock, mknod or touch xattrs never load
+ * it (and loading costs about a millisecond, where koffi cost ~20 ms). Its calls return -errno
+ * on failure; `check` turns that into a Node-style error (`code` = `ENOENT`, `EPERM`...,
+ * `syscall`, `path`), so callers test them with `errnoCode` exactly as they test `fs` errors.
+ */
+import { constants } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { CairnError } from '../errors.js';
+
+/** Which step of `socketInNetns` failed; `setns-home` means the thread could not return. */
+export interface NetnsFailure {
+  readonly syscall: 'setns' | 'socket' | 'setns-home';
+  readonly errno: number;
+}
+
+/**
+ * The addon's functions (see native/sys.c). Each returns its result, or -errno when the
+ * syscall failed; EINTR is retried inside.
+ */
+export interface NativeSys {
+  flock(fd: number, op: number): number;
+  /** `mode` carries the file type bits (S_IFCHR...) and the permissions. */
+  mknod(path: string, mode: number, major: number, minor: number): number;
+  lsetxattr(path: string, name: string, value: Uint8Array): number;
+  fsetxattr(fd: number, name: string, value: Uint8Array): number;
+  lgetxattr(path: string, name: string): Buffer | number;
+  llistxattr(path: string): string[] | number;
+  lremovexattr(path: string, name: string): number;
+  /** A socket made inside the network namespace `nsFd`, the thread back in `homeFd`'s after. */
+  socketInNetns(nsFd: number, homeFd: number, domain: number, type: number): number | NetnsFailure;
+}
+
+/** Relative to this module, which sits at the same depth in `src/` and `dist/`. */
+const ADDON = '../../build/Release/cairn_sys.node';
+
+let loaded: NativeSys | undefined;
+
+/** The addon (loaded once, on first use). Linux only. */
+export function native(): NativeSys {
+  if (loaded) return loaded;
+  if (process.platform !== 'linux') {
+    throw new CairnError('unsupported', `native calls are implemented for Linux only (this is ${process.platform})`);
+  }
+  const where = fileURLToPath(new URL(ADDON, import.meta.url));
+  // process.dlopen rather than createRequire: it skips the CommonJS loader, which measured
+  // ~1 ms of the ~2.5 ms a require of the addon took; dlopen alone is ~0.4 ms.
+  const addon = { exports: {} };
+  try {
+    process.dlopen(addon, where);
+    loaded = addon.exports as NativeSys;
+  } catch (err) {
+    throw new CairnError(
+      'unsupported',
+      // dlopen's message names the file and why (missing, wrong architecture...).
+      `cairn's native addon cannot be loaded (${(err as Error).message}); build it with \`npm rebuild cairn\`, or \`npm run build:native\` in a checkout`,
+      { path: where },
+      { cause: err },
+    );
+  }
+  return loaded;
+}
+
+const ERRNO_NAMES = new Map<number, string>(Object.entries(constants.errno).map(([name, value]) => [value, name]));
+// EOPNOTSUPP and ENOTSUP share a number on Linux; name it the way Node's fs errors do.
+ERRNO_NAMES.set(constants.errno.ENOTSUP, 'ENOTSUP');
+
+/** A Node-style system error (`err.code === 'ENOENT'`...) for a failed native call. */
+export function sysError(syscall: string, errno: number, path?: string): NodeJS.ErrnoException {
+  const code = ERRNO_NAMES.get(errno) ?? `E${errno}`;
+  const err: NodeJS.ErrnoException = new Error(`${code}: ${syscall} failed${path === undefined ? '' : ` on ${path}`}`);
+  err.code = code;
+  err.errno = -errno;
+  err.syscall = syscall;
+  if (path !== undefined) err.path = path;
+  return err;
+}
+
+/** `result` when the call succeeded; throws its error when it is -errno. */
+export function check(result: number, syscall: string, path?: string): number {
+  if (result < 0) throw sysError(syscall, -result, path);
+  return result;
+}
