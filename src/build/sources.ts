@@ -17,6 +17,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { CairnError, errnoCode } from '../errors.js';
 import { ScopedResolver } from '../layer/scoped-path.js';
+import { splitDev } from '../sys/mknod.js';
 import type { TarEntryType } from '../tar/index.js';
 import type { UnionStat, UnionView } from '../union/index.js';
 import type { IgnoreMatcher } from './dockerignore.js';
@@ -60,14 +61,6 @@ export interface SourceTree {
   excluded(rel: string): boolean;
   /** Whether an excluded directory may still hold paths that are not. */
   descendExcluded(rel: string): boolean;
-}
-
-/** glibc's `major`/`minor` (sys/mknod's `splitDev`, kept here so reading a context loads no FFI). */
-function splitDev(rdev: number): { major: number; minor: number } {
-  const dev = BigInt(rdev);
-  const major = Number(((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn));
-  const minor = Number((dev & 0xffn) | ((dev >> 12n) & ~0xffn));
-  return { major, minor };
 }
 
 const join = (dir: string, name: string): string => (dir === '' ? name : `${dir}/${name}`);
