@@ -21,6 +21,7 @@ import {
   type ImageConfig,
   type ImageManifest,
 } from '../oci/index.js';
+import type { BlobSink } from '../store/blobs.js';
 import type { Store } from '../store/store.js';
 import { compressStream, type Compression } from '../tar/index.js';
 import type { ResolvedImage } from './resolve.js';
@@ -66,6 +67,8 @@ export interface AppendLayerOptions {
   readonly history?: HistoryEntry;
   /** Names the layer in error messages. */
   readonly what?: string;
+  /** Where the blob goes (default: the store, durable at once); a `BlobBatch` to commit it with others. */
+  readonly into?: BlobSink;
 }
 
 /**
@@ -78,7 +81,7 @@ export async function appendLayer(store: Store, draft: ImageDraft, tar: Readable
   const diffHash = new DigestStream();
   const compressor = compressStream(compression, options.level !== undefined ? { level: options.level } : {});
   const piping = pipeline(tar, diffHash, compressor);
-  const [blob] = await Promise.all([store.blobs.put(compressor, { what: options.what ?? 'new layer' }), piping]);
+  const [blob] = await Promise.all([(options.into ?? store.blobs).put(compressor, { what: options.what ?? 'new layer' }), piping]);
   const diffId = diffHash.digest as Digest;
   const layer: Descriptor = { mediaType: LAYER_MEDIA_TYPE[compression], digest: blob.digest, size: blob.size };
   return {
@@ -107,6 +110,8 @@ export interface WriteImageOptions {
   /** The config's `created` (default: now); also stamps history entries that have none. */
   readonly created?: Date;
   readonly author?: string;
+  /** As for `appendLayer`. */
+  readonly into?: BlobSink;
 }
 
 /** Writes the config and manifest blobs; returns the manifest descriptor (not yet tagged). */
@@ -119,7 +124,8 @@ export async function writeImage(store: Store, draft: ImageDraft, options: Write
     history: (draft.config.history ?? []).map((h) => (h.created ? h : { ...h, created })),
   };
   const configBytes = Buffer.from(encodeDocument(config));
-  const configRef = await store.blobs.put(configBytes, { what: 'image config' });
+  const sink = options.into ?? store.blobs;
+  const configRef = await sink.put(configBytes, { what: 'image config' });
   const manifest: ImageManifest = {
     schemaVersion: 2,
     mediaType: MediaType.OciManifest,
@@ -127,7 +133,7 @@ export async function writeImage(store: Store, draft: ImageDraft, options: Write
     layers: draft.layers,
   };
   const manifestBytes = Buffer.from(encodeDocument(manifest));
-  const manifestRef = await store.blobs.put(manifestBytes, { what: 'image manifest' });
+  const manifestRef = await sink.put(manifestBytes, { what: 'image manifest' });
   return { mediaType: MediaType.OciManifest, digest: manifestRef.digest, size: manifestRef.size };
 }
 

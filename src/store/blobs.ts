@@ -17,6 +17,7 @@ import { Readable, Transform, pipeline as pipelineCallback, type TransformCallba
 import { pipeline } from 'node:stream/promises';
 import { DigestStream, digestAlgorithm, digestHex, digestOf, isDigest, nodeSha256, type Digest } from '../digest/index.js';
 import { CairnError, errnoCode } from '../errors.js';
+import { fsyncPath } from '../sys/atomic.js';
 
 export interface BlobRef {
   readonly digest: Digest;
@@ -43,6 +44,17 @@ export interface PutOptions {
   size?: number;
   /** Names the source in error messages ("layer 3 of oci:/tmp/x:1"). */
   what?: string;
+}
+
+/** Where new blobs go: the store itself (`BlobStore`), or a `BlobBatch` committed as one. */
+export interface BlobSink {
+  put(source: Readable | Uint8Array, options?: PutOptions): Promise<BlobRef>;
+}
+
+/** How `stage` makes the bytes durable. */
+interface StageMode {
+  /** fsync in `commit()` rather than while writing, so a batch can fsync its blobs concurrently. */
+  syncOnCommit?: boolean;
 }
 
 export interface ReadOptions {
@@ -93,7 +105,7 @@ export class BlobStore {
    * blob of an image first and commits them only when all verified, so a bad source adds
    * nothing to the store. `discard()` (or a process death) leaves no blob behind.
    */
-  async stage(source: Readable | Uint8Array, options: PutOptions = {}): Promise<StagedBlob> {
+  async stage(source: Readable | Uint8Array, options: PutOptions = {}, mode: StageMode = {}): Promise<StagedBlob> {
     const what = options.what ?? 'blob';
     if (options.digest !== undefined && digestAlgorithm(options.digest) !== 'sha256') {
       if (source instanceof Readable) source.destroy();
@@ -107,10 +119,11 @@ export class BlobStore {
       }
     }
     const temp = await this.#tempPath();
+    const sync = !mode.syncOnCommit;
     try {
       const { digest, size } = source instanceof Uint8Array
-        ? await this.#writeBytes(temp, source)
-        : await this.#writeStream(temp, source, options, what);
+        ? await this.#writeBytes(temp, source, sync)
+        : await this.#writeStream(temp, source, options, what, sync);
       checkExpected(what, digest, size, options);
       let settled = false;
       return {
@@ -120,6 +133,7 @@ export class BlobStore {
           if (settled) return;
           settled = true;
           try {
+            if (!sync) await fsyncPath(temp);
             await this.#commit(temp, digest);
           } finally {
             await rm(temp, { force: true });
@@ -136,22 +150,27 @@ export class BlobStore {
     }
   }
 
-  async #writeBytes(temp: string, bytes: Uint8Array): Promise<BlobRef> {
+  /** A batch of blobs that become visible together (see `BlobBatch`). */
+  batch(): BlobBatch {
+    return new BlobBatch(this);
+  }
+
+  async #writeBytes(temp: string, bytes: Uint8Array, sync: boolean): Promise<BlobRef> {
     const handle = await open(temp, 'wx', 0o644);
     try {
       await handle.writeFile(bytes);
-      await handle.sync();
+      if (sync) await handle.sync();
     } finally {
       await handle.close();
     }
     return { digest: digestOf(bytes), size: bytes.length };
   }
 
-  async #writeStream(temp: string, source: Readable, options: PutOptions, what: string): Promise<BlobRef> {
+  async #writeStream(temp: string, source: Readable, options: PutOptions, what: string, sync: boolean): Promise<BlobRef> {
     const hashing = new DigestStream(nodeSha256);
     // `flush` fsyncs before the close that pipeline waits for. (A FileHandle's write stream with
     // autoClose off keeps a reference on the handle, so `handle.close()` would never settle.)
-    const out = createWriteStream(temp, { flags: 'wx', mode: 0o644, flush: true });
+    const out = createWriteStream(temp, { flags: 'wx', mode: 0o644, flush: sync });
     if (options.size !== undefined) await pipeline(source, sizeLimit(what, options.size), hashing, out);
     else await pipeline(source, hashing, out);
     const digest = hashing.digest;
@@ -227,6 +246,45 @@ export class BlobStore {
         if (isDigest(candidate)) yield candidate;
       }
     }
+  }
+}
+
+/**
+ * Blobs written together and made visible together, for small sets written in one go (commit:
+ * layer, config, manifest). Each `put` streams, hashes and verifies its bytes into `cairn/tmp`
+ * as `BlobStore.put` does but without its own fsync; `commit()` then fsyncs them all at once —
+ * one round of concurrent fsyncs instead of one per blob, which is most of a small commit's
+ * time — and renames each into place. The contract is the store's: no blob is visible before
+ * its bytes are durable and verified. Until `commit()` the blobs are invisible; `discard()` (or
+ * a process death) leaves none behind.
+ *
+ * @example
+ * const batch = store.blobs.batch();
+ * const config = await batch.put(configBytes);
+ * await batch.commit();
+ */
+export class BlobBatch implements BlobSink {
+  readonly #blobs: BlobStore;
+  readonly #staged: StagedBlob[] = [];
+
+  constructor(blobs: BlobStore) {
+    this.#blobs = blobs;
+  }
+
+  async put(source: Readable | Uint8Array, options: PutOptions = {}): Promise<BlobRef> {
+    const staged = await this.#blobs.stage(source, options, { syncOnCommit: true });
+    this.#staged.push(staged);
+    return { digest: staged.digest, size: staged.size };
+  }
+
+  /** Makes every staged blob durable and visible. */
+  async commit(): Promise<void> {
+    await Promise.all(this.#staged.splice(0).map((s) => s.commit()));
+  }
+
+  /** Drops every staged blob not yet committed. */
+  async discard(): Promise<void> {
+    await Promise.all(this.#staged.splice(0).map((s) => s.discard()));
   }
 }
 
