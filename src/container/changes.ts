@@ -20,6 +20,7 @@ import { appendLayer, draftOf, mutateConfig, writeImage } from '../image/draft.j
 import { manifestOf, type ResolvedImage } from '../image/resolve.js';
 import { packTar, type Compression } from '../tar/index.js';
 import type { Descriptor } from '../oci/index.js';
+import { parseReference } from '../store/reference.js';
 import type { Store } from '../store/store.js';
 import { UnionView } from '../union/index.js';
 import { containerDirs, type ContainerRecord } from './record.js';
@@ -94,6 +95,8 @@ async function changesLayer(store: Store, record: ContainerRecord, image: Resolv
  * const { id } = await commitContainer(store, record, { reference: 'web:v2', message: 'new page' });
  */
 export async function commitContainer(store: Store, record: ContainerRecord, options: CommitOptions = {}): Promise<CommitResult> {
+  // A bad name fails before anything is written.
+  if (options.reference !== undefined) parseReference(options.reference);
   const { pauseWhile } = await import('./pause.js');
   return store.ingest(() =>
     pauseWhile(store, record, async () => {
