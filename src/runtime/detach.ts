@@ -21,7 +21,7 @@ import { CairnError } from '../errors.js';
 import { assertNotRunning, resolveRuntime, runtimeBinaryOf, runtimeId, type ContainerRunOptions } from './control.js';
 import type { PortMapping } from './ports.js';
 import { containerPaths, type ContainerState } from './state.js';
-import { readyError, type ReadyMessage } from './supervisor.js';
+import { readyError, type ExitActions, type ReadyMessage } from './supervisor.js';
 import type { RuntimeName } from './types.js';
 
 /** What supervisor-main reads from `<containerDir>/supervisor.json`. */
@@ -32,6 +32,8 @@ export interface SupervisorConfig {
   ports: PortMapping[];
   /** Keep the container's stdin open (a pipe nobody writes to), like `docker run -di`. */
   interactive?: boolean;
+  /** Cleanup once the container has exited. */
+  onExit?: ExitActions;
 }
 
 export interface DetachedOptions extends ContainerRunOptions {
@@ -43,6 +45,11 @@ export interface DetachedOptions extends ContainerRunOptions {
   timeoutMs?: number;
   /** Keep stdin open (`-di`): a shell then waits instead of exiting at end of input. */
   interactive?: boolean;
+  /**
+   * What the supervisor cleans up as soon as the container exits (by itself or stopped): mount
+   * points to detach, and with `remove` the whole container directory (`run -d --rm`).
+   */
+  onExit?: ExitActions;
 }
 
 /**
@@ -80,7 +87,7 @@ export async function startDetached(opts: DetachedOptions): Promise<ContainerSta
   const script = opts.supervisorScript ?? supervisorScript();
   await mkdir(paths.dir, { recursive: true });
   const binary = runtimeBinaryOf(runtime);
-  const config: SupervisorConfig = { id: runtimeId(opts), runtime: runtime.name, ...(binary ? { runtimeBinary: binary } : {}), ports: [...(opts.ports ?? [])], ...(opts.interactive ? { interactive: true } : {}) };
+  const config: SupervisorConfig = { id: runtimeId(opts), runtime: runtime.name, ...(binary ? { runtimeBinary: binary } : {}), ports: [...(opts.ports ?? [])], ...(opts.interactive ? { interactive: true } : {}), ...(opts.onExit ? { onExit: opts.onExit } : {}) };
   await Promise.all([writeFile(paths.supervisorConfig, JSON.stringify(config)), writeFile(paths.config, JSON.stringify(opts.spec))]);
 
   const env = { ...process.env };

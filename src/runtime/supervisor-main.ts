@@ -53,6 +53,7 @@ async function main(containerDir: string): Promise<number> {
     detached: true,
     // `-di`: a stdin that stays open and silent, so the process waits instead of reading EOF.
     io: config.interactive ? { stdin: new PassThrough() } : {},
+    ...(config.onExit ? { onExit: config.onExit } : {}),
   });
   let stopping = false;
   const stopContainer = (): void => {
