@@ -76,14 +76,14 @@ export function supervisorScript(): string {
  * state.pid?.pid // the container's first process
  */
 export async function startDetached(opts: DetachedOptions): Promise<ContainerState> {
-  if (opts.spec.process.terminal) {
-    // runc wants one of its own std streams to be a terminal for a container terminal; a detached
-    // supervisor has none (it would need a pty of its own, or runc's --console-socket).
-    throw new CairnError('unsupported', 'a detached container cannot have a terminal yet: run it with -d but without -t (exec -it works)', {});
-  }
   await assertNotRunning(opts.containerDir);
   const paths = containerPaths(opts.containerDir);
   const runtime = resolveRuntime(opts.runtime);
+  if (opts.spec.process.terminal && runtime.name !== 'runc') {
+    // The supervisor gives runc a pty of its own to run the container's terminal from; the
+    // fallback has no such copying of its own.
+    throw new CairnError('unsupported', `a detached container with a terminal (-dt) needs runc, not ${runtime.name}: run it without -t, or attached`, { runtime: runtime.name });
+  }
   const script = opts.supervisorScript ?? supervisorScript();
   await mkdir(paths.dir, { recursive: true });
   const binary = runtimeBinaryOf(runtime);

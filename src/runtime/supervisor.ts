@@ -40,6 +40,12 @@ export interface SupervisedIO {
   inheritTerminal?: boolean;
   /** Copy the output into the JSON log too (default true). */
   log?: boolean;
+  /**
+   * A terminal (pty slave descriptor) for the runtime's own stderr, for a detached container
+   * with `-t`: runc makes the container's pty but runs it only from a terminal of its own, and
+   * copies the container's output to its stdout, which is logged as usual.
+   */
+  runtimeTerminal?: number;
 }
 
 export interface SuperviseOptions {
@@ -154,7 +160,7 @@ export class Supervision {
     const log = io.inheritTerminal || io.log === false ? null : new LogWriter(paths.log);
     const stdio: [StdioSlot, StdioSlot, StdioSlot] = io.inheritTerminal
       ? ['inherit', 'inherit', 'inherit']
-      : [io.stdin === 'inherit' ? 'inherit' : io.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'];
+      : [io.stdin === 'inherit' ? 'inherit' : io.stdin ? 'pipe' : 'ignore', 'pipe', io.runtimeTerminal ?? 'pipe'];
     let launched: Launched;
     try {
       launched = await opts.runtime.launch({

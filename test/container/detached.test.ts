@@ -1,7 +1,8 @@
 // A detached container's life after the CLI has exited, through the CLI and real runc: its
 // supervisor cleans up when the process exits by itself — the root filesystem unmounted and the
 // state exited with the status, without any later cairn command — and with `--rm` removes the
-// container (also when `cairn stop` ends it).
+// container (also when `cairn stop` ends it). `-d -t` gives the process a terminal whose output
+// is logged.
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -79,5 +80,17 @@ describe.skipIf(skipWithoutContainers())('detached containers after the CLI has 
     expect(r.stderr).toMatch(/executable file not found/);
     expect(await containerIds(t)).toEqual([]);
     expect(await mountsUnder(t.root)).toEqual([]);
+  });
+
+  it('run -d -t: the process has a terminal, and cairn logs shows what it wrote there', async () => {
+    const t = await newStore();
+    const run = await t.cli('run', '-d', '-t', '--name', 'withtty', 'busybox', 'sh', '-c', '[ -t 1 ] && echo on-a-tty; echo to-stderr >&2; exit 2');
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    const id = run.stdout.trim();
+    expect(await eventually(async () => (await recordedStatus(t, id))?.status === 'exited')).toBe(true);
+    expect(await t.cli('logs', 'withtty')).toEqual({ status: 0, stdout: 'on-a-tty\nto-stderr\n', stderr: '' });
+    expect(tableRows((await t.cli('ps', '-a')).stdout)[1]?.[4]).toMatch(/^Exited \(2\)/);
+    expect(await mountsUnder(containerDirs(t.store, id).dir)).toEqual([]);
   });
 });
