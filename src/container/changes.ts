@@ -16,7 +16,7 @@ import type { Readable } from 'node:stream';
 import { applyChanges } from '../build/config-steps.js';
 import { errnoCode } from '../errors.js';
 import { diffDirectoryAgainstImage, diffOverlayUpper, writeChangesetLayer, layerFromOverlayUpper, type Change } from '../diff/index.js';
-import { appendLayer, draftOf, mutateConfig, writeImage } from '../image/draft.js';
+import { draftOf, mutateConfig, withLayer, writeImageWithId, writeLayer } from '../image/draft.js';
 import { manifestOf, type ResolvedImage } from '../image/resolve.js';
 import { packTar, type Compression } from '../tar/index.js';
 import type { Descriptor } from '../oci/index.js';
@@ -76,20 +76,21 @@ export interface CommitResult {
  * image (a commit costs what the change costs, not what the image weighs). Copy: the rootfs
  * compared with the image's layer indexes.
  */
-async function changesLayer(store: Store, record: ContainerRecord, image: ResolvedImage): Promise<Readable> {
+async function changesLayer(store: Store, record: ContainerRecord, image: Promise<ResolvedImage>): Promise<Readable> {
   const dirs = containerDirs(store, record.id);
   if (record.rootfs === 'overlay') {
     if (!(await isDirectory(dirs.upper))) return packTar([]);
     return layerFromOverlayUpper(dirs.upper, { omitWhiteouts: await initOnlyWhiteouts(store, record) });
   }
-  const changes = await diffDirectoryAgainstImage(dirs.rootfs, await UnionView.open(store, image));
+  const changes = await diffDirectoryAgainstImage(dirs.rootfs, await UnionView.open(store, await image));
   return writeChangesetLayer(changes, { sourceDir: dirs.rootfs });
 }
 
 /**
  * Commits the container's changes as a new image on top of its own (`docker commit`), tagged
- * `options.reference` when given. The layer, config and manifest blobs are written as one
- * batch (one round of fsyncs), then the tag.
+ * `options.reference` when given. The layer is written while the image's manifest and config
+ * are read; layer, config and manifest blobs go in as one batch (one round of fsyncs), during
+ * which index.json is written, to be renamed once they are in place.
  *
  * @example
  * const { id } = await commitContainer(store, record, { reference: 'web:v2', message: 'new page' });
@@ -100,32 +101,32 @@ export async function commitContainer(store: Store, record: ContainerRecord, opt
   const { pauseWhile } = await import('./pause.js');
   return store.ingest(() =>
     pauseWhile(store, record, async () => {
-      const image = await imageOf(store, record);
       const batch = store.blobs.batch();
       try {
-        let draft = await draftOf(store, image);
+        const image = imageOf(store, record);
+        const [base, layer] = await Promise.all([
+          image.then((resolved) => draftOf(store, resolved)),
+          writeLayer(store, await changesLayer(store, record, image), {
+            ...(options.compression ? { compression: options.compression } : {}),
+            what: `the changes of container ${record.name}`,
+            into: batch,
+          }),
+        ]);
         const now = options.now ?? new Date();
-        draft = await appendLayer(store, draft, await changesLayer(store, record, image), {
-          ...(options.compression ? { compression: options.compression } : {}),
-          what: `the changes of container ${record.name}`,
-          into: batch,
-          history: {
-            created: now.toISOString(),
-            // docker's `created_by` for a commit: the container's command line.
-            created_by: record.command.join(' '),
-            ...(options.author !== undefined ? { author: options.author } : {}),
-            ...(options.message !== undefined ? { comment: options.message } : {}),
-          },
+        let draft = withLayer(base, layer, {
+          created: now.toISOString(),
+          // docker's `created_by` for a commit: the container's command line.
+          created_by: record.command.join(' '),
+          ...(options.author !== undefined ? { author: options.author } : {}),
+          ...(options.message !== undefined ? { comment: options.message } : {}),
         });
         if (options.changes && options.changes.length > 0) {
           const changes = options.changes;
           draft = mutateConfig(draft, (config) => applyChanges(config, changes));
         }
-        const descriptor = await writeImage(store, draft, { created: now, into: batch, ...(options.author !== undefined ? { author: options.author } : {}) });
-        // index.json is written while the blobs are fsynced, and renamed once they are in place.
+        const { descriptor, id } = await writeImageWithId(store, draft, { created: now, into: batch, ...(options.author !== undefined ? { author: options.author } : {}) });
         await store.setTag(options.reference, descriptor, { renameAfter: batch.commit() });
-        const written = await manifestOf(store, descriptor);
-        return { descriptor, id: written.id, layer: draft.layers.at(-1) as Descriptor };
+        return { descriptor, id, layer: layer.descriptor };
       } finally {
         await batch.discard();
       }

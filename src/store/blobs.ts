@@ -65,6 +65,8 @@ export interface ReadOptions {
 export class BlobStore {
   readonly #root: string;
   readonly #tmp: string;
+  /** Directories this process made or found: each put would otherwise `mkdir` two of them again. */
+  readonly #dirsMade = new Set<string>();
 
   constructor(layoutRoot: string, tmpDir: string) {
     this.#root = path.join(layoutRoot, 'blobs');
@@ -182,13 +184,19 @@ export class BlobStore {
   async #commit(temp: string, digest: Digest): Promise<void> {
     const target = this.path(digest);
     await chmod(temp, 0o444);
-    await mkdir(path.dirname(target), { recursive: true });
+    await this.#ensureDir(path.dirname(target));
     await rename(temp, target);
   }
 
   async #tempPath(): Promise<string> {
-    await mkdir(this.#tmp, { recursive: true });
+    await this.#ensureDir(this.#tmp);
     return path.join(this.#tmp, `ingest-${randomBytes(8).toString('hex')}`);
+  }
+
+  async #ensureDir(dir: string): Promise<void> {
+    if (this.#dirsMade.has(dir)) return;
+    await mkdir(dir, { recursive: true });
+    this.#dirsMade.add(dir);
   }
 
   /** A stream of the blob. With `verify`, the stream errors at its end when the bytes are wrong. */
