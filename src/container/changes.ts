@@ -24,6 +24,7 @@ import { parseReference } from '../store/reference.js';
 import type { Store } from '../store/store.js';
 import { UnionView } from '../union/index.js';
 import { containerDirs, type ContainerRecord } from './record.js';
+import { pauseWhile } from './pause.js';
 import { initOnlyWhiteouts } from './rootfs.js';
 
 async function imageOf(store: Store, record: ContainerRecord): Promise<ResolvedImage> {
@@ -98,7 +99,6 @@ async function changesLayer(store: Store, record: ContainerRecord, image: Promis
 export async function commitContainer(store: Store, record: ContainerRecord, options: CommitOptions = {}): Promise<CommitResult> {
   // A bad name fails before anything is written.
   if (options.reference !== undefined) parseReference(options.reference);
-  const { pauseWhile } = await import('./pause.js');
   return store.ingest(() =>
     pauseWhile(store, record, async () => {
       const batch = store.blobs.batch();
