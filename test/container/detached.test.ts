@@ -22,6 +22,15 @@ async function eventually(check: () => Promise<boolean>, timeoutMs = 15_000): Pr
   }
 }
 
+/** `cairn run -d ARGS...`, which must succeed quietly; returns the container ID it printed. */
+async function runDetached(t: TestStore, ...args: string[]): Promise<string> {
+  const run = await t.cli('run', '-d', ...args);
+  expect([run.status, run.stderr]).toEqual([0, '']);
+  const id = run.stdout.trim();
+  expect(id).toMatch(/^[0-9a-f]{64}$/);
+  return id;
+}
+
 /** The state file's status as the supervisor wrote it (read directly: no cairn command runs). */
 async function recordedStatus(t: TestStore, id: string): Promise<{ status: string; exitCode: number | null } | null> {
   try {
@@ -36,10 +45,7 @@ const containerIds = async (t: TestStore): Promise<string[]> => (await readdir(p
 describe.skipIf(skipWithoutContainers())('detached containers after the CLI has gone', () => {
   it('exiting by itself: exited with its status and nothing mounted under it, before any other command', async () => {
     const t = await newStore();
-    const run = await t.cli('run', '-d', '--name', 'short', 'busybox', 'sh', '-c', 'sleep 1; exit 7');
-    expect(run.stderr).toBe('');
-    expect(run.status).toBe(0);
-    const id = run.stdout.trim();
+    const id = await runDetached(t, '--name', 'short', 'busybox', 'sh', '-c', 'sleep 1; exit 7');
     const dir = containerDirs(t.store, id).dir;
     expect(await mountsUnder(dir)).toEqual([path.join(dir, 'rootfs')]); // mounted while it runs
     expect(await eventually(async () => (await recordedStatus(t, id))?.status === 'exited')).toBe(true);
@@ -54,11 +60,7 @@ describe.skipIf(skipWithoutContainers())('detached containers after the CLI has 
 
   it('run -d --rm: the container is removed when its process exits, and when it is stopped', async () => {
     const t = await newStore();
-    const run = await t.cli('run', '-d', '--rm', '--name', 'brief', 'busybox', 'sh', '-c', 'sleep 0.3; exit 3');
-    expect(run.stderr).toBe('');
-    expect(run.status).toBe(0);
-    const id = run.stdout.trim();
-    expect(id).toMatch(/^[0-9a-f]{64}$/);
+    const id = await runDetached(t, '--rm', '--name', 'brief', 'busybox', 'sh', '-c', 'sleep 0.3; exit 3');
     expect(await eventually(async () => !existsSync(containerDirs(t.store, id).dir))).toBe(true);
     expect(lines((await t.cli('ps', '-a', '-q')).stdout)).toEqual([]);
 
@@ -84,10 +86,7 @@ describe.skipIf(skipWithoutContainers())('detached containers after the CLI has 
 
   it('run -d -t: the process has a terminal, and cairn logs shows what it wrote there', async () => {
     const t = await newStore();
-    const run = await t.cli('run', '-d', '-t', '--name', 'withtty', 'busybox', 'sh', '-c', '[ -t 1 ] && echo on-a-tty; echo to-stderr >&2; exit 2');
-    expect(run.stderr).toBe('');
-    expect(run.status).toBe(0);
-    const id = run.stdout.trim();
+    const id = await runDetached(t, '-t', '--name', 'withtty', 'busybox', 'sh', '-c', '[ -t 1 ] && echo on-a-tty; echo to-stderr >&2; exit 2');
     expect(await eventually(async () => (await recordedStatus(t, id))?.status === 'exited')).toBe(true);
     expect(await t.cli('logs', 'withtty')).toEqual({ status: 0, stdout: 'on-a-tty\nto-stderr\n', stderr: '' });
     expect(tableRows((await t.cli('ps', '-a')).stdout)[1]?.[4]).toMatch(/^Exited \(2\)/);
