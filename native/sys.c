@@ -13,6 +13,7 @@
 #include <node_api.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <sched.h>
 #include <stdbool.h>
@@ -320,6 +321,35 @@ static napi_value js_socket_in_netns(napi_env env, napi_callback_info info) {
   return number(env, fd);
 }
 
+/*
+ * openpt(flags) -> { master, path } | -errno
+ * A new pseudo-terminal pair's master side (posix_openpt + grantpt + unlockpt) and the slave's
+ * path (ptsname_r): what Node cannot do, since unlocking and naming the slave are ioctls.
+ * The caller opens the slave by path with fs.open.
+ */
+static napi_value js_openpt(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int32_t flags;
+  if (!get_args(env, info, 1, argv) || !get_int(env, argv[0], "flags", &flags)) return NULL;
+  int master = posix_openpt(flags);
+  if (master < 0) return number(env, -errno);
+  char path[128];
+  int rc = 0;
+  if (grantpt(master) != 0 || unlockpt(master) != 0) rc = errno;
+  else rc = ptsname_r(master, path, sizeof path);
+  if (rc != 0) {
+    close(master);
+    return number(env, -rc);
+  }
+  napi_value out, fd, name;
+  NAPI_OK(napi_create_object(env, &out));
+  NAPI_OK(napi_create_int32(env, master, &fd));
+  NAPI_OK(napi_create_string_utf8(env, path, NAPI_AUTO_LENGTH, &name));
+  NAPI_OK(napi_set_named_property(env, out, "master", fd));
+  NAPI_OK(napi_set_named_property(env, out, "path", name));
+  return out;
+}
+
 static bool export_fn(napi_env env, napi_value exports, const char *name, napi_callback fn) {
   napi_value value;
   return napi_create_function(env, name, NAPI_AUTO_LENGTH, fn, NULL, &value) == napi_ok &&
@@ -331,6 +361,6 @@ NAPI_MODULE_INIT() {
             export_fn(env, exports, "lsetxattr", js_lsetxattr) && export_fn(env, exports, "fsetxattr", js_fsetxattr) &&
             export_fn(env, exports, "lgetxattr", js_lgetxattr) && export_fn(env, exports, "llistxattr", js_llistxattr) &&
             export_fn(env, exports, "lremovexattr", js_lremovexattr) &&
-            export_fn(env, exports, "socketInNetns", js_socket_in_netns);
+            export_fn(env, exports, "socketInNetns", js_socket_in_netns) && export_fn(env, exports, "openpt", js_openpt);
   return ok ? exports : NULL;
 }

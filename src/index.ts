@@ -10,11 +10,13 @@ export type { Digest, Hasher, HasherFactory } from './digest/index.js';
 
 export { Store } from './store/store.js';
 export type { StoreOptions } from './store/store.js';
+export type { AtomicWriteOptions } from './sys/atomic.js';
 export { defaultStorePath } from './store/paths.js';
 export { parseReference, formatReference, tagged } from './store/reference.js';
 export type { Reference } from './store/reference.js';
 export type { TagRecord } from './store/tags.js';
-export type { BlobRef, StagedBlob, PutOptions, ReadOptions } from './store/blobs.js';
+export { BlobBatch } from './store/blobs.js';
+export type { BlobRef, BlobSink, StagedBlob, PutOptions, ReadOptions } from './store/blobs.js';
 export { gc } from './store/gc.js';
 export type { GcResult, GcOptions } from './store/gc.js';
 export { fsck } from './store/fsck.js';
@@ -29,8 +31,8 @@ export { listImages, readConfig, summarize } from './image/list.js';
 export type { ImageSummary } from './image/list.js';
 export { imageHistory } from './image/history.js';
 export type { HistoryRow } from './image/history.js';
-export { scratchImage, draftOf, appendLayer, mutateConfig, writeImage } from './image/draft.js';
-export type { ImageDraft, AppendLayerOptions, WriteImageOptions } from './image/draft.js';
+export { scratchImage, draftOf, appendLayer, writeLayer, withLayer, mutateConfig, writeImage, writeImageWithId } from './image/draft.js';
+export type { ImageDraft, AppendLayerOptions, WriteImageOptions, WrittenLayer } from './image/draft.js';
 
 export { copy, openSource, openDestination, parseTransportName, formatTransportName } from './transport/open.js';
 export type { CopyOptions } from './transport/open.js';

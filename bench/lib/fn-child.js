@@ -1,7 +1,7 @@
 /**
  * Runs one function case of a benchmark in this fresh process and prints
  * `{"seconds": …, "cpuSeconds": …, "maxRssKiB": …}` as its last stdout line. The benchmark module (and whatever
- * it imports statically) is loaded before the clock starts, so the time is the call's alone.
+ * it imports statically) is loaded, and the case's `load` run, before the clock starts, so the time is the call's alone.
  *
  *   node bench/lib/fn-child.js MODULE_FILE CASE_LABEL STATE_JSON_FILE RUN_DIR RUN_INDEX
  */
@@ -19,9 +19,11 @@ const found = mod.default.cases.find((c) => c.label === label);
 if (found === undefined || !('fn' in found)) throw new Error(`${moduleFile}: no function case "${label}"`);
 const state = JSON.parse(await readFile(stateFile, 'utf8'));
 
+const run = { dir: runDir, index: Number(index) };
+const loaded = await found.load?.(state, run);
 const cpu0 = process.cpuUsage();
 const start = process.hrtime.bigint();
-await found.fn(state, { dir: runDir, index: Number(index) });
+await found.fn(state, run, loaded);
 const seconds = Number(process.hrtime.bigint() - start) / 1e9;
 const cpu = process.cpuUsage(cpu0);
 const cpuSeconds = (cpu.user + cpu.system) / 1e6;

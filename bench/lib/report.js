@@ -79,11 +79,18 @@ export function checkTargets(r) {
   let ok = true;
   for (const t of r.targets) {
     const s = find(t.case);
-    if (t.maxRatio !== undefined && t.vs !== undefined) {
+    if ((t.maxRatio !== undefined || t.minRatio !== undefined) && t.vs !== undefined) {
       const got = s.time.median / find(t.vs).time.median;
-      const pass = got <= t.maxRatio;
+      const pass = got <= (t.maxRatio ?? Infinity) && got >= (t.minRatio ?? 0);
       ok &&= pass;
-      lines.push(`- ${pass ? 'PASS' : 'MISS'} — ${t.case} / ${t.vs} wall time ≤ ${t.maxRatio}×: **${ratio(got)}**`);
+      const bound = t.minRatio === undefined ? `≤ ${t.maxRatio}×` : t.maxRatio === undefined ? `≥ ${t.minRatio}×` : `within ${t.minRatio}–${t.maxRatio}×`;
+      lines.push(`- ${pass ? 'PASS' : 'MISS'} — ${t.case} / ${t.vs} wall time ${bound}: **${ratio(got)}**`);
+    }
+    if (t.maxMs !== undefined) {
+      const got = s.time.median * 1000;
+      const pass = got < t.maxMs;
+      ok &&= pass;
+      lines.push(`- ${pass ? 'PASS' : 'MISS'} — ${t.case} median wall time < ${t.maxMs} ms: **${got.toFixed(1)} ms**`);
     }
     if (t.maxRssMiB !== undefined) {
       const got = s.rss.median / 1024;

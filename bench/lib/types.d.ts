@@ -39,7 +39,13 @@ export interface ProcessCase<S> extends CaseBase<S> {
  * process's.
  */
 export interface FunctionCase<S> extends CaseBase<S> {
-  readonly fn: (state: S, run: RunContext) => Promise<void>;
+  /**
+   * Runs in the same process before the clock starts; its result is `fn`'s third argument.
+   * For what a long-lived library user has done once already (open the store, find the
+   * container, load the native module on a first lock), so `fn` times the call alone.
+   */
+  readonly load?: (state: S, run: RunContext) => Promise<unknown>;
+  readonly fn: (state: S, run: RunContext, loaded: unknown) => Promise<void>;
 }
 
 export type Case<S> = ProcessCase<S> | FunctionCase<S>;
@@ -47,9 +53,12 @@ export type Case<S> = ProcessCase<S> | FunctionCase<S>;
 export interface Target {
   /** The case this target is about. */
   readonly case: string;
-  /** With `maxRatio`: median(case) / median(vs) must be at most `maxRatio`. */
+  /** With `maxRatio` (and `minRatio`): median(case) / median(vs) must be at most (at least) that. */
   readonly vs?: string;
   readonly maxRatio?: number;
+  readonly minRatio?: number;
+  /** Median wall time of the case must be below this (milliseconds). */
+  readonly maxMs?: number;
   /** Median peak RSS of the case must be below this (MiB). */
   readonly maxRssMiB?: number;
 }

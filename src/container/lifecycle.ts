@@ -63,8 +63,9 @@ export interface StartOptions {
 
 /**
  * Starts a created or exited container. Detached: resolves once it is running (the supervisor
- * keeps it, its logs and its ports after this process exits). Attached: resolves with its exit
- * status; `--rm` containers are removed then.
+ * keeps it, its logs and its ports after this process exits, and when it exits unmounts its
+ * root filesystem and, for `--rm`, removes it). Attached: resolves with its exit status;
+ * `--rm` containers are removed then.
  *
  * @throws CairnError 'conflict' when it is running or a port is taken, 'process-failed' when the
  *   process cannot start (the message says why, e.g. an executable not found).
@@ -80,9 +81,15 @@ export async function startContainer(store: Store, record: ContainerRecord, opti
   const common = { containerDir: dirs.dir, id: record.id, spec, ports: record.ports, runtime: record.runtime };
   if (options.attach === undefined) {
     try {
-      return await runtime.startDetached({ ...common, interactive: record.interactive });
+      return await runtime.startDetached({
+        ...common,
+        interactive: record.interactive,
+        // The supervisor cleans up when the process exits, whenever that is: no later command needed.
+        onExit: { unmount: record.rootfs === 'overlay' ? [dirs.rootfs] : [], remove: record.autoRemove },
+      });
     } catch (err) {
-      await unmountRootfs(store, record);
+      if (record.autoRemove) await removeContainer(store, record, { force: true });
+      else await unmountRootfs(store, record);
       throw err;
     }
   }

@@ -11,9 +11,11 @@
  * creates them in the upper, and every image lacking them would show `A /proc` in `diff` and
  * carry empty directories into `commit`.
  */
-import { mkdir } from 'node:fs/promises';
+import { lstat, mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { CairnError } from '../errors.js';
+import { CairnError, errnoCode } from '../errors.js';
+import { isOverlayWhiteout } from '../layer/whiteout.js';
+import { splitDev } from '../sys/mknod.js';
 import { isMountpoint, mountOverlay, unmount } from '../sys/mount.js';
 import type { Store } from '../store/store.js';
 import { containerDirs, type ContainerRecord } from './record.js';
@@ -41,4 +43,40 @@ export async function mountRootfs(store: Store, record: ContainerRecord): Promis
 export async function unmountRootfs(store: Store, record: ContainerRecord): Promise<void> {
   if (record.rootfs === 'copy') return;
   await unmount(containerDirs(store, record.id).rootfs, { lazy: true });
+}
+
+/** What lstat says about `file`: absent, a kernel whiteout (0:0 character device), or present. */
+async function presence(file: string): Promise<'absent' | 'whiteout' | 'present'> {
+  try {
+    const st = await lstat(file);
+    if (!st.isCharacterDevice()) return 'present';
+    const { major, minor } = splitDev(st.rdev);
+    return isOverlayWhiteout({ type: 'char', devmajor: major, devminor: minor }) ? 'whiteout' : 'present';
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return 'absent';
+    throw err;
+  }
+}
+
+/**
+ * The init layer's mount points that the container deleted (whiteouts in its upper) although
+ * the image never had them: those whiteouts hide only the init layer, so a commit leaves them
+ * out. Checked on the upper and the image's layer directories, top first (a few lstat calls,
+ * whatever the image's size).
+ */
+export async function initOnlyWhiteouts(store: Store, record: ContainerRecord): Promise<Set<string>> {
+  const upper = containerDirs(store, record.id).upper;
+  const found = new Set<string>();
+  await Promise.all(
+    MOUNT_POINTS.map(async (name) => {
+      if ((await presence(path.join(upper, name))) !== 'whiteout') return;
+      for (const layer of [...record.layers].reverse()) {
+        const there = await presence(path.join(store.paths.layers, layer, name));
+        if (there === 'present') return; // the image has it: the whiteout deletes it
+        if (there === 'whiteout') break;
+      }
+      found.add(name);
+    }),
+  );
+  return found;
 }

@@ -210,8 +210,11 @@ export interface OverlayLayerOptions {
   clampMtime?: Date;
   /** The overlay xattr namespace of the mount (default 'trusted.overlay.'). */
   xattrPrefix?: OverlayXattrPrefix;
-  /** The lower image: whiteouts of paths it does not have are left out. */
-  lower?: UnionView;
+  /**
+   * Paths (relative, `proc`) whose whiteouts are left out because they hide nothing of the image:
+   * a container's init-layer mount points removed in the container.
+   */
+  omitWhiteouts?: ReadonlySet<string>;
 }
 
 /**
@@ -224,14 +227,14 @@ export interface OverlayLayerOptions {
  * const draft2 = await appendLayer(store, draft, layerFromOverlayUpper(upper, { clampMtime }));
  */
 export function layerFromOverlayUpper(upperDir: string, options: OverlayLayerOptions = {}): Readable {
-  const lower = options.lower;
+  const omit = options.omitWhiteouts;
   const root = path.resolve(upperDir);
   async function* items(): AsyncGenerator<{ entry: TarEntryInit; body?: TarBody }> {
     for await (const { entry, source } of walkTree(root, { overlay: options.xattrPrefix ?? 'trusted.overlay.', root: false })) {
       const whiteout = parseWhiteout(entry.path, 'upper');
       if (whiteout) {
         const target = whiteout.kind === 'opaque' ? undefined : whiteout.dir === '' ? whiteout.name : `${whiteout.dir}/${whiteout.name}`;
-        if (lower && target !== undefined && !lower.exists(`/${target}`, false)) continue;
+        if (omit && target !== undefined && omit.has(target)) continue;
         yield { entry };
         continue;
       }

@@ -21,6 +21,7 @@ import {
   type ImageConfig,
   type ImageManifest,
 } from '../oci/index.js';
+import type { BlobSink } from '../store/blobs.js';
 import type { Store } from '../store/store.js';
 import { compressStream, type Compression } from '../tar/index.js';
 import type { ResolvedImage } from './resolve.js';
@@ -66,29 +67,50 @@ export interface AppendLayerOptions {
   readonly history?: HistoryEntry;
   /** Names the layer in error messages. */
   readonly what?: string;
+  /** Where the blob goes (default: the store, durable at once); a `BlobBatch` to commit it with others. */
+  readonly into?: BlobSink;
+}
+
+/** A layer blob written by `writeLayer`, not yet part of any image. */
+export interface WrittenLayer {
+  readonly descriptor: Descriptor;
+  /** sha256 of the uncompressed tar. */
+  readonly diffId: Digest;
 }
 
 /**
- * Streams `tar` (an uncompressed layer) into the store, compressed, and returns the draft with
- * the layer on top. The diffID is hashed before the compressor and the blob digest by the
- * store's ingest after it: each form of the bytes is hashed once.
+ * Streams `tar` (an uncompressed layer) into the store, compressed. The diffID is hashed before
+ * the compressor and the blob digest by the store's ingest after it: each form of the bytes is
+ * hashed once. Needs no image: a caller can write the layer while it reads the image it goes on
+ * (`withLayer` joins them).
  */
-export async function appendLayer(store: Store, draft: ImageDraft, tar: Readable | AsyncIterable<Uint8Array>, options: AppendLayerOptions = {}): Promise<ImageDraft> {
+export async function writeLayer(store: Store, tar: Readable | AsyncIterable<Uint8Array>, options: Omit<AppendLayerOptions, 'history'> = {}): Promise<WrittenLayer> {
   const compression = options.compression ?? 'gzip';
   const diffHash = new DigestStream();
   const compressor = compressStream(compression, options.level !== undefined ? { level: options.level } : {});
   const piping = pipeline(tar, diffHash, compressor);
-  const [blob] = await Promise.all([store.blobs.put(compressor, { what: options.what ?? 'new layer' }), piping]);
-  const diffId = diffHash.digest as Digest;
-  const layer: Descriptor = { mediaType: LAYER_MEDIA_TYPE[compression], digest: blob.digest, size: blob.size };
+  const [blob] = await Promise.all([(options.into ?? store.blobs).put(compressor, { what: options.what ?? 'new layer' }), piping]);
+  return { descriptor: { mediaType: LAYER_MEDIA_TYPE[compression], digest: blob.digest, size: blob.size }, diffId: diffHash.digest as Digest };
+}
+
+/** The draft with `layer` on top, and its history entry. */
+export function withLayer(draft: ImageDraft, layer: WrittenLayer, history?: HistoryEntry): ImageDraft {
   return {
     config: {
       ...draft.config,
-      rootfs: { type: 'layers', diff_ids: [...draft.config.rootfs.diff_ids, diffId] },
-      history: [...(draft.config.history ?? []), ...(options.history ? [options.history] : [])],
+      rootfs: { type: 'layers', diff_ids: [...draft.config.rootfs.diff_ids, layer.diffId] },
+      history: [...(draft.config.history ?? []), ...(history ? [history] : [])],
     },
-    layers: [...draft.layers, layer],
+    layers: [...draft.layers, layer.descriptor],
   };
+}
+
+/**
+ * Streams `tar` (an uncompressed layer) into the store, compressed, and returns the draft with
+ * the layer on top (`writeLayer` + `withLayer`).
+ */
+export async function appendLayer(store: Store, draft: ImageDraft, tar: Readable | AsyncIterable<Uint8Array>, options: AppendLayerOptions = {}): Promise<ImageDraft> {
+  return withLayer(draft, await writeLayer(store, tar, options), options.history);
 }
 
 /** Changes the container config; with `history`, records it as an `empty_layer` step. */
@@ -107,10 +129,17 @@ export interface WriteImageOptions {
   /** The config's `created` (default: now); also stamps history entries that have none. */
   readonly created?: Date;
   readonly author?: string;
+  /** As for `appendLayer`. */
+  readonly into?: BlobSink;
 }
 
 /** Writes the config and manifest blobs; returns the manifest descriptor (not yet tagged). */
 export async function writeImage(store: Store, draft: ImageDraft, options: WriteImageOptions = {}): Promise<Descriptor> {
+  return (await writeImageWithId(store, draft, options)).descriptor;
+}
+
+/** `writeImage`, also returning the image ID (the config's digest) it wrote. */
+export async function writeImageWithId(store: Store, draft: ImageDraft, options: WriteImageOptions = {}): Promise<{ descriptor: Descriptor; id: Digest }> {
   const created = (options.created ?? new Date()).toISOString();
   const config: ImageConfig = {
     ...draft.config,
@@ -118,8 +147,9 @@ export async function writeImage(store: Store, draft: ImageDraft, options: Write
     ...(options.author !== undefined ? { author: options.author } : {}),
     history: (draft.config.history ?? []).map((h) => (h.created ? h : { ...h, created })),
   };
+  const sink = options.into ?? store.blobs;
   const configBytes = Buffer.from(encodeDocument(config));
-  const configRef = await store.blobs.put(configBytes, { what: 'image config' });
+  const configRef = await sink.put(configBytes, { what: 'image config' });
   const manifest: ImageManifest = {
     schemaVersion: 2,
     mediaType: MediaType.OciManifest,
@@ -127,8 +157,8 @@ export async function writeImage(store: Store, draft: ImageDraft, options: Write
     layers: draft.layers,
   };
   const manifestBytes = Buffer.from(encodeDocument(manifest));
-  const manifestRef = await store.blobs.put(manifestBytes, { what: 'image manifest' });
-  return { mediaType: MediaType.OciManifest, digest: manifestRef.digest, size: manifestRef.size };
+  const manifestRef = await sink.put(manifestBytes, { what: 'image manifest' });
+  return { descriptor: { mediaType: MediaType.OciManifest, digest: manifestRef.digest, size: manifestRef.size }, id: configRef.digest };
 }
 
 /** The image ID a draft would get (sha256 of its config bytes) — for tests and dry runs. */

@@ -173,7 +173,10 @@ async function readSpec(paths: ContainerPaths): Promise<RuntimeSpec> {
   return JSON.parse(await readFile(paths.config, 'utf8')) as RuntimeSpec;
 }
 
-/** Polls until the container has exited; null when `timeoutMs` passes first. */
+/**
+ * Polls until the container has exited; null when `timeoutMs` passes first, or when its state
+ * is gone (a `--rm` container removed by its supervisor on exit).
+ */
 export async function waitExited(containerDir: string, timeoutMs: number): Promise<ContainerState | null> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -207,13 +210,16 @@ export async function stop(containerDir: string, opts: { timeoutSec?: number; si
   const spec = await readSpec(paths);
   const signal = signalName(opts.signal ?? spec.annotations?.['org.opencontainers.image.stopSignal'] ?? 'SIGTERM');
   const timeoutMs = Math.max(0, (opts.timeoutSec ?? 10) * 1000);
+  // A `--rm` container's supervisor deletes the directory on exit: a vanished state is an exit.
+  const removed = async (): Promise<ContainerState | null> =>
+    (await readRecordedState(paths)) === null ? { ...state, status: 'exited', exitCode: null, finishedAt: new Date().toISOString() } : null;
   if (signal !== 'SIGKILL' && timeoutMs > 0) {
     await runtime.kill(ctx, state.pid.pid, signal);
-    const done = await waitExited(containerDir, timeoutMs);
+    const done = (await waitExited(containerDir, timeoutMs)) ?? (await removed());
     if (done) return done;
   }
   await runtime.kill(ctx, state.pid.pid, 'SIGKILL');
-  const done = await waitExited(containerDir, 10_000);
+  const done = (await waitExited(containerDir, 10_000)) ?? (await removed());
   if (!done) throw new CairnError('process-failed', `the container did not exit after SIGKILL`, { containerDir: paths.dir });
   return done;
 }

@@ -21,7 +21,7 @@ import { CairnError } from '../errors.js';
 import { assertNotRunning, resolveRuntime, runtimeBinaryOf, runtimeId, type ContainerRunOptions } from './control.js';
 import type { PortMapping } from './ports.js';
 import { containerPaths, type ContainerState } from './state.js';
-import { readyError, type ReadyMessage } from './supervisor.js';
+import { readyError, type ExitActions, type ReadyMessage } from './supervisor.js';
 import type { RuntimeName } from './types.js';
 
 /** What supervisor-main reads from `<containerDir>/supervisor.json`. */
@@ -32,6 +32,8 @@ export interface SupervisorConfig {
   ports: PortMapping[];
   /** Keep the container's stdin open (a pipe nobody writes to), like `docker run -di`. */
   interactive?: boolean;
+  /** Cleanup once the container has exited. */
+  onExit?: ExitActions;
 }
 
 export interface DetachedOptions extends ContainerRunOptions {
@@ -43,6 +45,11 @@ export interface DetachedOptions extends ContainerRunOptions {
   timeoutMs?: number;
   /** Keep stdin open (`-di`): a shell then waits instead of exiting at end of input. */
   interactive?: boolean;
+  /**
+   * What the supervisor cleans up as soon as the container exits (by itself or stopped): mount
+   * points to detach, and with `remove` the whole container directory (`run -d --rm`).
+   */
+  onExit?: ExitActions;
 }
 
 /**
@@ -69,18 +76,18 @@ export function supervisorScript(): string {
  * state.pid?.pid // the container's first process
  */
 export async function startDetached(opts: DetachedOptions): Promise<ContainerState> {
-  if (opts.spec.process.terminal) {
-    // runc wants one of its own std streams to be a terminal for a container terminal; a detached
-    // supervisor has none (it would need a pty of its own, or runc's --console-socket).
-    throw new CairnError('unsupported', 'a detached container cannot have a terminal yet: run it with -d but without -t (exec -it works)', {});
-  }
   await assertNotRunning(opts.containerDir);
   const paths = containerPaths(opts.containerDir);
   const runtime = resolveRuntime(opts.runtime);
+  if (opts.spec.process.terminal && runtime.name !== 'runc') {
+    // The supervisor gives runc a pty of its own to run the container's terminal from; the
+    // fallback has no such copying of its own.
+    throw new CairnError('unsupported', `a detached container with a terminal (-dt) needs runc, not ${runtime.name}: run it without -t, or attached`, { runtime: runtime.name });
+  }
   const script = opts.supervisorScript ?? supervisorScript();
   await mkdir(paths.dir, { recursive: true });
   const binary = runtimeBinaryOf(runtime);
-  const config: SupervisorConfig = { id: runtimeId(opts), runtime: runtime.name, ...(binary ? { runtimeBinary: binary } : {}), ports: [...(opts.ports ?? [])], ...(opts.interactive ? { interactive: true } : {}) };
+  const config: SupervisorConfig = { id: runtimeId(opts), runtime: runtime.name, ...(binary ? { runtimeBinary: binary } : {}), ports: [...(opts.ports ?? [])], ...(opts.interactive ? { interactive: true } : {}), ...(opts.onExit ? { onExit: opts.onExit } : {}) };
   await Promise.all([writeFile(paths.supervisorConfig, JSON.stringify(config)), writeFile(paths.config, JSON.stringify(opts.spec))]);
 
   const env = { ...process.env };

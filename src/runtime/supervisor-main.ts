@@ -11,6 +11,7 @@
 import { closeSync, writeSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { PassThrough } from 'node:stream';
+import tty from 'node:tty';
 import { isCairnError } from '../errors.js';
 import { createRuntime } from './control.js';
 import type { SupervisorConfig } from './detach.js';
@@ -43,6 +44,8 @@ async function main(containerDir: string): Promise<number> {
   const config = JSON.parse(await readFile(paths.supervisorConfig, 'utf8')) as SupervisorConfig;
   const spec = JSON.parse(await readFile(paths.config, 'utf8')) as RuntimeSpec;
   const runtime = createRuntime(config.runtime, config.runtimeBinary ? { binary: config.runtimeBinary } : {});
+  // `-dt`: runc runs the container's terminal only from one of its own (see runtimeTerminal).
+  const terminal = spec.process.terminal ? await runtimeTerminal() : undefined;
   const sup = await Supervision.begin({
     paths,
     id: config.id,
@@ -52,7 +55,8 @@ async function main(containerDir: string): Promise<number> {
     ports: config.ports,
     detached: true,
     // `-di`: a stdin that stays open and silent, so the process waits instead of reading EOF.
-    io: config.interactive ? { stdin: new PassThrough() } : {},
+    io: { ...(config.interactive ? { stdin: new PassThrough() } : {}), ...(terminal ? { runtimeTerminal: terminal.slave } : {}) },
+    ...(config.onExit ? { onExit: config.onExit } : {}),
   });
   let stopping = false;
   const stopContainer = (): void => {
@@ -63,9 +67,29 @@ async function main(containerDir: string): Promise<number> {
       .catch(() => undefined);
   };
   for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, stopContainer);
+  terminal?.closeSlave(); // runc has its own copy now
   answer({ ok: true, state: await sup.started });
   const final = await sup.finished;
+  terminal?.close();
   return final.error ? 1 : 0;
+}
+
+/**
+ * A pty whose slave becomes runc's stderr. The master is drained (runc writes there only its own
+ * complaints, which its JSON log has too) so nothing written to the slave can block.
+ */
+async function runtimeTerminal(): Promise<{ slave: number; closeSlave(): void; close(): void }> {
+  const { openPty } = await import('../sys/pty.js');
+  const pty = await openPty();
+  const master = new tty.ReadStream(pty.master);
+  master.on('data', () => undefined);
+  master.on('error', () => undefined); // EIO once the last slave holder has gone
+  let slaveOpen = true;
+  const closeSlave = (): void => {
+    if (slaveOpen) closeSync(pty.slave);
+    slaveOpen = false;
+  };
+  return { slave: pty.slave, closeSlave, close: () => (closeSlave(), master.destroy()) };
 }
 
 const dir = process.argv[2];

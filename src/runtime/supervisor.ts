@@ -6,7 +6,8 @@
  * In order: bind the published ports (a port in use fails here, before anything runs); record
  * `created`; launch the runtime; once the container's pid exists, point the port proxy at its
  * network namespace, start the watchdog and record `running`; copy stdout/stderr to the JSON log
- * (and to the attached streams); when it exits, stop the proxy, finish the log, record `exited`.
+ * (and to the attached streams); when it exits, stop the proxy, finish the log, do the exit
+ * actions (unmount the root filesystem; with `--rm`, remove the container), record `exited`.
  *
  * The watchdog is a tiny `/bin/sh` reading a pipe from us. We write `ok` when we finish; if we die
  * instead (SIGKILL, crash), the pipe closes, `read` returns nothing and the shell runs the
@@ -24,6 +25,8 @@ import { CairnError, isCairnError } from '../errors.js';
 import { LogWriter, type LogStream } from './logs.js';
 import { PortProxy, type PortMapping } from './ports.js';
 import { identityOf, selfIdentity } from './proc.js';
+import { shQuote } from './runc.js';
+import { unmount } from '../sys/mount.js';
 import { runtimeContext, writeState, type ContainerPaths, type ContainerState } from './state.js';
 import type { Launched, Runtime, RuntimeSpec, StdioSlot } from './types.js';
 
@@ -37,6 +40,12 @@ export interface SupervisedIO {
   inheritTerminal?: boolean;
   /** Copy the output into the JSON log too (default true). */
   log?: boolean;
+  /**
+   * A terminal (pty slave descriptor) for the runtime's own stderr, for a detached container
+   * with `-t`: runc makes the container's pty but runs it only from a terminal of its own, and
+   * copies the container's output to its stdout, which is logged as usual.
+   */
+  runtimeTerminal?: number;
 }
 
 export interface SuperviseOptions {
@@ -53,6 +62,20 @@ export interface SuperviseOptions {
   io: SupervisedIO;
   /** Start the watchdog (default true). */
   watchdog?: boolean;
+  /** What to clean up once the container has exited by itself or was stopped (detached runs). */
+  onExit?: ExitActions;
+}
+
+/**
+ * A detached container's cleanup, done by its supervisor as soon as the container exits, so no
+ * later command is needed: the container module's mounts and `--rm`, given as data because
+ * this layer cannot call into the container module.
+ */
+export interface ExitActions {
+  /** Mount points to detach (the overlay root filesystem), before `exited` is recorded. */
+  unmount?: readonly string[];
+  /** Delete the whole container directory after the exit (`run -d --rm`). */
+  remove?: boolean;
 }
 
 /** docker's exit codes for a container that never ran: 127 not found, 126 not executable, 125 other. */
@@ -137,7 +160,7 @@ export class Supervision {
     const log = io.inheritTerminal || io.log === false ? null : new LogWriter(paths.log);
     const stdio: [StdioSlot, StdioSlot, StdioSlot] = io.inheritTerminal
       ? ['inherit', 'inherit', 'inherit']
-      : [io.stdin === 'inherit' ? 'inherit' : io.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'];
+      : [io.stdin === 'inherit' ? 'inherit' : io.stdin ? 'pipe' : 'ignore', 'pipe', io.runtimeTerminal ?? 'pipe'];
     let launched: Launched;
     try {
       launched = await opts.runtime.launch({
@@ -159,7 +182,7 @@ export class Supervision {
     const started = launched.started.then(
       async (pid) => {
         proxy?.attach(pid);
-        if (opts.watchdog !== false) watchdog = startWatchdog(opts.runtime.teardownCommand(runtimeContext(paths, opts.id), pid));
+        if (opts.watchdog !== false) watchdog = startWatchdog(watchdogCommand(opts.runtime.teardownCommand(runtimeContext(paths, opts.id), pid), opts.onExit));
         const identity = (await identityOf(pid)) ?? { pid, startTime: 0 };
         return record({ ...state, status: 'running', pid: identity, startedAt: new Date().toISOString() });
       },
@@ -186,9 +209,12 @@ export class Supervision {
       // pid 1); a wait bound keeps a wedged pipe from holding the exit forever.
       await withTimeout(outputs, 2000);
       await log?.close();
+      // Unmounted first: whoever reads `exited` finds nothing left mounted.
+      await unmountAll(opts.onExit?.unmount ?? []);
       const final = await record({ ...state, status: 'exited', exitCode, finishedAt: new Date().toISOString() });
       await finishWatchdog(watchdog);
       await rm(paths.pidFile, { force: true });
+      if (opts.onExit?.remove) await rm(paths.dir, { recursive: true, force: true });
       return final;
     })();
     return new Supervision(started, finished, launched);
@@ -267,6 +293,20 @@ function copyOutput(
         });
     });
   });
+}
+
+/** Detaches each mount point; one that cannot be detached stays for `stop`/`rm`, which retry. */
+async function unmountAll(targets: readonly string[]): Promise<void> {
+  for (const target of targets) await unmount(target, { lazy: true }).catch(() => undefined);
+}
+
+/**
+ * The watchdog's shell command: the runtime's teardown, then the exit unmounts (a killed
+ * supervisor must not leave the root filesystem mounted either). `--rm` is not done there: the
+ * record of a container whose supervisor died stays, for `ps -a` to show.
+ */
+function watchdogCommand(teardown: string, actions: ExitActions | undefined): string {
+  return [teardown, ...(actions?.unmount ?? []).map((target) => `umount -l ${shQuote(target)}`)].join('; ');
 }
 
 function startWatchdog(teardown: string): ChildProcess {

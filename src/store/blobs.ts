@@ -17,6 +17,7 @@ import { Readable, Transform, pipeline as pipelineCallback, type TransformCallba
 import { pipeline } from 'node:stream/promises';
 import { DigestStream, digestAlgorithm, digestHex, digestOf, isDigest, nodeSha256, type Digest } from '../digest/index.js';
 import { CairnError, errnoCode } from '../errors.js';
+import { fsyncPath } from '../sys/atomic.js';
 
 export interface BlobRef {
   readonly digest: Digest;
@@ -45,6 +46,17 @@ export interface PutOptions {
   what?: string;
 }
 
+/** Where new blobs go: the store itself (`BlobStore`), or a `BlobBatch` committed as one. */
+export interface BlobSink {
+  put(source: Readable | Uint8Array, options?: PutOptions): Promise<BlobRef>;
+}
+
+/** How `stage` makes the bytes durable. */
+interface StageMode {
+  /** fsync in `commit()` rather than while writing, so a batch can fsync its blobs concurrently. */
+  syncOnCommit?: boolean;
+}
+
 export interface ReadOptions {
   /** Hash while reading and fail at the end if the bytes do not match the digest. */
   verify?: boolean;
@@ -53,6 +65,8 @@ export interface ReadOptions {
 export class BlobStore {
   readonly #root: string;
   readonly #tmp: string;
+  /** Directories this process made or found: each put would otherwise `mkdir` two of them again. */
+  readonly #dirsMade = new Set<string>();
 
   constructor(layoutRoot: string, tmpDir: string) {
     this.#root = path.join(layoutRoot, 'blobs');
@@ -93,7 +107,7 @@ export class BlobStore {
    * blob of an image first and commits them only when all verified, so a bad source adds
    * nothing to the store. `discard()` (or a process death) leaves no blob behind.
    */
-  async stage(source: Readable | Uint8Array, options: PutOptions = {}): Promise<StagedBlob> {
+  async stage(source: Readable | Uint8Array, options: PutOptions = {}, mode: StageMode = {}): Promise<StagedBlob> {
     const what = options.what ?? 'blob';
     if (options.digest !== undefined && digestAlgorithm(options.digest) !== 'sha256') {
       if (source instanceof Readable) source.destroy();
@@ -107,10 +121,11 @@ export class BlobStore {
       }
     }
     const temp = await this.#tempPath();
+    const sync = !mode.syncOnCommit;
     try {
       const { digest, size } = source instanceof Uint8Array
-        ? await this.#writeBytes(temp, source)
-        : await this.#writeStream(temp, source, options, what);
+        ? await this.#writeBytes(temp, source, sync)
+        : await this.#writeStream(temp, source, options, what, sync);
       checkExpected(what, digest, size, options);
       let settled = false;
       return {
@@ -120,6 +135,7 @@ export class BlobStore {
           if (settled) return;
           settled = true;
           try {
+            if (!sync) await fsyncPath(temp);
             await this.#commit(temp, digest);
           } finally {
             await rm(temp, { force: true });
@@ -136,22 +152,27 @@ export class BlobStore {
     }
   }
 
-  async #writeBytes(temp: string, bytes: Uint8Array): Promise<BlobRef> {
+  /** A batch of blobs that become visible together (see `BlobBatch`). */
+  batch(): BlobBatch {
+    return new BlobBatch(this);
+  }
+
+  async #writeBytes(temp: string, bytes: Uint8Array, sync: boolean): Promise<BlobRef> {
     const handle = await open(temp, 'wx', 0o644);
     try {
       await handle.writeFile(bytes);
-      await handle.sync();
+      if (sync) await handle.sync();
     } finally {
       await handle.close();
     }
     return { digest: digestOf(bytes), size: bytes.length };
   }
 
-  async #writeStream(temp: string, source: Readable, options: PutOptions, what: string): Promise<BlobRef> {
+  async #writeStream(temp: string, source: Readable, options: PutOptions, what: string, sync: boolean): Promise<BlobRef> {
     const hashing = new DigestStream(nodeSha256);
     // `flush` fsyncs before the close that pipeline waits for. (A FileHandle's write stream with
     // autoClose off keeps a reference on the handle, so `handle.close()` would never settle.)
-    const out = createWriteStream(temp, { flags: 'wx', mode: 0o644, flush: true });
+    const out = createWriteStream(temp, { flags: 'wx', mode: 0o644, flush: sync });
     if (options.size !== undefined) await pipeline(source, sizeLimit(what, options.size), hashing, out);
     else await pipeline(source, hashing, out);
     const digest = hashing.digest;
@@ -163,13 +184,19 @@ export class BlobStore {
   async #commit(temp: string, digest: Digest): Promise<void> {
     const target = this.path(digest);
     await chmod(temp, 0o444);
-    await mkdir(path.dirname(target), { recursive: true });
+    await this.#ensureDir(path.dirname(target));
     await rename(temp, target);
   }
 
   async #tempPath(): Promise<string> {
-    await mkdir(this.#tmp, { recursive: true });
+    await this.#ensureDir(this.#tmp);
     return path.join(this.#tmp, `ingest-${randomBytes(8).toString('hex')}`);
+  }
+
+  async #ensureDir(dir: string): Promise<void> {
+    if (this.#dirsMade.has(dir)) return;
+    await mkdir(dir, { recursive: true });
+    this.#dirsMade.add(dir);
   }
 
   /** A stream of the blob. With `verify`, the stream errors at its end when the bytes are wrong. */
@@ -227,6 +254,45 @@ export class BlobStore {
         if (isDigest(candidate)) yield candidate;
       }
     }
+  }
+}
+
+/**
+ * Blobs written together and made visible together, for small sets written in one go (commit:
+ * layer, config, manifest). Each `put` streams, hashes and verifies its bytes into `cairn/tmp`
+ * as `BlobStore.put` does but without its own fsync; `commit()` then fsyncs them all at once —
+ * one round of concurrent fsyncs instead of one per blob, which is most of a small commit's
+ * time — and renames each into place. The contract is the store's: no blob is visible before
+ * its bytes are durable and verified. Until `commit()` the blobs are invisible; `discard()` (or
+ * a process death) leaves none behind.
+ *
+ * @example
+ * const batch = store.blobs.batch();
+ * const config = await batch.put(configBytes);
+ * await batch.commit();
+ */
+export class BlobBatch implements BlobSink {
+  readonly #blobs: BlobStore;
+  readonly #staged: StagedBlob[] = [];
+
+  constructor(blobs: BlobStore) {
+    this.#blobs = blobs;
+  }
+
+  async put(source: Readable | Uint8Array, options: PutOptions = {}): Promise<BlobRef> {
+    const staged = await this.#blobs.stage(source, options, { syncOnCommit: true });
+    this.#staged.push(staged);
+    return { digest: staged.digest, size: staged.size };
+  }
+
+  /** Makes every staged blob durable and visible. */
+  async commit(): Promise<void> {
+    await Promise.all(this.#staged.splice(0).map((s) => s.commit()));
+  }
+
+  /** Drops every staged blob not yet committed. */
+  async discard(): Promise<void> {
+    await Promise.all(this.#staged.splice(0).map((s) => s.discard()));
   }
 }
 

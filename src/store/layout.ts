@@ -8,7 +8,7 @@ import { mkdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { CairnError, errnoCode } from '../errors.js';
 import type { ImageIndex } from '../oci/types.js';
-import { createFileAtomic, writeFileAtomic } from '../sys/atomic.js';
+import { createFileAtomic, writeFileAtomic, type AtomicWriteOptions } from '../sys/atomic.js';
 import { BlobStore } from './blobs.js';
 
 const LAYOUT_HEADER = '{"imageLayoutVersion":"1.0.0"}';
@@ -105,7 +105,7 @@ export class OciLayout {
   }
 
   /** Replaces index.json whole (temp, fsync, rename). Callers serialise writers. */
-  async writeIndex(index: ImageIndex): Promise<void> {
-    await writeFileAtomic(this.indexPath, JSON.stringify({ ...index, schemaVersion: 2, mediaType: OCI_INDEX_MEDIA_TYPE }));
+  async writeIndex(index: ImageIndex, options: AtomicWriteOptions = {}): Promise<void> {
+    await writeFileAtomic(this.indexPath, JSON.stringify({ ...index, schemaVersion: 2, mediaType: OCI_INDEX_MEDIA_TYPE }), 0o644, options);
   }
 }

@@ -13,6 +13,7 @@
  */
 import { mkdir, stat } from 'node:fs/promises';
 import { CairnError, errnoCode } from '../errors.js';
+import type { AtomicWriteOptions } from '../sys/atomic.js';
 import { FileLock, type LockOptions } from '../sys/lock.js';
 import type { Descriptor, ImageIndex } from '../oci/types.js';
 import type { BlobStore } from './blobs.js';
@@ -105,11 +106,18 @@ export class Store {
     return this.layout.readIndex();
   }
 
-  /** Reads, changes and atomically replaces index.json under the store lock. */
-  async updateIndex(mutate: (manifests: readonly Descriptor[]) => Descriptor[]): Promise<void> {
+  /**
+   * Reads, changes and atomically replaces index.json under the store lock. With `renameAfter`
+   * (blobs the new entries name, still being committed), the new index.json is written and
+   * fsynced meanwhile and renamed into place only once that has resolved; if it rejects, the
+   * index is left as it was.
+   */
+  async updateIndex(mutate: (manifests: readonly Descriptor[]) => Descriptor[], options: AtomicWriteOptions = {}): Promise<void> {
+    // Handled from now on: it may reject while we wait for the lock.
+    options.renameAfter?.catch(() => undefined);
     await this.withLock(async () => {
       const index = await this.layout.readIndex();
-      await this.layout.writeIndex({ ...index, manifests: mutate(index.manifests) });
+      await this.layout.writeIndex({ ...index, manifests: mutate(index.manifests) }, options);
     });
   }
 
@@ -123,10 +131,13 @@ export class Store {
     return (await this.readIndex()).manifests.find((d) => refNameOf(d) === key);
   }
 
-  /** Points tag `ref` at `descriptor`; with `ref` undefined, keeps the image untagged. */
-  async setTag(ref: string | Reference | undefined, descriptor: Descriptor): Promise<void> {
+  /**
+   * Points tag `ref` at `descriptor`; with `ref` undefined, keeps the image untagged.
+   * `renameAfter`: as for `updateIndex`.
+   */
+  async setTag(ref: string | Reference | undefined, descriptor: Descriptor, options: AtomicWriteOptions = {}): Promise<void> {
     const key = ref === undefined ? undefined : tagKey(ref);
-    await this.updateIndex((manifests) => withTag(manifests, key, descriptor));
+    await this.updateIndex((manifests) => withTag(manifests, key, descriptor), options);
   }
 
   /** Removes tag `ref`; returns what it pointed at, or undefined when there was no such tag. */

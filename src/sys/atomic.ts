@@ -25,9 +25,26 @@ async function writeTemp(target: string, data: string | Uint8Array, mode: number
   return temp;
 }
 
+export interface AtomicWriteOptions {
+  /**
+   * The rename waits for this as well: what the new content refers to must be in place first
+   * (index.json naming blobs still being committed). The temp file is written and fsynced
+   * meanwhile, so the two fsyncs overlap.
+   */
+  readonly renameAfter?: Promise<unknown>;
+}
+
 /** Replaces `target` whole. */
-export async function writeFileAtomic(target: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
-  const temp = await writeTemp(target, data, mode);
+export async function writeFileAtomic(target: string, data: string | Uint8Array, mode = 0o644, options: AtomicWriteOptions = {}): Promise<void> {
+  const writing = writeTemp(target, data, mode);
+  let temp: string;
+  try {
+    [temp] = await Promise.all([writing, options.renameAfter]);
+  } catch (err) {
+    const written = await writing.catch(() => undefined);
+    if (written !== undefined) await rm(written, { force: true });
+    throw err;
+  }
   try {
     await rename(temp, target);
   } catch (err) {
@@ -57,7 +74,12 @@ export async function createFileAtomic(target: string, data: string | Uint8Array
 
 /** Makes a rename or create in `dir` durable. */
 export async function fsyncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
+  await fsyncPath(dir);
+}
+
+/** fsync of a file or directory by path (Linux allows it on a read-only descriptor). */
+export async function fsyncPath(target: string): Promise<void> {
+  const handle = await open(target, 'r');
   try {
     await handle.sync();
   } finally {

@@ -35,6 +35,8 @@ export interface NativeSys {
   lremovexattr(path: string, name: string): number;
   /** A socket made inside the network namespace `nsFd`, the thread back in `homeFd`'s after. */
   socketInNetns(nsFd: number, homeFd: number, domain: number, type: number): number | NetnsFailure;
+  /** A new pseudo-terminal's master fd (granted and unlocked) and its slave's path. */
+  openpt(flags: number): { master: number; path: string } | number;
 }
 
 /** Relative to this module, which sits at the same depth in `src/` and `dist/`. */

@@ -4,7 +4,7 @@
 // a command missing from the image; a name already in use; `rm` of a running container; and a
 // supervisor killed with SIGKILL. Each gives a clear error or a correct result, leaves nothing
 // running, and `fsck` stays clean.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -15,7 +15,7 @@ import type { Store } from '../../src/store/store.js';
 import { decompressStream, tarEntries } from '../../src/tar/index.js';
 import { httpGet } from '../support/http.js';
 import { freePort, holdPort, isListening } from '../support/ports.js';
-import { lines, mountsUnder, newStore, skipWithoutContainers, stateOf, tableRows, teardown, trackPort, type TestStore } from './harness.js';
+import { CAIRN_BIN, lines, mountsUnder, newStore, skipWithoutContainers, stateOf, tableRows, teardown, trackPort, type TestStore } from './harness.js';
 
 afterEach(teardown);
 
@@ -246,5 +246,50 @@ describe.skipIf(skipWithoutContainers())('containers: faults and bad input', () 
     expect((await t.cli('stop', '-t', '0', 'orphan')).status).toBe(0);
     expect(await t.cli('rm', 'orphan')).toEqual({ status: 0, stdout: 'orphan\n', stderr: '' });
     expect(await mountsUnder(t.root)).toEqual([]);
+  });
+
+  it('a commit killed with SIGKILL while the container is paused: the container runs on at once, with no later command', async () => {
+    const t = await newStore();
+    const run = await t.cli('run', '-d', '--name', 'frozen', 'busybox', 'sleep', '60');
+    expect(run.status).toBe(0);
+    const id = run.stdout.trim();
+    // A big upper keeps the commit, and so the pause, long enough to be caught.
+    expect((await t.cli('exec', 'frozen', 'busybox', 'dd', 'if=/dev/urandom', 'of=/big', 'bs=1M', 'count=96')).status).toBe(0);
+    const env = { ...process.env };
+    delete env.NODE_EXTRA_CA_CERTS;
+    const commit = spawn(process.execPath, [CAIRN_BIN, '--store', t.root, 'commit', 'frozen', 'killed:1'], { env, stdio: 'ignore' });
+    const ended = new Promise((resolve) => commit.once('close', resolve));
+    let caught = false;
+    for (let i = 0; i < 2000 && commit.exitCode === null && !caught; i++) {
+      caught = runcStatus(t, id) === 'paused';
+      if (!caught) await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(caught).toBe(true);
+    commit.kill('SIGKILL');
+    await ended;
+    let status = runcStatus(t, id);
+    for (let i = 0; i < 100 && status !== 'running'; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      status = runcStatus(t, id);
+    }
+    expect(status).toBe('running');
+    expect(await t.cli('exec', 'frozen', 'echo', 'alive')).toEqual({ status: 0, stdout: 'alive\n', stderr: '' });
+    // The killed commit tagged nothing; a new one works.
+    expect(lines((await t.cli('images', '-q', 'killed')).stdout)).toEqual([]);
+    expect((await t.cli('commit', 'frozen', 'killed:2')).status).toBe(0);
+    expect(runcStatus(t, id)).toBe('running');
+    await fsckClean(t);
+  });
+
+  it('a stale freeze (paused, with no pause holding it): the next commit adopts it and thaws the container', async () => {
+    const t = await newStore();
+    const run = await t.cli('run', '-d', '--name', 'stale', 'busybox', 'sleep', '60');
+    const id = run.stdout.trim();
+    const root = path.join(containerDirs(t.store, id).dir, 'runtime');
+    expect(spawnSync('runc', ['--root', root, 'pause', id]).status).toBe(0);
+    expect(runcStatus(t, id)).toBe('paused');
+    const r = await t.cli('commit', 'stale', 'thawed:1');
+    expect([r.status, r.stderr]).toEqual([0, '']);
+    expect(runcStatus(t, id)).toBe('running');
   });
 });

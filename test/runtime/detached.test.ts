@@ -151,7 +151,7 @@ describe.skipIf(skipWithoutTools('runc', 'script') || skipWithoutFixtures())('ru
     expect((failure as Error).message).toMatch(/is not running/);
   });
 
-  it('keeps a detached shell waiting with -di, and refuses -dt clearly', async () => {
+  it('keeps a detached shell waiting with -di', async () => {
     const rootfs = await busyboxRootfs();
     const dir = await containerDir('shell');
     const spec = await generateSpec(busyboxImage(), { rootfs, args: ['sh'] });
@@ -162,9 +162,25 @@ describe.skipIf(skipWithoutTools('runc', 'script') || skipWithoutFixtures())('ru
     expect(await exec(dir, { args: ['echo', 'alive'], stdio: { stdout: out.stream } })).toBe(0);
     expect(out.text()).toBe('alive\n');
     expect(await stop(dir, { timeoutSec: 0 })).toMatchObject({ status: 'exited', exitCode: 137 });
-    const tty = await generateSpec(busyboxImage(), { rootfs, args: ['sh'], tty: true });
-    const failure = await startDetached({ containerDir: await containerDir('tty'), spec: tty }).catch((e: unknown) => e);
-    expect(isCairnError(failure, 'unsupported')).toBe(true);
+  });
+
+  it('runs -dt on a terminal of its own: the output, stderr included, is logged as the terminal shows it', async () => {
+    const rootfs = await busyboxRootfs();
+    const dir = await containerDir('tty');
+    const spec = await generateSpec(busyboxImage(), { rootfs, args: ['sh', '-c', 'tty; [ -t 0 ] && [ -t 1 ] && echo on-a-tty; echo to-stderr >&2; exit 5'], tty: true });
+    expect(await startDetached({ containerDir: dir, spec })).toMatchObject({ status: 'running' });
+    expect(await waitExited(dir, 10_000)).toMatchObject({ status: 'exited', exitCode: 5 });
+    const logged: string[] = [];
+    for await (const line of followLogs(dir)) logged.push(`${line.stream} ${line.log}`);
+    expect(logged).toEqual(['stdout /dev/pts/0\n', 'stdout on-a-tty\n', 'stdout to-stderr\n']);
+    // Nothing of the terminal is left: no runc, and the supervisor ends right after recording the exit.
+    expect(await runcList(dir)).toEqual([]);
+    let left = await processesMentioning(dir);
+    for (let i = 0; i < 60 && left.length > 0; i++) {
+      await delay(50);
+      left = await processesMentioning(dir);
+    }
+    expect(left).toEqual([]);
   });
 
   it('refuses a second start while running, and starts an exited container again (docker start)', async () => {

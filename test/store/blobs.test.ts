@@ -181,6 +181,53 @@ describe('stage', () => {
   });
 });
 
+describe('batch', () => {
+  it('blobs put into a batch are verified at once but visible only after commit, all of them', async () => {
+    const a = Buffer.from('layer bytes');
+    const b = Buffer.from('{"config":true}');
+    const batch = store.blobs.batch();
+    expect(await batch.put(Readable.from([a]), { digest: sha(a) })).toEqual({ digest: sha(a), size: a.length });
+    expect(await batch.put(b)).toEqual({ digest: sha(b), size: b.length });
+    expect(await listBlobs(store)).toEqual([]);
+    expect((await dirEntries(store.paths.tmp)).length).toBe(2);
+    await batch.commit();
+    expect((await listBlobs(store)).sort()).toEqual([sha(a), sha(b)].sort());
+    expect((await stat(store.blobs.path(sha(a)))).mode & 0o777).toBe(0o444);
+    expect(await readFile(store.blobs.path(sha(b)))).toEqual(b);
+    expect(await dirEntries(store.paths.tmp)).toEqual([]);
+  });
+
+  it('a wrong digest fails its put at once; discard leaves nothing of the rest', async () => {
+    const batch = store.blobs.batch();
+    await batch.put(Buffer.from('kept for now'));
+    const err = await failure(batch.put(Readable.from([Buffer.from('liar')]), { digest: FAKE }));
+    expect(err.code).toBe('digest-mismatch');
+    await batch.discard();
+    expect(await listBlobs(store)).toEqual([]);
+    expect(await dirEntries(store.paths.tmp)).toEqual([]);
+  });
+});
+
+describe('setTag with renameAfter', () => {
+  const descriptor = (bytes: Buffer) => ({ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: sha(bytes), size: bytes.length });
+
+  it('the tag lands once what it waits for is in; a failure leaves index.json as it was and no temp file', async () => {
+    const bytes = Buffer.from('{"a manifest":1}');
+    const batch = store.blobs.batch();
+    await batch.put(bytes);
+    await store.setTag('img:1', descriptor(bytes), { renameAfter: batch.commit() });
+    expect(await store.blobs.has(sha(bytes))).toBe(true);
+    expect((await store.getTag('img:1'))?.digest).toBe(sha(bytes));
+
+    const before = await readFile(path.join(store.root, 'index.json'), 'utf8');
+    const other = Buffer.from('{"another":2}');
+    const err = await failure(store.setTag('img:2', descriptor(other), { renameAfter: Promise.reject(new CairnError('digest-mismatch', 'bad blob')) }));
+    expect(err.code).toBe('digest-mismatch');
+    expect(await readFile(path.join(store.root, 'index.json'), 'utf8')).toBe(before);
+    expect((await readdir(store.root)).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+  });
+});
+
 describe('read', () => {
   it('open with verify passes every byte and then fails at the end of a corrupted blob', async () => {
     const size = 2 * (1 << 20) + 5;

@@ -21,10 +21,6 @@ export const command = defineCommand({
   async run(io, { options, positionals }) {
     const [image, ...args] = positionals;
     if (image === undefined) throw new CairnError('invalid-argument', 'run: name an image');
-    if (options.detach && options.rm) {
-      // Allowed by docker; the supervisor does not remove containers yet.
-      throw new CairnError('unsupported', 'run: --rm with -d is not supported yet: remove the container with cairn rm');
-    }
     const store = await openStore(io, options.store);
     const record = await createContainer(store, {
       ...createOptionsFrom(options, image, args),
