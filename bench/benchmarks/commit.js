@@ -7,7 +7,7 @@
  * Before every run (untimed, in the harness) a fresh overlay container of the base gets the file
  * `/f` through the file API. In the measuring process, `load` (untimed) opens the store, finds the
  * container and commits it once, untagged — a process that has committed before: lazy imports
- * done, the native lock module loaded (koffi, ~40 ms once per process), the code compiled — and
+ * done, the native addon loaded, the code compiled — and
  * then only `commitContainer(store, record, { reference })` is timed: read the base's manifest and
  * config, turn the upper into a gzip layer, write layer, config and manifest, tag. A third case,
  * without target, times the first commit of a fresh process instead, for scale.
