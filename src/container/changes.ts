@@ -1,112 +1,48 @@
 /**
  * @module container/changes
- * `diff` and `commit` of a container. Overlay mode reads only the container's upper directory
- * (O(changes), design §5), asking the image's union view about the paths it names; copy mode
- * compares the copied root filesystem with the image's layer indexes (O(files)).
- *
- * Commit turns those changes into one deterministic layer on top of the image, with docker's
- * history entry (the container's command as `created_by`, `--author`, `--message` as comment —
- * kept in OCI images too, where podman drops it) and any `--change` instructions applied to
- * the config. The container is paused (runtime freezer) while its upper is read when it runs,
- * so the layer is one consistent snapshot.
+ * `diff` of a container, and the lower side `commit` shares. Overlay mode reads only the
+ * container's upper directory (O(changes), design §5) and asks the image's unpacked layer
+ * directories (the container's own lowerdirs, looked up as overlayfs does) about the paths it
+ * names: no layer index and no meta database, so `cairn diff CONTAINER` stays a short process.
+ * Copy mode compares the copied root filesystem with the image's layer indexes (O(files)).
  */
 import { stat } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
-import { applyChanges } from '../build/config-steps.js';
+import path from 'node:path';
+import type { Change } from '../diff/change.js';
+import { diffOverlayUpper } from '../diff/overlay.js';
+import { layerDirsLower, type OverlayLower } from '../diff/overlay-lower.js';
 import { errnoCode } from '../errors.js';
-import { diffDirectoryAgainstImage, diffOverlayUpper, writeChangesetLayer, layerFromOverlayUpper, type Change } from '../diff/index.js';
-import { appendLayer, draftOf, mutateConfig, writeImage } from '../image/draft.js';
 import { manifestOf, type ResolvedImage } from '../image/resolve.js';
-import { packTar, type Compression } from '../tar/index.js';
-import type { Descriptor } from '../oci/index.js';
 import type { Store } from '../store/store.js';
-import { UnionView } from '../union/index.js';
 import { containerDirs, type ContainerRecord } from './record.js';
 
-async function imageOf(store: Store, record: ContainerRecord): Promise<ResolvedImage> {
+/** The image a container was made from (its record pins the manifest). */
+export async function imageOf(store: Store, record: ContainerRecord): Promise<ResolvedImage> {
   return manifestOf(store, { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: record.image.manifest, size: 0 });
+}
+
+/** An overlay container's lower: its image's layer directories, top first (as mounted). */
+export function overlayLower(store: Store, record: ContainerRecord): Promise<OverlayLower> {
+  return layerDirsLower([...record.layers].reverse().map((name) => path.join(store.paths.layers, name)));
 }
 
 /** The container's changes against its image, sorted, in docker's A/C/D terms. */
 export async function containerChanges(store: Store, record: ContainerRecord): Promise<Change[]> {
-  const image = await imageOf(store, record);
-  const lower = await UnionView.open(store, image);
   const dirs = containerDirs(store, record.id);
   if (record.rootfs === 'overlay') {
     // A container never mounted (made before create made its upper) has changed nothing.
     if (!(await isDirectory(dirs.upper))) return [];
-    return diffOverlayUpper(dirs.upper, lower);
+    return diffOverlayUpper(dirs.upper, await overlayLower(store, record));
   }
-  return diffDirectoryAgainstImage(dirs.rootfs, lower);
+  const [{ diffDirectoryAgainstImage }, { UnionView }] = await Promise.all([import('../diff/directories.js'), import('../union/view.js')]);
+  return diffDirectoryAgainstImage(dirs.rootfs, await UnionView.open(store, await imageOf(store, record)));
 }
 
-async function isDirectory(dir: string): Promise<boolean> {
+export async function isDirectory(dir: string): Promise<boolean> {
   try {
     return (await stat(dir)).isDirectory();
   } catch (err) {
     if (errnoCode(err) === 'ENOENT') return false;
     throw err;
   }
-}
-
-export interface CommitOptions {
-  /** `name[:tag]` for the new image; untagged (`<none>`) when absent. */
-  readonly reference?: string;
-  readonly author?: string;
-  readonly message?: string;
-  /** `--change` instructions (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, WORKDIR, VOLUME, STOPSIGNAL, ONBUILD). */
-  readonly changes?: readonly string[];
-  readonly compression?: Compression;
-  readonly now?: Date;
-}
-
-export interface CommitResult {
-  readonly descriptor: Descriptor;
-  /** The image ID: the new config's digest. */
-  readonly id: string;
-  readonly changes: number;
-}
-
-/** The layer tar of a container's changes. */
-async function changesLayer(store: Store, record: ContainerRecord, image: ResolvedImage): Promise<{ tar: Readable; count: number }> {
-  const dirs = containerDirs(store, record.id);
-  const lower = await UnionView.open(store, image);
-  if (record.rootfs === 'overlay') {
-    if (!(await isDirectory(dirs.upper))) return { tar: packTar([]), count: 0 };
-    const count = (await diffOverlayUpper(dirs.upper, lower)).length;
-    return { tar: layerFromOverlayUpper(dirs.upper, { lower }), count };
-  }
-  const changes = await diffDirectoryAgainstImage(dirs.rootfs, lower);
-  return { tar: writeChangesetLayer(changes, { sourceDir: dirs.rootfs }), count: changes.length };
-}
-
-export async function commitContainer(store: Store, record: ContainerRecord, options: CommitOptions = {}): Promise<CommitResult> {
-  const { pauseWhile } = await import('./pause.js');
-  return store.ingest(() =>
-    pauseWhile(store, record, async () => {
-      const image = await imageOf(store, record);
-      let draft = await draftOf(store, image);
-      const now = options.now ?? new Date();
-      const { tar, count } = await changesLayer(store, record, image);
-      draft = await appendLayer(store, draft, tar, {
-        ...(options.compression ? { compression: options.compression } : {}),
-        what: `the changes of container ${record.name}`,
-        history: {
-          created: now.toISOString(),
-          // docker's `created_by` for a commit: the container's command line.
-          created_by: record.command.join(' '),
-          ...(options.author !== undefined ? { author: options.author } : {}),
-          ...(options.message !== undefined ? { comment: options.message } : {}),
-        },
-      });
-      if (options.changes && options.changes.length > 0) {
-        const changes = options.changes;
-        draft = mutateConfig(draft, (config) => applyChanges(config, changes));
-      }
-      const descriptor = await writeImage(store, draft, { created: now, ...(options.author !== undefined ? { author: options.author } : {}) });
-      await store.setTag(options.reference, descriptor);
-      const written = await manifestOf(store, descriptor);
-      return { descriptor, id: written.id, changes: count };
-    }),
-  );
 }
