@@ -5,14 +5,14 @@
  * Uses `runc pause`/`resume` (the cgroup freezer); a container that is not running, or runs
  * under the unshare fallback (no cgroup), is read as it is.
  */
-import { spawn } from 'node:child_process';
 import path from 'node:path';
-import * as runtime from '../runtime/index.js';
+import { containerPaths, readRecordedState } from '../runtime/state.js';
 import type { Store } from '../store/store.js';
 import { FileLock } from '../sys/lock.js';
 import { containerDirs, type ContainerRecord } from './record.js';
 
-function runc(args: readonly string[], binary = 'runc'): Promise<{ code: number; stderr: string }> {
+async function runc(args: readonly string[], binary = 'runc'): Promise<{ code: number; stderr: string }> {
+  const { spawn } = await import('node:child_process');
   return new Promise((resolve) => {
     const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
@@ -34,9 +34,14 @@ export async function pauseWhile<T>(store: Store, record: ContainerRecord, fn: (
 }
 
 async function pausedRun<T>(dir: string, fn: () => Promise<T>): Promise<T> {
-  const state = await runtime.readState(dir);
+  // state.json alone tells a container that never ran or has exited (most commits and cp):
+  // the runtime, and its check for a dead supervisor, load only for one that may be running.
+  const recorded = await readRecordedState(containerPaths(dir));
+  if (!recorded || recorded.status === 'exited') return fn();
+  const { readState } = await import('../runtime/control.js');
+  const state = await readState(dir);
   if (!state || state.status !== 'running' || state.runtime !== 'runc') return fn();
-  const root = runtime.containerPaths(dir).runtimeState;
+  const root = containerPaths(dir).runtimeState;
   const binary = state.runtimeBinary ?? 'runc';
   const paused = (await runc(['--root', root, 'pause', state.id], binary)).code === 0;
   try {
