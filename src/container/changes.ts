@@ -12,14 +12,8 @@ import type { Change } from '../diff/change.js';
 import { diffOverlayUpper } from '../diff/overlay.js';
 import { layerDirsLower, type OverlayLower } from '../diff/overlay-lower.js';
 import { errnoCode } from '../errors.js';
-import { manifestOf, type ResolvedImage } from '../image/resolve.js';
 import type { Store } from '../store/store.js';
 import { containerDirs, type ContainerRecord } from './record.js';
-
-/** The image a container was made from (its record pins the manifest). */
-export async function imageOf(store: Store, record: ContainerRecord): Promise<ResolvedImage> {
-  return manifestOf(store, { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: record.image.manifest, size: 0 });
-}
 
 /** An overlay container's lower: its image's layer directories, top first (as mounted). */
 export function overlayLower(store: Store, record: ContainerRecord): Promise<OverlayLower> {
@@ -34,7 +28,11 @@ export async function containerChanges(store: Store, record: ContainerRecord): P
     if (!(await isDirectory(dirs.upper))) return [];
     return diffOverlayUpper(dirs.upper, await overlayLower(store, record));
   }
-  const [{ diffDirectoryAgainstImage }, { UnionView }] = await Promise.all([import('../diff/directories.js'), import('../union/view.js')]);
+  const [{ diffDirectoryAgainstImage }, { UnionView }, { imageOf }] = await Promise.all([
+    import('../diff/directories.js'),
+    import('../union/view.js'),
+    import('./image.js'),
+  ]);
   return diffDirectoryAgainstImage(dirs.rootfs, await UnionView.open(store, await imageOf(store, record)));
 }
 

@@ -18,7 +18,8 @@ import { manifestOf, type ResolvedImage } from '../image/resolve.js';
 import type { Descriptor } from '../oci/types.js';
 import type { Store } from '../store/store.js';
 import { packTar, type Compression } from '../tar/index.js';
-import { imageOf, isDirectory, overlayLower } from './changes.js';
+import { isDirectory, overlayLower } from './changes.js';
+import { imageOf } from './image.js';
 import { pauseWhile } from './pause.js';
 import { containerDirs, type ContainerRecord } from './record.js';
 

@@ -7,7 +7,6 @@
 import { rm } from 'node:fs/promises';
 import { CairnError } from '../errors.js';
 import { readConfig } from '../image/list.js';
-import { manifestOf } from '../image/resolve.js';
 import type { ImageConfig } from '../oci/index.js';
 import { cleanup, exec, followLogs, kill, readState, runAttached, stop, type ExecRunOptions } from '../runtime/control.js';
 import type { Stdio } from '../runtime/io.js';
@@ -16,6 +15,7 @@ import { generateSpec } from '../runtime/spec.js';
 import type { ContainerState } from '../runtime/state.js';
 import type { RuntimeSpec, SpecMount } from '../runtime/types.js';
 import type { Store } from '../store/store.js';
+import { imageOf } from './image.js';
 import { containerDirs, findContainer, listRecords, type ContainerRecord } from './record.js';
 import { mountRootfs, unmountRootfs } from './rootfs.js';
 
@@ -29,8 +29,7 @@ export interface ContainerInfo {
 
 /** The image config a container was made from (read from the store; its record pins it). */
 export async function imageConfigOf(store: Store, record: ContainerRecord): Promise<ImageConfig> {
-  const image = await manifestOf(store, { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: record.image.manifest, size: 0 });
-  return readConfig(store, image);
+  return readConfig(store, await imageOf(store, record));
 }
 
 /** The runtime spec for the container's main process (users resolve in the mounted rootfs). */
