@@ -19,7 +19,8 @@ import { createReadStream } from 'node:fs';
 import { lstat, readdir, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { CairnError, errnoCode } from '../errors.js';
+import { CairnError } from '../errors.js';
+import { lstatOrUndefined } from '../layer/apply-tree.js';
 import { isOverlayOpaque } from '../layer/whiteout.js';
 import type { UnionView } from '../union/view.js';
 import type { EntryMeta } from './change.js';
@@ -65,16 +66,6 @@ export function unionLower(view: UnionView): OverlayLower {
 /** A union view as an `OverlayLower`; an `OverlayLower` as it is. */
 export function asOverlayLower(lower: UnionView | OverlayLower): OverlayLower {
   return 'children' in lower ? lower : unionLower(lower);
-}
-
-async function lstatOrUndefined(file: string): Promise<Stats | undefined> {
-  try {
-    return await lstat(file);
-  } catch (err) {
-    const code = errnoCode(err);
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    throw err;
-  }
 }
 
 function isWhiteout(st: Stats): boolean {
