@@ -146,6 +146,19 @@ describe.skipIf(!asRoot)('layer-based changes from an upper in overlay form (as 
   });
 });
 
+describe.skipIf(!asRoot)('devices in an upper (as root)', () => {
+  it('only a 0:0 character device is a whiteout: a container\'s own char device 1:3 stays a device in the layer', async () => {
+    const upper = path.join(work, 'dev-upper');
+    await files(upper, { 'gone': null });
+    mknod(path.join(upper, 'null'), 'char', 0o666, 1, 3);
+    const entries = await listTar(layerFromOverlayUpper(upper), { what: 'devices' });
+    expect(entries.map((e) => [e.path, e.type, e.devmajor ?? 0, e.devminor ?? 0])).toEqual([
+      ['.wh.gone', 'file', 0, 0],
+      ['null', 'char', 1, 3],
+    ]);
+  });
+});
+
 // --- real overlay mounts --------------------------------------------------------------------------
 
 async function canMountOverlay(): Promise<boolean> {
