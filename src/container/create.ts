@@ -9,9 +9,10 @@ import { mkdir, rm } from 'node:fs/promises';
 import { CairnError } from '../errors.js';
 import { readConfig } from '../image/list.js';
 import { resolveImage, type ResolvedImage } from '../image/resolve.js';
-import { unpack } from '../layer/unpack.js';
-import type { Platform } from '../oci/index.js';
-import { parsePublish, processArgs, type NetworkMode, type PortMapping, type RuntimeName } from '../runtime/index.js';
+import type { Platform } from '../oci/types.js';
+import { parsePublish, type PortMapping } from '../runtime/ports.js';
+import { processArgs } from '../runtime/spec.js';
+import type { NetworkMode, RuntimeName } from '../runtime/types.js';
 import type { Store } from '../store/store.js';
 import { overlayAvailable } from '../sys/mount.js';
 import { prepareLayers } from './layers.js';
@@ -74,15 +75,16 @@ export async function createContainer(store: Store, options: CreateOptions): Pro
     const config = await readConfig(store, image);
     const id = newContainerId();
     const dirs = containerDirs(store, id);
-    let record: ContainerRecord | undefined;
-    await store.withLock(async () => {
+    // Layers first, so the record is written once and complete (each write is two fsyncs), and
+    // no reader ever sees a container whose layers are still being unpacked.
+    const layers = rootfs === 'overlay' ? await prepareLayers(store, image, config) : [];
+    const record = await store.withLock(async (): Promise<ContainerRecord> => {
       const taken = new Set((await listRecords(store)).map((r) => r.name));
       const name = options.name ?? randomName((n) => taken.has(n));
       if (taken.has(name)) {
         throw new CairnError('conflict', `the container name "${name}" is already in use; remove that container or choose another name`, { name });
       }
-      await mkdir(dirs.dir, { recursive: true });
-      record = {
+      const made: ContainerRecord = {
         version: 1,
         id,
         name,
@@ -104,25 +106,29 @@ export async function createContainer(store: Store, options: CreateOptions): Pro
         ports,
         runtime: options.runtime ?? 'runc',
         rootfs,
-        layers: [],
+        layers,
         autoRemove: options.autoRemove ?? false,
         gcRoots: [image.descriptor.digest],
       };
-      await writeRecord(store, record);
-    });
-    if (!record) throw new Error('container record was not written');
-    try {
-      if (rootfs === 'overlay') {
-        record = { ...record, layers: await prepareLayers(store, image, config) };
+      try {
+        await mkdir(dirs.dir, { recursive: true });
         // The upper exists from the start: diff and commit of a container never mounted read it.
-        await Promise.all([mkdir(dirs.upper, { recursive: true }), mkdir(dirs.work, { recursive: true })]);
-      } else {
-        await unpack(store, image.descriptor.digest, dirs.rootfs);
+        if (rootfs === 'overlay') await Promise.all([mkdir(dirs.upper), mkdir(dirs.work)]);
+        await writeRecord(store, made);
+      } catch (err) {
+        await rm(dirs.dir, { recursive: true, force: true });
+        throw err;
       }
-      await writeRecord(store, record);
-    } catch (err) {
-      await rm(dirs.dir, { recursive: true, force: true });
-      throw err;
+      return made;
+    });
+    if (rootfs === 'copy') {
+      try {
+        const { unpack } = await import('../layer/unpack.js');
+        await unpack(store, image.descriptor.digest, dirs.rootfs);
+      } catch (err) {
+        await rm(dirs.dir, { recursive: true, force: true });
+        throw err;
+      }
     }
     return record;
   });

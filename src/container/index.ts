@@ -20,8 +20,9 @@ export {
   imageConfigOf,
 } from './lifecycle.js';
 export type { ContainerInfo, ContainerStatus, StartOptions } from './lifecycle.js';
-export { containerChanges, commitContainer } from './changes.js';
-export type { CommitOptions, CommitResult } from './changes.js';
+export { containerChanges } from './changes.js';
+export { commitContainer } from './commit.js';
+export type { CommitOptions, CommitResult } from './commit.js';
 export {
   writeContainerFile,
   readContainerFile,

@@ -16,7 +16,6 @@ import path from 'node:path';
 import { digestHex, nodeSha256, type Digest } from '../digest/index.js';
 import { CairnError, errnoCode } from '../errors.js';
 import type { ResolvedImage } from '../image/resolve.js';
-import { applyVerifiedLayer } from '../layer/unpack.js';
 import { chainIds, type ImageConfig } from '../oci/index.js';
 import type { Store } from '../store/store.js';
 import { mountOverlay, unmount } from '../sys/mount.js';
@@ -65,6 +64,8 @@ async function buildLayer(store: Store, image: ResolvedImage, config: ImageConfi
   const diffId = config.rootfs.diff_ids[i];
   if (!layer || !diffId) throw new Error(`layer ${i} out of range`);
   const what = `layer ${i + 1} of ${names.length} (${layer.digest})`;
+  // The unpacker (tar reader, applier, workers) loads only when a layer is not unpacked yet.
+  const { applyVerifiedLayer } = await import('../layer/unpack.js');
   const scratch = await mkdtemp(path.join(store.paths.tmp, 'layer-'));
   const upper = path.join(scratch, 'upper');
   const work = path.join(scratch, 'work');

@@ -7,10 +7,15 @@
 import { rm } from 'node:fs/promises';
 import { CairnError } from '../errors.js';
 import { readConfig } from '../image/list.js';
-import { manifestOf } from '../image/resolve.js';
 import type { ImageConfig } from '../oci/index.js';
-import * as runtime from '../runtime/index.js';
+import { cleanup, exec, followLogs, kill, readState, runAttached, stop, type ExecRunOptions } from '../runtime/control.js';
+import type { Stdio } from '../runtime/io.js';
+import type { LogLine } from '../runtime/logs.js';
+import { generateSpec } from '../runtime/spec.js';
+import type { ContainerState } from '../runtime/state.js';
+import type { RuntimeSpec, SpecMount } from '../runtime/types.js';
 import type { Store } from '../store/store.js';
+import { imageOf } from './image.js';
 import { containerDirs, findContainer, listRecords, type ContainerRecord } from './record.js';
 import { mountRootfs, unmountRootfs } from './rootfs.js';
 
@@ -19,18 +24,17 @@ export type ContainerStatus = 'created' | 'running' | 'exited';
 export interface ContainerInfo {
   readonly record: ContainerRecord;
   readonly status: ContainerStatus;
-  readonly state: runtime.ContainerState | null;
+  readonly state: ContainerState | null;
 }
 
 /** The image config a container was made from (read from the store; its record pins it). */
 export async function imageConfigOf(store: Store, record: ContainerRecord): Promise<ImageConfig> {
-  const image = await manifestOf(store, { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: record.image.manifest, size: 0 });
-  return readConfig(store, image);
+  return readConfig(store, await imageOf(store, record));
 }
 
 /** The runtime spec for the container's main process (users resolve in the mounted rootfs). */
-async function specFor(store: Store, record: ContainerRecord, rootfs: string): Promise<runtime.RuntimeSpec> {
-  return runtime.generateSpec(await imageConfigOf(store, record), {
+async function specFor(store: Store, record: ContainerRecord, rootfs: string): Promise<RuntimeSpec> {
+  return generateSpec(await imageConfigOf(store, record), {
     rootfs,
     ...(record.args.length > 0 ? { args: record.args } : {}),
     ...(record.entrypoint !== undefined ? { entrypoint: record.entrypoint } : {}),
@@ -44,7 +48,7 @@ async function specFor(store: Store, record: ContainerRecord, rootfs: string): P
 }
 
 export async function inspectContainer(store: Store, record: ContainerRecord): Promise<ContainerInfo> {
-  const state = await runtime.readState(containerDirs(store, record.id).dir);
+  const state = await readState(containerDirs(store, record.id).dir);
   return { record, state, status: state?.status ?? 'created' };
 }
 
@@ -54,11 +58,11 @@ export async function listContainers(store: Store): Promise<ContainerInfo[]> {
 
 export interface StartOptions {
   /** Run in this process until the container exits, with these streams; default: detached. */
-  readonly attach?: runtime.Stdio;
+  readonly attach?: Stdio;
   /** Forward signals to the container (attached runs on a terminal). */
   readonly forwardSignals?: boolean;
   /** More mounts for this start only (the builder's RUN --mount cache dirs and heredoc files). */
-  readonly mounts?: readonly runtime.SpecMount[];
+  readonly mounts?: readonly SpecMount[];
 }
 
 /**
@@ -70,18 +74,19 @@ export interface StartOptions {
  * @throws CairnError 'conflict' when it is running or a port is taken, 'process-failed' when the
  *   process cannot start (the message says why, e.g. an executable not found).
  */
-export async function startContainer(store: Store, record: ContainerRecord, options: StartOptions = {}): Promise<number | runtime.ContainerState> {
+export async function startContainer(store: Store, record: ContainerRecord, options: StartOptions = {}): Promise<number | ContainerState> {
   const dirs = containerDirs(store, record.id);
-  const current = await runtime.readState(dirs.dir);
+  const current = await readState(dirs.dir);
   if (current && current.status !== 'exited') throw new CairnError('conflict', `container ${record.name} is already running`, { id: record.id });
-  if (current) await runtime.cleanup(dirs.dir);
+  if (current) await cleanup(dirs.dir);
   const rootfs = await mountRootfs(store, record);
   const spec = await specFor(store, record, rootfs);
   if (options.mounts) spec.mounts.push(...options.mounts.map((m) => ({ ...m, ...(m.options ? { options: [...m.options] } : {}) })));
   const common = { containerDir: dirs.dir, id: record.id, spec, ports: record.ports, runtime: record.runtime };
   if (options.attach === undefined) {
     try {
-      return await runtime.startDetached({
+      const { startDetached } = await import('../runtime/detach.js');
+      return await startDetached({
         ...common,
         interactive: record.interactive,
         // The supervisor cleans up when the process exits, whenever that is: no later command needed.
@@ -94,7 +99,7 @@ export async function startContainer(store: Store, record: ContainerRecord, opti
     }
   }
   try {
-    return await runtime.runAttached({
+    return await runAttached({
       ...common,
       stdio: options.attach,
       interactive: record.interactive,
@@ -109,7 +114,7 @@ export async function startContainer(store: Store, record: ContainerRecord, opti
 /** `docker stop -t`: the stop signal, then SIGKILL after `timeoutSec`; unmounts the rootfs. */
 export async function stopContainer(store: Store, record: ContainerRecord, options: { timeoutSec?: number } = {}): Promise<void> {
   const dirs = containerDirs(store, record.id);
-  if (await runtime.readState(dirs.dir)) await runtime.stop(dirs.dir, options.timeoutSec !== undefined ? { timeoutSec: options.timeoutSec } : {});
+  if (await readState(dirs.dir)) await stop(dirs.dir, options.timeoutSec !== undefined ? { timeoutSec: options.timeoutSec } : {});
   await unmountRootfs(store, record);
   if (record.autoRemove) await removeContainer(store, record, { force: true });
 }
@@ -131,7 +136,7 @@ async function named<T>(record: ContainerRecord, fn: () => Promise<T>): Promise<
 
 /** @throws CairnError 'conflict' when the container is not running. */
 export async function killContainer(store: Store, record: ContainerRecord, signal: string | number = 'SIGKILL'): Promise<void> {
-  await named(record, () => runtime.kill(containerDirs(store, record.id).dir, signal));
+  await named(record, () => kill(containerDirs(store, record.id).dir, signal));
 }
 
 /**
@@ -140,9 +145,9 @@ export async function killContainer(store: Store, record: ContainerRecord, signa
  */
 export async function removeContainer(store: Store, record: ContainerRecord, options: { force?: boolean } = {}): Promise<void> {
   const dirs = containerDirs(store, record.id);
-  if (await runtime.readState(dirs.dir)) {
+  if (await readState(dirs.dir)) {
     try {
-      await runtime.cleanup(dirs.dir, { force: options.force ?? false });
+      await cleanup(dirs.dir, { force: options.force ?? false });
     } catch (err) {
       if (err instanceof CairnError && err.code === 'conflict') {
         throw new CairnError('conflict', `container ${record.name} is running: stop it first, or use rm -f`, { id: record.id });
@@ -158,12 +163,12 @@ export async function removeContainer(store: Store, record: ContainerRecord, opt
  * Runs a process in a running container (`exec`); returns its exit status.
  * @throws CairnError 'conflict' ("container NAME is not running") when it is created or exited.
  */
-export async function execInContainer(store: Store, record: ContainerRecord, options: runtime.ExecRunOptions): Promise<number> {
-  return named(record, () => runtime.exec(containerDirs(store, record.id).dir, options));
+export async function execInContainer(store: Store, record: ContainerRecord, options: ExecRunOptions): Promise<number> {
+  return named(record, () => exec(containerDirs(store, record.id).dir, options));
 }
 
-export function containerLogs(store: Store, record: ContainerRecord, options: { follow?: boolean; tail?: number; since?: Date } = {}): AsyncIterable<runtime.LogLine> {
-  return runtime.followLogs(containerDirs(store, record.id).dir, options);
+export function containerLogs(store: Store, record: ContainerRecord, options: { follow?: boolean; tail?: number; since?: Date } = {}): AsyncIterable<LogLine> {
+  return followLogs(containerDirs(store, record.id).dir, options);
 }
 
 export { findContainer };

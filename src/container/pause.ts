@@ -21,10 +21,9 @@
  * so the next pause, finding the container paused while holding the lock, adopts the freeze and
  * thaws it at its end.
  */
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { CairnError } from '../errors.js';
-import * as runtime from '../runtime/index.js';
+import { containerPaths, readRecordedState } from '../runtime/state.js';
 import type { Store } from '../store/store.js';
 import { containerDirs, type ContainerRecord } from './record.js';
 
@@ -47,7 +46,12 @@ const LOCK_WAIT_SECONDS = 600;
 /** Runs `fn` with the container frozen (when it runs under runc); see the module comment. */
 export async function pauseWhile<T>(store: Store, record: ContainerRecord, fn: () => Promise<T>): Promise<T> {
   const dir = containerDirs(store, record.id).dir;
-  const state = await runtime.readState(dir);
+  // state.json alone tells a container that never ran or has exited (most commits and cp):
+  // the runtime, and its check for a dead supervisor, load only for one that may be running.
+  const recorded = await readRecordedState(containerPaths(dir));
+  if (!recorded || recorded.status === 'exited') return fn();
+  const { readState } = await import('../runtime/control.js');
+  const state = await readState(dir);
   if (!state || state.status !== 'running' || state.runtime !== 'runc') return fn();
   const helper = await holdPause(dir, state.runtimeBinary ?? 'runc', state.id, record.name);
   try {
@@ -63,8 +67,9 @@ interface HeldPause {
 }
 
 /** Starts the helper and waits until it has paused the container (or found nothing to pause). */
-function holdPause(dir: string, binary: string, id: string, name: string): Promise<HeldPause> {
-  const root = runtime.containerPaths(dir).runtimeState;
+async function holdPause(dir: string, binary: string, id: string, name: string): Promise<HeldPause> {
+  const { spawn } = await import('node:child_process');
+  const root = containerPaths(dir).runtimeState;
   const child = spawn('flock', ['-x', '-w', String(LOCK_WAIT_SECONDS), path.join(dir, 'pause.lock'), 'sh', '-c', HELPER, 'sh', binary, root, id], {
     stdio: ['pipe', 'pipe', 'ignore'],
     // Its own session: a signal to our process group must not end the helper before it resumes.

@@ -21,24 +21,22 @@
  *   change, and its contents are `A`).
  * - The parent rule is docker's: the directory holding an `A` or `D` is `C`.
  *
- * `layerFromOverlayUpper` turns an upper into a layer tar as it is (commit): the upper's own
- * whiteouts and opaque markers in OCI form (`src/layer/walk.ts` does the conversion).
+ * The lower is asked through `OverlayLower` (./overlay-lower.ts): the image's unpacked layer
+ * directories (as the container's mount sees them) or its union view. `layerFromOverlayUpper`
+ * (./overlay-layer.ts) turns an upper into the layer tar that `commit` stores.
  */
-import { createReadStream, type Stats } from 'node:fs';
+import type { Stats } from 'node:fs';
 import { lstat, readdir, readlink } from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
 import { errnoCode } from '../errors.js';
-import { walkTree } from '../layer/walk.js';
-import { isOverlayOpaque, isOverlayWhiteout, parseWhiteout, unescapeOverlayXattr, type OverlayXattrPrefix } from '../layer/whiteout.js';
+import { isOverlayOpaque, isOverlayWhiteout } from '../layer/whiteout.js';
 import { splitDev } from '../sys/mknod.js';
-import { readXattrs } from '../sys/xattr.js';
-import { FORBIDDEN_XATTRS } from '../layer/apply-meta.js';
-import { packTar, type TarBody, type TarEntryInit } from '../tar/index.js';
 import type { UnionView } from '../union/view.js';
 import { sortChanges, type Change, type EntryMeta } from './change.js';
 import { compareEntries } from './compare.js';
-import { hashFile, hashStream, metaOfStats, metaOfUnionStat, typeOfStats } from './sides.js';
+import { asOverlayLower, type OverlayLower } from './overlay-lower.js';
+import { layerXattrs, rawXattrs } from './overlay-xattrs.js';
+import { hashFile, hashStream, metaOfStats, typeOfStats } from './sides.js';
 import { compareNames } from './tree-diff.js';
 
 export interface OverlayDiffOptions {
@@ -56,54 +54,20 @@ interface UpperChild {
   raw: Record<string, Uint8Array>;
 }
 
-function rawXattrs(file: string): Record<string, Uint8Array> {
-  if (process.platform !== 'linux') return {};
-  try {
-    return readXattrs(file);
-  } catch (err) {
-    const code = errnoCode(err);
-    if (code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'EPERM' || code === 'EACCES') return {};
-    throw err;
-  }
-}
-
-/** The layer's own xattrs: overlayfs' attributes dropped, escaped ones unescaped, host ones left out. */
-function layerXattrs(raw: Readonly<Record<string, Uint8Array>>): Record<string, Uint8Array> {
-  const out: Record<string, Uint8Array> = {};
-  for (const name of Object.keys(raw).sort()) {
-    const prefix: OverlayXattrPrefix | undefined = name.startsWith('trusted.overlay.')
-      ? 'trusted.overlay.'
-      : name.startsWith('user.overlay.')
-        ? 'user.overlay.'
-        : undefined;
-    const real = prefix ? unescapeOverlayXattr(name, prefix) : name;
-    if (real !== undefined && !FORBIDDEN_XATTRS.has(real)) out[real] = raw[name] as Uint8Array;
-  }
-  return out;
-}
-
 /**
- * The changes a container made, from its overlay upper directory and the union view of its
- * image (the lower), sorted.
+ * The changes a container made, from its overlay upper directory and the image below it (the
+ * lower: a union view of its layers, or any `OverlayLower` such as its unpacked layer
+ * directories), sorted.
  *
  * @example
  * const lower = await UnionView.open(store, image);
  * const changes = await diffOverlayUpper(`${containerDir}/upper`, lower);
  */
-export async function diffOverlayUpper(upperDir: string, lower: UnionView, options: OverlayDiffOptions = {}): Promise<Change[]> {
+export async function diffOverlayUpper(upperDir: string, lowerTree: UnionView | OverlayLower, options: OverlayDiffOptions = {}): Promise<Change[]> {
   const root = path.resolve(upperDir);
   const withXattrs = options.xattrs ?? true;
+  const lower = asOverlayLower(lowerTree);
   const out: Change[] = [];
-
-  const lowerMeta = (rel: string): EntryMeta | undefined => {
-    try {
-      return metaOfUnionStat(lower.lstat(`/${rel}`));
-    } catch (err) {
-      const errno = (err as { data?: { errno?: string } }).data?.errno;
-      if (errno === 'ENOENT' || errno === 'ENOTDIR') return undefined;
-      throw err;
-    }
-  };
 
   const children = async (rel: string): Promise<UpperChild[]> => {
     const dir = rel === '' ? root : path.join(root, rel);
@@ -152,7 +116,7 @@ export async function diffOverlayUpper(upperDir: string, lower: UnionView, optio
     let direct = false;
     const kept = new Set<string>();
     for (const child of await children(rel)) {
-      const before = lowerMeta(child.rel);
+      const before = await lower.entry(child.rel);
       if (child.whiteout) {
         if (before && !hidden) {
           out.push({ path: `/${child.rel}`, kind: 'D', before });
@@ -172,7 +136,7 @@ export async function diffOverlayUpper(upperDir: string, lower: UnionView, optio
       let beforeMeta = before;
       if (verdict === 'content') {
         const upperDigest = await hashFile(child.abs, after.size);
-        const lowerDigest = before.sha256 ?? (await hashStream(await lower.createReadStream(`/${child.rel}`)));
+        const lowerDigest = before.sha256 ?? (await hashStream(await lower.content(child.rel)));
         beforeMeta = { ...before, sha256: lowerDigest };
         after = { ...after, sha256: upperDigest };
         verdict = upperDigest === lowerDigest ? 'same' : 'changed';
@@ -187,9 +151,9 @@ export async function diffOverlayUpper(upperDir: string, lower: UnionView, optio
       if (after.type === 'directory') await addAll(child.rel);
     }
     if (hidden) {
-      for (const entry of lower.readdirStats(`/${rel}`)) {
+      for (const entry of await lower.children(rel)) {
         if (kept.has(entry.name)) continue;
-        out.push({ path: `/${rel === '' ? entry.name : `${rel}/${entry.name}`}`, kind: 'D', before: metaOfUnionStat(entry.stat) });
+        out.push({ path: `/${rel === '' ? entry.name : `${rel}/${entry.name}`}`, kind: 'D', before: entry.meta });
         direct = true;
       }
     }
@@ -203,43 +167,4 @@ export async function diffOverlayUpper(upperDir: string, lower: UnionView, optio
 function devOf(st: Stats): { devmajor: number; devminor: number } {
   const { major, minor } = splitDev(st.rdev);
   return { devmajor: major, devminor: minor };
-}
-
-export interface OverlayLayerOptions {
-  /** SOURCE_DATE_EPOCH: no entry is newer than this. */
-  clampMtime?: Date;
-  /** The overlay xattr namespace of the mount (default 'trusted.overlay.'). */
-  xattrPrefix?: OverlayXattrPrefix;
-  /**
-   * Paths (relative, `proc`) whose whiteouts are left out because they hide nothing of the image:
-   * a container's init-layer mount points removed in the container.
-   */
-  omitWhiteouts?: ReadonlySet<string>;
-}
-
-/**
- * The upper directory of an overlay mount as an OCI layer tar (uncompressed, deterministic:
- * sorted entries, numeric owners, PAX where needed): 0:0 devices become `.wh.NAME`, opaque
- * directories get `.wh..wh..opq`, overlayfs' own xattrs are dropped, hardlinks inside the upper
- * stay hardlinks. What `commit` stores.
- *
- * @example
- * const draft2 = await appendLayer(store, draft, layerFromOverlayUpper(upper, { clampMtime }));
- */
-export function layerFromOverlayUpper(upperDir: string, options: OverlayLayerOptions = {}): Readable {
-  const omit = options.omitWhiteouts;
-  const root = path.resolve(upperDir);
-  async function* items(): AsyncGenerator<{ entry: TarEntryInit; body?: TarBody }> {
-    for await (const { entry, source } of walkTree(root, { overlay: options.xattrPrefix ?? 'trusted.overlay.', root: false })) {
-      const whiteout = parseWhiteout(entry.path, 'upper');
-      if (whiteout) {
-        const target = whiteout.kind === 'opaque' ? undefined : whiteout.dir === '' ? whiteout.name : `${whiteout.dir}/${whiteout.name}`;
-        if (omit && target !== undefined && omit.has(target)) continue;
-        yield { entry };
-        continue;
-      }
-      yield source !== undefined && entry.type === 'file' ? { entry, body: createReadStream(source) } : { entry };
-    }
-  }
-  return packTar(items(), options.clampMtime ? { clampMtime: options.clampMtime } : {});
 }

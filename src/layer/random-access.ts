@@ -35,10 +35,10 @@ import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { Compressor, decompress as zstdDecompress } from 'zstd-napi';
 import { digestHex, type Digest } from '../digest/index.js';
 import { CairnError, errnoCode } from '../errors.js';
 import { decompressStream, scanLayer, type Compression } from '../tar/index.js';
+import { zstd } from '../tar/zstd.js';
 import type { Store } from '../store/store.js';
 
 /** Uncompressed bytes per frame of the seekable cache. */
@@ -82,7 +82,7 @@ export class SeekableWriter {
   readonly #handle: FileHandle;
   readonly #temp: string;
   readonly #target: string;
-  readonly #compressor = new Compressor();
+  readonly #compressor = new (zstd().Compressor)();
   readonly #frames: [compressed: number, uncompressed: number][] = [];
   #pending: Uint8Array[] = [];
   #pendingSize = 0;
@@ -315,7 +315,7 @@ export class LayerContent {
           handle ??= await open(seekableCachePath(this.#store, this.#blob.diffId), 'r');
           const compressed = Buffer.alloc(frame.compressed);
           await handle.read(compressed, 0, frame.compressed, frame.at);
-          data = zstdDecompress(compressed);
+          data = zstd().decompress(compressed);
           this.#options.onDecompress?.(data.length);
           if (data.length !== frame.size) throw truncated(this.#blob, frame.start);
           this.#remember(i, data);

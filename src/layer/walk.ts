@@ -113,7 +113,8 @@ async function* walkDir(abs: string, rel: string, ctx: Ctx, opaque: boolean): As
       throw err;
     }
     if (st.isSocket()) continue;
-    const whiteout = ctx.overlay !== undefined && isOverlayWhiteout({ type: st.isCharacterDevice() ? 'char' : '', ...splitDev(st.rdev) });
+    const { major, minor } = splitDev(st.rdev);
+    const whiteout = ctx.overlay !== undefined && isOverlayWhiteout({ type: st.isCharacterDevice() ? 'char' : '', devmajor: major, devminor: minor });
     const out = whiteout ? `${WHITEOUT_PREFIX}${name}` : name;
     children.push({ name: out, key: Buffer.from(out, 'utf8'), kind: whiteout ? 'whiteout' : 'entry', abs: childAbs, st });
   }

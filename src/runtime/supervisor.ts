@@ -182,9 +182,13 @@ export class Supervision {
     const started = launched.started.then(
       async (pid) => {
         proxy?.attach(pid);
-        if (opts.watchdog !== false) watchdog = startWatchdog(watchdogCommand(opts.runtime.teardownCommand(runtimeContext(paths, opts.id), pid), opts.onExit));
-        const identity = (await identityOf(pid)) ?? { pid, startTime: 0 };
-        return record({ ...state, status: 'running', pid: identity, startedAt: new Date().toISOString() });
+        const identity = await identityOf(pid);
+        // A container process that is gone already (a short `run --rm` often ends before its
+        // start is noticed) leaves the runtime to finish and clean up on its own: no watchdog.
+        if (opts.watchdog !== false && identity !== null) {
+          watchdog = startWatchdog(watchdogCommand(opts.runtime.teardownCommand(runtimeContext(paths, opts.id), pid), opts.onExit));
+        }
+        return record({ ...state, status: 'running', pid: identity ?? { pid, startTime: 0 }, startedAt: new Date().toISOString() });
       },
       async (err: unknown) => {
         await proxy?.close();

@@ -14,8 +14,8 @@
  */
 import { PassThrough, Readable, type Transform } from 'node:stream';
 import { constants as zlibConstants, createGunzip, createGzip } from 'node:zlib';
-import { CompressStream, DecompressStream } from 'zstd-napi';
 import { CairnError } from '../errors.js';
+import { zstd } from './zstd.js';
 
 export type Compression = 'gzip' | 'zstd' | 'none';
 
@@ -135,7 +135,7 @@ export function decodeStream(compression: Compression, rest: Readable, what: str
   if (compression === 'none') return rest;
   // 256 KiB output chunks instead of zlib's 16 KiB: far fewer stream callbacks per layer
   // (measured: Debian unpack ~25% faster), still a small, fixed amount of memory.
-  const decoder = compression === 'gzip' ? createGunzip({ chunkSize: 256 * 1024 }) : (new DecompressStream() as Transform);
+  const decoder = compression === 'gzip' ? createGunzip({ chunkSize: 256 * 1024 }) : (new (zstd().DecompressStream)() as Transform);
   mapCodecErrors(decoder, compression, what);
   // Not stream.pipeline: it would hand the input's errors to the decoder as if they were ours.
   rest.on('error', (err) => decoder.destroy(err));
@@ -203,7 +203,7 @@ export function compressStream(compression: Compression, options: CompressOption
       if (zstdLevel < 1 || zstdLevel > 19) {
         throw new CairnError('invalid-argument', `zstd level ${zstdLevel} is not within 1-19`, { level: zstdLevel });
       }
-      return new CompressStream({ compressionLevel: zstdLevel }) as Transform;
+      return new (zstd().CompressStream)({ compressionLevel: zstdLevel }) as Transform;
     }
     case 'none':
       return new PassThrough();

@@ -6,7 +6,7 @@
 // two whole trees (diffDirectories(lower, merged)), and the upper as a layer applied to the
 // lower gives the merged tree.
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readlink, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -15,7 +15,11 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatChanges, type Change } from '../../src/diff/change.js';
 import { diffDirectories } from '../../src/diff/directories.js';
-import { diffOverlayUpper, layerFromOverlayUpper } from '../../src/diff/overlay.js';
+import { diffOverlayUpper } from '../../src/diff/overlay.js';
+import { layerFromOverlayUpper } from '../../src/diff/overlay-layer.js';
+import { layerDirsLower } from '../../src/diff/overlay-lower.js';
+import { layerXattrs, rawXattrs } from '../../src/diff/overlay-xattrs.js';
+import { metaOfStats, typeOfStats } from '../../src/diff/sides.js';
 import { applyLayer } from '../../src/layer/apply.js';
 import { buildLayerIndex } from '../../src/layer/index-build.js';
 import { mknod } from '../../src/sys/mknod.js';
@@ -134,9 +138,24 @@ describe.skipIf(!asRoot)('layer-based changes from an upper in overlay form (as 
       'd3/.wh.f1',
     ]);
     expect(entries.every((e) => Object.keys(e.xattrs).length === 0 && e.type !== 'char')).toBe(true);
-    // Whiteouts named in omitWhiteouts (they hide nothing of the image) are left out.
-    const trimmed = await listTar(layerFromOverlayUpper(upper, { omitWhiteouts: new Set(['d3/f1']) }), { what: 'm4' });
-    expect(trimmed.map((e) => e.path)).toEqual(['d1', 'd1/.wh..wh..opq', 'd1/f1', 'd2', 'd2/.wh..wh..opq', 'd2/f1', 'd3']);
+    // With the lower given, a whiteout of a path the lower lacks is left out.
+    const lower = path.join(work, 'm4-lower');
+    await files(lower, { 'd1/old': 'o' });
+    const trimmed = await listTar(layerFromOverlayUpper(upper, { lower: await viewOf(lower) }), { what: 'm4' });
+    expect(trimmed.map((e) => e.path)).not.toContain('d3/.wh.f1');
+  });
+});
+
+describe.skipIf(!asRoot)('devices in an upper (as root)', () => {
+  it('only a 0:0 character device is a whiteout: a container\'s own char device 1:3 stays a device in the layer', async () => {
+    const upper = path.join(work, 'dev-upper');
+    await files(upper, { 'gone': null });
+    mknod(path.join(upper, 'null'), 'char', 0o666, 1, 3);
+    const entries = await listTar(layerFromOverlayUpper(upper), { what: 'devices' });
+    expect(entries.map((e) => [e.path, e.type, e.devmajor ?? 0, e.devminor ?? 0])).toEqual([
+      ['.wh.gone', 'file', 0, 0],
+      ['null', 'char', 1, 3],
+    ]);
   });
 });
 
@@ -161,7 +180,7 @@ const overlayOk = await canMountOverlay();
 if (asRoot && !overlayOk) console.warn('skipping: cannot mount overlayfs here');
 
 let m = 0;
-async function throughOverlay(base: readonly Op[], changes: readonly Op[]): Promise<{ fromUpper: string[]; fromTrees: string[] }> {
+async function throughOverlay(base: readonly Op[], changes: readonly Op[]): Promise<{ fromUpper: string[]; fromLayerDirs: string[]; fromTrees: string[] }> {
   const dir = path.join(work, `ov${m++}`);
   const [lower, upper, wd, merged, snapshot, applied] = ['lower', 'upper', 'work', 'merged', 'snapshot', 'applied'].map((d) => path.join(dir, d)) as [string, string, string, string, string, string];
   for (const d of [lower, upper, wd, merged]) await mkdir(d, { recursive: true });
@@ -175,25 +194,27 @@ async function throughOverlay(base: readonly Op[], changes: readonly Op[]): Prom
       await run('umount', [merged]);
     }
     const fromUpper = await diffOverlayUpper(upper, await viewOf(lower));
+    const fromLayerDirs = await diffOverlayUpper(upper, await layerDirsLower([lower]));
     const fromTrees = await diffDirectories(lower, snapshot);
     // The upper as a layer, applied to the lower, is the merged tree.
     await copyTree(lower, applied);
     await applyLayer(applied, layerFromOverlayUpper(upper), { what: 'upper layer' });
     const want = await records(snapshot);
     expect(forgiveApplierMs(await records(applied), want)).toEqual(want);
-    return { fromUpper: lines(fromUpper), fromTrees: lines(fromTrees) };
+    return { fromUpper: lines(fromUpper), fromLayerDirs: lines(fromLayerDirs), fromTrees: lines(fromTrees) };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
 }
 
 describe.skipIf(!overlayOk)('kernel overlay mounts (as root)', () => {
-  it('random lowers and changes made through the mount: diffOverlayUpper == diffDirectories(lower, merged); upper layer + lower == merged', async () => {
+  it('random lowers and changes made through the mount: diffOverlayUpper (lower as a union view or as the layer directory) == diffDirectories(lower, merged); upper layer + lower == merged', async () => {
     let nonEmpty = 0;
     await fc.assert(
       fc.asyncProperty(baseOps, mutationOps, async (base, changes) => {
-        const { fromUpper, fromTrees } = await throughOverlay(base, changes);
+        const { fromUpper, fromLayerDirs, fromTrees } = await throughOverlay(base, changes);
         expect(fromUpper).toEqual(fromTrees);
+        expect(fromLayerDirs).toEqual(fromTrees);
         if (fromUpper.length > 0) nonEmpty++;
       }),
       { numRuns: Number(process.env.CAIRN_DIFF_RUNS ?? 30) },
@@ -212,5 +233,42 @@ describe.skipIf(!overlayOk)('kernel overlay mounts (as root)', () => {
     );
     expect(fromUpper).toEqual(fromTrees);
     expect(fromUpper).toEqual(['C /a', 'D /a/b', 'A /a/n', 'C /a/x', 'D /a/y']);
+  });
+
+  it('layerDirsLower over stacked layer directories answers what the kernel mount of them shows', async () => {
+    const dir = path.join(work, 'stack');
+    const [bottom, middle, top, merged] = ['bottom', 'middle', 'top', 'merged'].map((d) => path.join(dir, d)) as [string, string, string, string];
+    await files(bottom, { 'keep': 'k', 'gone': 'g', 'd/a': 'a', 'd/b': 'b', 'o/x': 'x', 'o/y': 'y', 't/in': 'i', 'f': 'f' });
+    await files(middle, { 'd/c': 'c', 'o/': '', 'o/z': 'z', 'gone': null, 't': 'now a file', 'f/': '', 'f/g': 'g' });
+    setXattr(path.join(middle, 'o'), 'trusted.overlay.opaque', Buffer.from('y'));
+    await files(top, { 'd/b': null, 'keep': 'k2', 'o/w': 'w', 'n/': '' });
+    await mkdir(merged);
+    await run('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${top}:${middle}:${bottom}`, merged]);
+    try {
+      const lower = await layerDirsLower([top, middle, bottom]);
+      const seen: string[] = [];
+      const walk = async (rel: string): Promise<void> => {
+        const names = (await readdir(rel === '' ? merged : path.join(merged, rel))).sort();
+        expect((await lower.children(rel)).map((c) => c.name).sort()).toEqual(names);
+        for (const name of names) {
+          const child = rel === '' ? name : `${rel}/${name}`;
+          const abs = path.join(merged, child);
+          const st = await lstat(abs);
+          const type = typeOfStats(st) ?? 'file';
+          const want = metaOfStats(st, type, { ...(type === 'symlink' ? { linkname: await readlink(abs) } : {}), xattrs: layerXattrs(rawXattrs(abs)) });
+          const { nlink: _n, ...got } = (await lower.entry(child)) ?? { nlink: 0 };
+          const { nlink: _m, ...wanted } = want;
+          expect(got).toEqual(wanted);
+          seen.push(type === 'directory' ? `${child}/` : child);
+          if (type === 'directory') await walk(child);
+        }
+      };
+      await walk('');
+      expect(seen).toEqual(['d/', 'd/a', 'd/c', 'f/', 'f/g', 'keep', 'n/', 'o/', 'o/w', 'o/z', 't']);
+      for (const hidden of ['gone', 'd/b', 'o/x', 't/in', 'nothing', 'keep/x']) expect(await lower.entry(hidden)).toBeUndefined();
+      expect(await new Response(Readable.toWeb(await lower.content('keep')) as ReadableStream).text()).toBe('k2');
+    } finally {
+      await run('umount', [merged]);
+    }
   });
 });

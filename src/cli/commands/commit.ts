@@ -1,5 +1,6 @@
 /** @module cli/commands/commit — `cairn commit [-a] [-m] [-c INSTR]... CONTAINER [REPO[:TAG]]`: prints the new image ID. */
-import { commitContainer, findContainer } from '../../container/index.js';
+import { commitContainer } from '../../container/commit.js';
+import { findContainer } from '../../container/record.js';
 import { CairnError } from '../../errors.js';
 import { defineCommand, openStore, print } from '../context.js';
 

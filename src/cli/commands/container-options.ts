@@ -3,7 +3,7 @@
  * The flags `create` and `run` share (docker's names), and their translation to CreateOptions.
  */
 import { CairnError } from '../../errors.js';
-import type { CreateOptions } from '../../container/index.js';
+import type { CreateOptions } from '../../container/create.js';
 import type { ParsedOptions } from '../args.js';
 
 export const CREATE_OPTIONS = {

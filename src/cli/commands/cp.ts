@@ -1,5 +1,6 @@
 /** @module cli/commands/cp — `cairn cp CONTAINER:SRC DEST` and `cairn cp SRC CONTAINER:DEST`. */
-import { copyFromContainer, copyIntoContainer, findContainer } from '../../container/index.js';
+import { copyFromContainer, copyIntoContainer } from '../../container/files.js';
+import { findContainer } from '../../container/record.js';
 import { CairnError } from '../../errors.js';
 import { defineCommand, openStore } from '../context.js';
 

@@ -1,7 +1,7 @@
 /** @module cli/commands/create — `cairn create [OPTIONS] IMAGE [COMMAND] [ARG...]`: prints the new container's ID. */
-import { createContainer } from '../../container/index.js';
+import { createContainer } from '../../container/create.js';
 import { CairnError } from '../../errors.js';
-import { parsePlatform } from '../../oci/index.js';
+import { parsePlatform } from '../../oci/platform.js';
 import { defineCommand, openStore, print } from '../context.js';
 import { CREATE_OPTIONS, createOptionsFrom } from './container-options.js';
 

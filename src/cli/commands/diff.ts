@@ -6,10 +6,9 @@
  * (podman's `diff IMAGE`). `--json`: an array of changes with the old and new metadata.
  * `printChanges` is the printer `cairn diff CONTAINER` is to share.
  */
+import { findContainer } from '../../container/record.js';
 import { CairnError } from '../../errors.js';
 import { changeToJSON, formatChanges, type Change } from '../../diff/change.js';
-import { diffImages, diffTopLayer } from '../../diff/images.js';
-import { resolveImage } from '../../image/resolve.js';
 import { defineCommand, openStore, print, type CliIO } from '../context.js';
 
 /** Writes changes as docker prints them, or as JSON. */
@@ -35,13 +34,15 @@ export const command = defineCommand({
     const store = await openStore(io, options.store);
     if (text2 === undefined) {
       // docker's `diff CONTAINER` first; an image name falls through to its top layer.
-      const { containerChanges, findContainer } = await import('../../container/index.js');
       const container = await findContainer(store, text1).catch(() => undefined);
       if (container) {
+        const { containerChanges } = await import('../../container/changes.js');
         printChanges(io, await containerChanges(store, container), { json: options.json ?? false });
         return 0;
       }
     }
+    // Images: layer indexes (and the meta database) load only here.
+    const [{ diffImages, diffTopLayer }, { resolveImage }] = await Promise.all([import('../../diff/images.js'), import('../../image/resolve.js')]);
     const first = await resolveImage(store, text1);
     const changes = text2 === undefined ? await diffTopLayer(store, first) : await diffImages(store, first, await resolveImage(store, text2));
     printChanges(io, changes, { json: options.json ?? false });

@@ -1,5 +1,6 @@
 /** @module cli/commands/exec — `cairn exec [-i] [-t] [-e] [-w] [-u] CONTAINER COMMAND [ARG...]`; exits with the command's status. */
-import { execInContainer, findContainer } from '../../container/index.js';
+import { execInContainer } from '../../container/lifecycle.js';
+import { findContainer } from '../../container/record.js';
 import { CairnError, isCairnError } from '../../errors.js';
 import { defineCommand, openStore } from '../context.js';
 

@@ -1,5 +1,6 @@
 /** @module cli/commands/kill — `cairn kill [-s SIGNAL] CONTAINER...` (default SIGKILL). */
-import { findContainer, killContainer } from '../../container/index.js';
+import { killContainer } from '../../container/lifecycle.js';
+import { findContainer } from '../../container/record.js';
 import { CairnError } from '../../errors.js';
 import { defineCommand, openStore, print } from '../context.js';
 

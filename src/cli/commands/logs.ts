@@ -1,5 +1,6 @@
 /** @module cli/commands/logs — `cairn logs [-f] [--tail N] CONTAINER`: the container's output, stdout and stderr kept apart. */
-import { containerLogs, findContainer } from '../../container/index.js';
+import { containerLogs } from '../../container/lifecycle.js';
+import { findContainer } from '../../container/record.js';
 import { CairnError } from '../../errors.js';
 import { defineCommand, openStore } from '../context.js';
 

@@ -3,8 +3,8 @@
  * `cairn ps [-a] [-q] [--no-trunc] [--json]`: docker's table (CONTAINER ID, IMAGE, COMMAND,
  * CREATED, STATUS, PORTS, NAMES); running containers only unless -a.
  */
-import { listContainers, type ContainerInfo } from '../../container/index.js';
-import { formatHostPort } from '../../runtime/index.js';
+import { listContainers, type ContainerInfo } from '../../container/lifecycle.js';
+import { formatHostPort } from '../../runtime/ports.js';
 import { createdSince, humanDuration, table } from '../format.js';
 import { defineCommand, openStore, print } from '../context.js';
 

@@ -1,5 +1,6 @@
 /** @module cli/commands/rm — `cairn rm [-f] CONTAINER...`: remove containers (-f kills a running one first). */
-import { findContainer, removeContainer } from '../../container/index.js';
+import { removeContainer } from '../../container/lifecycle.js';
+import { findContainer } from '../../container/record.js';
 import { CairnError } from '../../errors.js';
 import { defineCommand, openStore, print } from '../context.js';
 

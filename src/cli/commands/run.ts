@@ -4,9 +4,10 @@
  * leaves the container to its supervisor; otherwise the CLI waits and exits with the
  * container's status (125 when it could not be created, 126/127 when the command could not run).
  */
-import { createContainer, startContainer } from '../../container/index.js';
+import { createContainer } from '../../container/create.js';
+import { startContainer } from '../../container/lifecycle.js';
 import { CairnError, isCairnError } from '../../errors.js';
-import { parsePlatform } from '../../oci/index.js';
+import { parsePlatform } from '../../oci/platform.js';
 import { defineCommand, openStore, print } from '../context.js';
 import { CREATE_OPTIONS, createOptionsFrom } from './container-options.js';
 

@@ -1,5 +1,6 @@
 /** @module cli/commands/start — `cairn start [-a] CONTAINER...`: start stopped containers (detached unless -a). */
-import { findContainer, startContainer } from '../../container/index.js';
+import { startContainer } from '../../container/lifecycle.js';
+import { findContainer } from '../../container/record.js';
 import { CairnError } from '../../errors.js';
 import { defineCommand, openStore, print } from '../context.js';
 

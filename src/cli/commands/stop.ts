@@ -1,5 +1,6 @@
 /** @module cli/commands/stop — `cairn stop [-t SECONDS] CONTAINER...`: stop signal, then SIGKILL after the grace period. */
-import { findContainer, stopContainer } from '../../container/index.js';
+import { stopContainer } from '../../container/lifecycle.js';
+import { findContainer } from '../../container/record.js';
 import { CairnError } from '../../errors.js';
 import { defineCommand, openStore, print } from '../context.js';
 

@@ -1,0 +1,50 @@
+/**
+ * @module diff/overlay-layer
+ * `layerFromOverlayUpper`: an overlay upper directory as a layer tar, as it is (what `commit`
+ * stores): the upper's own whiteouts and opaque markers in OCI form (`src/layer/walk.ts` does
+ * the conversion).
+ */
+import { createReadStream } from 'node:fs';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { walkTree } from '../layer/walk.js';
+import { parseWhiteout, type OverlayXattrPrefix } from '../layer/whiteout.js';
+import { packTar, type TarBody, type TarEntryInit } from '../tar/index.js';
+import type { UnionView } from '../union/view.js';
+import { asOverlayLower, type OverlayLower } from './overlay-lower.js';
+
+export interface OverlayLayerOptions {
+  /** SOURCE_DATE_EPOCH: no entry is newer than this. */
+  clampMtime?: Date;
+  /** The overlay xattr namespace of the mount (default 'trusted.overlay.'). */
+  xattrPrefix?: OverlayXattrPrefix;
+  /** The lower image: whiteouts of paths it does not have are left out. */
+  lower?: UnionView | OverlayLower;
+}
+
+/**
+ * The upper directory of an overlay mount as an OCI layer tar (uncompressed, deterministic:
+ * sorted entries, numeric owners, PAX where needed): 0:0 devices become `.wh.NAME`, opaque
+ * directories get `.wh..wh..opq`, overlayfs' own xattrs are dropped, hardlinks inside the upper
+ * stay hardlinks. What `commit` stores.
+ *
+ * @example
+ * const draft2 = await appendLayer(store, draft, layerFromOverlayUpper(upper, { clampMtime }));
+ */
+export function layerFromOverlayUpper(upperDir: string, options: OverlayLayerOptions = {}): Readable {
+  const lower = options.lower && asOverlayLower(options.lower);
+  const root = path.resolve(upperDir);
+  async function* items(): AsyncGenerator<{ entry: TarEntryInit; body?: TarBody }> {
+    for await (const { entry, source } of walkTree(root, { overlay: options.xattrPrefix ?? 'trusted.overlay.', root: false })) {
+      const whiteout = parseWhiteout(entry.path, 'upper');
+      if (whiteout) {
+        const target = whiteout.kind === 'opaque' ? undefined : whiteout.dir === '' ? whiteout.name : `${whiteout.dir}/${whiteout.name}`;
+        if (lower && target !== undefined && (await lower.entry(target)) === undefined) continue;
+        yield { entry };
+        continue;
+      }
+      yield source !== undefined && entry.type === 'file' ? { entry, body: createReadStream(source) } : { entry };
+    }
+  }
+  return packTar(items(), options.clampMtime ? { clampMtime: options.clampMtime } : {});
+}
