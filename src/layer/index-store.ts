@@ -18,7 +18,8 @@ import { rebuildMeta, type LayerScanner, type RebuildResult } from '../store/reb
 import type { Store } from '../store/store.js';
 import { detectCompression } from '../tar/index.js';
 import { buildLayerIndex } from './index-build.js';
-import { decodeLayerIndex, encodeLayerIndex, type LayerIndex } from './layer-index.js';
+import { IndexTable } from './index-table.js';
+import { encodeLayerIndex, type LayerIndex } from './layer-index.js';
 import { SEEKABLE_MIN_SIZE, SeekableWriter, hasSeekableCache, type LayerBlob } from './random-access.js';
 
 /** A layer of an image: its descriptor (the blob) and its diffID (from the config). */
@@ -28,7 +29,10 @@ export interface LayerRef {
 }
 
 export interface IndexedLayer extends LayerRef {
+  /** Every entry, decoded on first use (and once for every layer with this diffID). */
   readonly index: LayerIndex;
+  /** The same index, for lookups that decode only the entries they need. */
+  readonly table: IndexTable;
   readonly record: LayerRecord;
   /** What random access needs (`LayerContent`). */
   readonly blob: LayerBlob;
@@ -96,50 +100,60 @@ export async function indexLayers(
   options: IndexOptions = {},
 ): Promise<IndexedLayer[]> {
   if (layers.length === 0) return [];
-  const found = new Map<Digest, LayerIndex>();
+  const found = new Map<Digest, StoredIndex>();
   const records = new Map<Digest, LayerRecord>();
   await store.withMeta(async (meta) => {
     for (const { descriptor, diffId } of layers) {
       if (!found.has(diffId)) {
         const bytes = await meta.layerIndexes.get(diffId);
-        const index = bytes ? decodeSafely(bytes) : undefined;
-        if (index && index.diffId === diffId) found.set(diffId, index);
+        const table = bytes ? readSafely(bytes) : undefined;
+        if (table && table.diffId === diffId) found.set(diffId, new StoredIndex(table));
       }
       const record = await meta.layers.get(descriptor.digest);
       if (record && record.diffId === diffId) records.set(descriptor.digest, record);
     }
   });
-  const newIndexes = new Map<Digest, LayerIndex>();
+  const newIndexes = new Map<Digest, Uint8Array>();
   const newRecords = new Map<Digest, LayerRecord>();
   for (const layer of layers) {
     const { descriptor, diffId } = layer;
     if (found.has(diffId) && records.has(descriptor.digest)) continue;
     if (found.has(diffId)) {
       // Indexed through another blob of the same content (say, gzip vs zstd): the record is cheap.
-      const index = found.get(diffId) as LayerIndex;
-      const record = { diffId, size: index.size, compression: await compressionOf(store, descriptor.digest) };
+      const stored = found.get(diffId) as StoredIndex;
+      const record = { diffId, size: stored.table.size, compression: await compressionOf(store, descriptor.digest) };
       records.set(descriptor.digest, record);
       newRecords.set(descriptor.digest, record);
       continue;
     }
     options.onBuild?.(layer);
     const { index, record } = await build(store, layer, options);
-    found.set(diffId, index);
+    const bytes = encodeLayerIndex(index);
+    found.set(diffId, new StoredIndex(IndexTable.read(bytes), index));
     records.set(descriptor.digest, record);
-    newIndexes.set(diffId, index);
+    newIndexes.set(diffId, bytes);
     newRecords.set(descriptor.digest, record);
   }
   if (newRecords.size > 0) {
     await store.withMeta(async (meta) => {
-      for (const [diffId, index] of newIndexes) await meta.layerIndexes.put(diffId, encodeLayerIndex(index));
+      for (const [diffId, bytes] of newIndexes) await meta.layerIndexes.put(diffId, bytes);
       for (const [digest, record] of newRecords) await meta.layers.put(digest, record);
     });
   }
   return layers.map(({ descriptor, diffId }) => {
-    const index = found.get(diffId) as LayerIndex;
+    const stored = found.get(diffId) as StoredIndex;
     const record = records.get(descriptor.digest) as LayerRecord;
     const blob: LayerBlob = { digest: descriptor.digest, diffId, size: record.size, compression: record.compression };
-    return { descriptor, diffId, index, record, blob };
+    return {
+      descriptor,
+      diffId,
+      record,
+      blob,
+      table: stored.table,
+      get index() {
+        return stored.index;
+      },
+    };
   });
 }
 
@@ -163,9 +177,25 @@ export function rebuildMetaWithIndexes(store: Store): Promise<RebuildResult> {
   return rebuildMeta(store, { scanner: indexingScanner });
 }
 
-function decodeSafely(bytes: Uint8Array): LayerIndex | undefined {
+/** An index read from meta (or just built): decoded in full only when someone asks. */
+class StoredIndex {
+  readonly table: IndexTable;
+  #index: LayerIndex | undefined;
+
+  constructor(table: IndexTable, index?: LayerIndex) {
+    this.table = table;
+    this.#index = index;
+  }
+
+  get index(): LayerIndex {
+    this.#index ??= this.table.toIndex();
+    return this.#index;
+  }
+}
+
+function readSafely(bytes: Uint8Array): IndexTable | undefined {
   try {
-    return decodeLayerIndex(bytes);
+    return IndexTable.read(bytes);
   } catch {
     return undefined; // an index from an older or damaged encoding: build it again
   }

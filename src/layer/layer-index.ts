@@ -2,7 +2,9 @@
  * @module layer/layer-index
  * The layer index (design §3): the ordered list of a layer's tar entries with their metadata,
  * content sha256 and content offset in the uncompressed tar, and its compact binary encoding
- * (stored in meta keyed by diffID) and JSON form (for `--json` output and debugging).
+ * (stored in meta keyed by diffID) and JSON form (for `--json` output and debugging). The
+ * decoder is `./index-table.ts` (`decodeLayerIndex`, and `IndexTable` for lookups without
+ * decoding every entry).
  *
  * Browser-safe: no Node imports (only Uint8Array, DataView, TextEncoder/TextDecoder), so the
  * inspection core can decode indexes in a browser. Building an index needs a stream of the
@@ -88,10 +90,12 @@ export interface LayerIndexEntryJSON {
   readonly offset: number;
 }
 
-const MAGIC = [0x43, 0x4c, 0x58, 0x01]; // "CLX" v1
-const TYPES: readonly TarEntryType[] = ['file', 'directory', 'symlink', 'hardlink', 'char', 'block', 'fifo'];
-const FLAG_LINK = 0x08;
-const FLAG_XATTRS = 0x10;
+// The encoding's constants and string helpers are shared with the decoder (`./index-table.ts`).
+export const MAGIC = [0x43, 0x4c, 0x58, 0x01]; // "CLX" v1
+/** Type codes: the position in this list. */
+export const TYPES: readonly TarEntryType[] = ['file', 'directory', 'symlink', 'hardlink', 'char', 'block', 'fifo'];
+export const FLAG_LINK = 0x08;
+export const FLAG_XATTRS = 0x10;
 const UTF8_ENCODER = new TextEncoder();
 const UTF8_DECODER = new TextDecoder('utf-8', { fatal: true });
 
@@ -149,58 +153,6 @@ class Writer {
   }
 }
 
-class Reader {
-  #pos = 0;
-  readonly buf: Uint8Array;
-
-  constructor(buf: Uint8Array) {
-    this.buf = buf;
-  }
-
-  #fail(why: string): never {
-    throw new CairnError('invalid-document', `layer index: ${why} at byte ${this.#pos}`, { offset: this.#pos });
-  }
-
-  byte(): number {
-    if (this.#pos >= this.buf.length) this.#fail('unexpected end');
-    return this.buf[this.#pos++] as number;
-  }
-
-  varint(): number {
-    let value = 0;
-    let scale = 1;
-    for (;;) {
-      const b = this.byte();
-      value += (b & 0x7f) * scale;
-      if (b < 0x80) break;
-      scale *= 0x80;
-      if (scale > 2 ** 56) this.#fail('varint too long');
-    }
-    if (!Number.isSafeInteger(value)) this.#fail('integer out of range');
-    return value;
-  }
-
-  zigzag(): number {
-    const v = this.varint();
-    return v % 2 === 1 ? -(v + 1) / 2 : v / 2;
-  }
-
-  bytes(n: number): Uint8Array {
-    if (this.#pos + n > this.buf.length) this.#fail('unexpected end');
-    const out = this.buf.subarray(this.#pos, this.#pos + n);
-    this.#pos += n;
-    return out;
-  }
-
-  lengthPrefixed(): Uint8Array {
-    return this.bytes(this.varint());
-  }
-
-  get done(): boolean {
-    return this.#pos === this.buf.length;
-  }
-}
-
 function hexValue(code: number): number {
   return code <= 0x39 ? code - 0x30 : code - 0x57; // '0'-'9', 'a'-'f' (digests are lowercase)
 }
@@ -212,7 +164,7 @@ function hexToBytes(hex: string): Uint8Array {
 }
 
 /** UTF-8 bytes of a string; plain ASCII (nearly every path) without TextEncoder's per-call cost. */
-function utf8(text: string): Uint8Array {
+export function utf8(text: string): Uint8Array {
   const out = new Uint8Array(text.length);
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
@@ -223,7 +175,7 @@ function utf8(text: string): Uint8Array {
 }
 
 /** The string of UTF-8 bytes (fatal on invalid UTF-8), ASCII without TextDecoder. */
-function fromUtf8(bytes: Uint8Array): string {
+export function fromUtf8(bytes: Uint8Array): string {
   let ascii = true;
   for (let i = 0; i < bytes.length; i++) {
     if ((bytes[i] as number) >= 0x80) {
@@ -250,7 +202,7 @@ function sha256Bytes(digest: Digest, what: string): Uint8Array {
   return hexToBytes(digestHex(digest));
 }
 
-function toDigest(bytes: Uint8Array): Digest {
+export function toDigest(bytes: Uint8Array): Digest {
   return `sha256:${bytesToHex(bytes)}` as Digest;
 }
 
@@ -312,77 +264,6 @@ export function encodeLayerIndex(index: LayerIndex): Uint8Array {
     }
   }
   return w.result();
-}
-
-/**
- * Decodes `encodeLayerIndex` output. Malformed input fails with 'invalid-document'. Xattr
- * values are copies (the input buffer may be reused by the caller).
- */
-export function decodeLayerIndex(bytes: Uint8Array): LayerIndex {
-  const r = new Reader(bytes);
-  for (const b of MAGIC) {
-    if (r.byte() !== b) throw new CairnError('invalid-document', 'layer index: bad magic or unknown version', {});
-  }
-  const diffId = toDigest(r.bytes(32));
-  const size = r.varint();
-  const count = r.varint();
-  const entries: LayerIndexEntry[] = [];
-  let prevPath: Uint8Array = new Uint8Array(0);
-  let prevMtime = 0;
-  let prevEnd = 0;
-  for (let i = 0; i < count; i++) {
-    const head = r.byte();
-    const type = TYPES[head & 0x07];
-    if (type === undefined) throw new CairnError('invalid-document', `layer index: bad entry type ${head & 0x07}`, {});
-    const shared = r.varint();
-    const suffix = r.lengthPrefixed();
-    if (shared > prevPath.length) throw new CairnError('invalid-document', 'layer index: bad path prefix', {});
-    const pathBytes = new Uint8Array(shared + suffix.length);
-    pathBytes.set(prevPath.subarray(0, shared));
-    pathBytes.set(suffix, shared);
-    prevPath = pathBytes;
-    const mode = r.varint();
-    const uid = r.varint();
-    const gid = r.varint();
-    const mtime = prevMtime + r.zigzag();
-    prevMtime = mtime;
-    const offset = prevEnd + r.zigzag();
-    let fileSize = 0;
-    let sha256: Digest | undefined;
-    if (type === 'file') {
-      fileSize = r.varint();
-      sha256 = toDigest(r.bytes(32));
-    }
-    prevEnd = offset + paddedSize(fileSize);
-    const entry: { -readonly [K in keyof LayerIndexEntry]: LayerIndexEntry[K] } = {
-      path: fromUtf8(pathBytes),
-      type,
-      mode,
-      uid,
-      gid,
-      mtime,
-      size: fileSize,
-      offset,
-    };
-    if (sha256 !== undefined) entry.sha256 = sha256;
-    if (type === 'char' || type === 'block') {
-      entry.devmajor = r.varint();
-      entry.devminor = r.varint();
-    }
-    if (head & FLAG_LINK) entry.linkname = fromUtf8(r.lengthPrefixed());
-    if (head & FLAG_XATTRS) {
-      const xattrs: Record<string, Uint8Array> = {};
-      const n = r.varint();
-      for (let j = 0; j < n; j++) {
-        const name = fromUtf8(r.lengthPrefixed());
-        xattrs[name] = r.lengthPrefixed().slice();
-      }
-      entry.xattrs = xattrs;
-    }
-    entries.push(entry);
-  }
-  if (!r.done) throw new CairnError('invalid-document', 'layer index: trailing bytes', {});
-  return { diffId, size, entries };
 }
 
 function toBase64(bytes: Uint8Array): string {
