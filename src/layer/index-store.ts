@@ -14,13 +14,15 @@ import type { Digest } from '../digest/index.js';
 import { CairnError } from '../errors.js';
 import { parseConfig, type Descriptor, type ImageManifest } from '../oci/index.js';
 import type { LayerRecord } from '../store/meta.js';
-import { rebuildMeta, type LayerScanner, type RebuildResult } from '../store/rebuild.js';
+import type { LayerScanner, RebuildResult } from '../store/rebuild.js';
 import type { Store } from '../store/store.js';
-import { detectCompression } from '../tar/index.js';
-import { buildLayerIndex } from './index-build.js';
 import { IndexTable } from './index-table.js';
 import { encodeLayerIndex, type LayerIndex } from './layer-index.js';
-import { SEEKABLE_MIN_SIZE, SeekableWriter, hasSeekableCache, type LayerBlob } from './random-access.js';
+import type { LayerBlob } from './random-access.js';
+
+// Building an index (tar reading, zstd, the seekable cache) and rebuilding meta are loaded only
+// when a layer has no index yet: reading stored indexes (`cairn diff`, `ls`) needs none of it.
+const building = () => Promise.all([import('./index-build.js'), import('./random-access.js'), import('../tar/index.js')]);
 
 /** A layer of an image: its descriptor (the blob) and its diffID (from the config). */
 export interface LayerRef {
@@ -164,6 +166,7 @@ export async function indexLayers(
  * await rebuildMeta(store, { scanner: indexingScanner });
  */
 export const indexingScanner: LayerScanner = async (blob, what) => {
+  const [{ buildLayerIndex }] = await building();
   const built = await buildLayerIndex(blob, { what });
   return {
     record: { diffId: built.diffId, size: built.size, compression: built.compression },
@@ -173,7 +176,8 @@ export const indexingScanner: LayerScanner = async (blob, what) => {
 };
 
 /** `fsck --rebuild` with layer indexes: records and indexes re-derived from the blobs. */
-export function rebuildMetaWithIndexes(store: Store): Promise<RebuildResult> {
+export async function rebuildMetaWithIndexes(store: Store): Promise<RebuildResult> {
+  const { rebuildMeta } = await import('../store/rebuild.js');
   return rebuildMeta(store, { scanner: indexingScanner });
 }
 
@@ -202,6 +206,7 @@ function readSafely(bytes: Uint8Array): IndexTable | undefined {
 }
 
 async function compressionOf(store: Store, digest: Digest): Promise<LayerRecord['compression']> {
+  const [, , { detectCompression }] = await building();
   const handle = await open(store.blobs.path(digest), 'r');
   try {
     const head = Buffer.alloc(16);
@@ -217,6 +222,7 @@ async function build(
   { descriptor, diffId }: LayerRef,
   options: IndexOptions,
 ): Promise<{ index: LayerIndex; record: LayerRecord }> {
+  const [{ buildLayerIndex }, { SEEKABLE_MIN_SIZE, SeekableWriter, hasSeekableCache }] = await building();
   const what = `layer ${descriptor.digest}`;
   const wantCache = options.seekable === true && !(await hasSeekableCache(store, diffId).catch(() => true));
   const writer = wantCache ? await SeekableWriter.create(store, diffId).catch(() => undefined) : undefined;

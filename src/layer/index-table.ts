@@ -36,7 +36,8 @@ class Reader {
   readonly buf: Uint8Array;
 
   constructor(buf: Uint8Array, pos = 0) {
-    this.buf = buf;
+    // A plain view: element access and `subarray` on a Node Buffer cost more, cold.
+    this.buf = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
     this.pos = pos;
   }
 
@@ -50,6 +51,15 @@ class Reader {
   }
 
   varint(): number {
+    const b = this.buf[this.pos];
+    if (b !== undefined && b < 0x80) {
+      this.pos++;
+      return b; // most fields fit in one byte
+    }
+    return this.#longVarint();
+  }
+
+  #longVarint(): number {
     let value = 0;
     let scale = 1;
     for (;;) {
@@ -102,12 +112,16 @@ export function pathKey(path: string): Uint8Array {
 
 /** A growable byte buffer for the paths of every entry, back to back. */
 class Arena {
-  buf = new Uint8Array(1 << 16);
+  buf: Uint8Array;
   len = 0;
 
-  /** Appends `shared` bytes copied from `from` and then `suffix`; returns the start. */
-  append(from: number, shared: number, suffix: Uint8Array): number {
-    const need = this.len + shared + suffix.length;
+  constructor(size: number) {
+    this.buf = new Uint8Array(Math.max(size, 1 << 12));
+  }
+
+  /** Appends `shared` bytes copied from `from`, then `length` bytes of `source` at `at`; returns the start. */
+  append(from: number, shared: number, source: Uint8Array, at: number, length: number): number {
+    const need = this.len + shared + length;
     if (need > this.buf.length) {
       let size = this.buf.length * 2;
       while (size < need) size *= 2;
@@ -116,8 +130,10 @@ class Arena {
       this.buf = next;
     }
     const start = this.len;
-    this.buf.copyWithin(start, from, from + shared);
-    this.buf.set(suffix, start + shared);
+    const buf = this.buf;
+    buf.copyWithin(start, from, from + shared);
+    // Suffixes are short: a loop beats making a view to `set` from.
+    for (let k = 0, to = start + shared; k < length; k++) buf[to + k] = source[at + k] as number;
     this.len = need;
     return start;
   }
@@ -139,6 +155,10 @@ export class IndexTable {
   readonly #numbers: Float64Array; // mode, uid, gid, mtime, offset, size per entry
   /** Where the entry's fields after the offset start (size, digest, devices, link, xattrs). */
   readonly #tail: Uint32Array;
+  /** Bytes each path shares with the one before it in archive order (the front coding's). */
+  readonly #shared: Uint32Array;
+  /** Entries that sort before the entry just before them in archive order (1) or not (0). */
+  readonly #outOfOrder: Uint8Array;
   /** Whether archive order is already key order (then `sorted` is the identity). */
   readonly #inOrder: boolean;
   #sorted: Uint32Array | undefined;
@@ -148,19 +168,22 @@ export class IndexTable {
     for (const b of MAGIC) {
       if (r.byte() !== b) throw new CairnError('invalid-document', 'layer index: bad magic or unknown version', {});
     }
-    this.#bytes = bytes;
+    this.#bytes = r.buf;
     this.diffId = toDigest(r.bytes(32));
     this.size = r.varint();
     const count = r.varint();
     // Every entry takes at least 7 bytes: a count beyond that is damage, not a reason to allocate.
     if (count > bytes.length) r.fail('entry count beyond the data');
     this.count = count;
-    const arena = new Arena();
+    // Paths take about as many bytes as the whole encoding (front coding saves what the rest costs).
+    const arena = new Arena(bytes.length * 2);
     const pathStart = new Uint32Array(count);
     const pathEnd = new Uint32Array(count);
     const head = new Uint8Array(count);
     const numbers = new Float64Array(count * 6);
     const tail = new Uint32Array(count);
+    const sharedBytes = new Uint32Array(count);
+    const outOfOrder = new Uint8Array(count);
     let prevStart = 0;
     let prevLen = 0;
     let prevMtime = 0;
@@ -172,15 +195,22 @@ export class IndexTable {
       if (code >= TYPES.length) throw new CairnError('invalid-document', `layer index: bad entry type ${code}`, {});
       head[i] = h;
       const shared = r.varint();
-      const suffix = r.lengthPrefixed();
+      const suffixLength = r.varint();
+      const suffixAt = r.pos;
+      r.skip(suffixLength);
       if (shared > prevLen) throw new CairnError('invalid-document', 'layer index: bad path prefix', {});
-      const start = arena.append(prevStart, shared, suffix);
-      const len = shared + suffix.length;
-      // Front coding gives the order for free: the first byte after the shared prefix decides.
-      if (inOrder && i > 0) {
-        if (shared === len) inOrder = false; // equal to, or a prefix of, the previous path
-        else if (shared < prevLen && keyByte(arena.buf[prevStart + shared] as number) >= keyByte(suffix[0] as number)) inOrder = false;
+      const start = arena.append(prevStart, shared, r.buf, suffixAt, suffixLength);
+      const len = shared + suffixLength;
+      // Front coding gives the order for free: the first byte after the shared prefix decides
+      // (equal to, or a prefix of, the previous path: out of order too).
+      if (
+        i > 0 &&
+        (shared === len || (shared < prevLen && keyByte(arena.buf[prevStart + shared] as number) >= keyByte(r.buf[suffixAt] as number)))
+      ) {
+        outOfOrder[i] = 1;
+        inOrder = false;
       }
+      sharedBytes[i] = shared;
       pathStart[i] = start;
       pathEnd[i] = start + len;
       prevStart = start;
@@ -215,13 +245,15 @@ export class IndexTable {
         }
       }
     }
-    if (r.pos !== bytes.length) throw new CairnError('invalid-document', 'layer index: trailing bytes', {});
+    if (r.pos !== r.buf.length) throw new CairnError('invalid-document', 'layer index: trailing bytes', {});
     this.#arena = arena.buf;
     this.#pathStart = pathStart;
     this.#pathEnd = pathEnd;
     this.#head = head;
     this.#numbers = numbers;
     this.#tail = tail;
+    this.#shared = sharedBytes;
+    this.#outOfOrder = outOfOrder;
     this.#inOrder = inOrder;
   }
 
@@ -266,6 +298,21 @@ export class IndexTable {
     return fromUtf8(this.#arena.subarray(start + from, start + to));
   }
 
+  /** Whether entry `i`'s path holds `bytes` at byte `at`. */
+  hasBytesAt(i: number, bytes: Uint8Array, at: number): boolean {
+    const start = (this.#pathStart[i] as number) + at;
+    if (at < 0 || start + bytes.length > (this.#pathEnd[i] as number)) return false;
+    for (let k = 0; k < bytes.length; k++) if (this.#arena[start + k] !== bytes[k]) return false;
+    return true;
+  }
+
+  /** The position of the last `/` of entry `i`'s path, or -1. */
+  lastSlash(i: number): number {
+    const start = this.#pathStart[i] as number;
+    for (let k = (this.#pathEnd[i] as number) - 1; k >= start; k--) if (this.#arena[k] === SLASH) return k - start;
+    return -1;
+  }
+
   /** The position of the first `/` of entry `i`'s path at or after `from` (its length if none). */
   slashFrom(i: number, from: number): number {
     const start = this.#pathStart[i] as number;
@@ -282,7 +329,12 @@ export class IndexTable {
     const li = (this.#pathEnd[i] as number) - si;
     const lj = (this.#pathEnd[j] as number) - sj;
     if (lj < li) return undefined;
-    for (let k = 0; k < li; k++) if (arena[si + k] !== arena[sj + k]) return undefined;
+    if (j === i + 1) {
+      // Neighbours in the archive: the front coding says how much they share.
+      if ((this.#shared[j] as number) < li) return undefined;
+    } else {
+      for (let k = 0; k < li; k++) if (arena[si + k] !== arena[sj + k]) return undefined;
+    }
     if (lj === li) return 'same';
     return arena[sj + li] === SLASH ? 'below' : undefined;
   }
@@ -336,7 +388,26 @@ export class IndexTable {
     if (this.#sorted) return this.#sorted;
     const order = new Uint32Array(this.count);
     for (let i = 0; i < order.length; i++) order[i] = i;
-    if (!this.#inOrder) order.sort((a, b) => this.#compareEntries(a, b) || a - b);
+    // Archives are nearly always sorted, if by another rule (Go's tar writers sort by the plain
+    // bytes: `a.b` before `a/c`): an entry out of place is moved where a binary search of the
+    // sorted part puts it, which costs little when few are.
+    if (!this.#inOrder) {
+      for (let p = 1; p < order.length; p++) {
+        const entry = p; // order[p] is still p: nothing after p has moved yet
+        // In order after its archive predecessor, which is the largest so far: in place.
+        if (this.#outOfOrder[p] === 0 && order[p - 1] === p - 1) continue;
+        if (this.#compareEntries(order[p - 1] as number, entry) <= 0) continue;
+        let lo = 0;
+        let hi = p - 1;
+        while (lo < hi) {
+          const mid = (lo + hi) >>> 1;
+          if (this.#compareEntries(order[mid] as number, entry) <= 0) lo = mid + 1;
+          else hi = mid;
+        }
+        order.copyWithin(lo + 1, lo, p);
+        order[lo] = entry;
+      }
+    }
     this.#sorted = order;
     return order;
   }

@@ -24,12 +24,11 @@
  * below ends it.
  */
 import { pathKey, type IndexTable } from '../layer/index-table.js';
-import { parseWhiteout } from '../layer/whiteout.js';
+import { parseWhiteout, WHITEOUT_PREFIX } from '../layer/whiteout.js';
 import { inodeOf } from './merge.js';
 import { dirInode, type Inode, type TreeNode } from './tree.js';
 
 const SLASH = 0x2f;
-const DOT = 0x2e;
 
 interface StackLayer {
   readonly table: IndexTable;
@@ -92,11 +91,18 @@ function below(layer: StackLayer, path: Uint8Array, length: number, from = 0, to
   return [lo, lowerBound(layer, mapped(path, length, 1), lo, to)];
 }
 
-function isWhiteoutName(bytes: Uint8Array): boolean {
-  let base = bytes.length;
-  while (base > 0 && bytes[base - 1] !== SLASH) base--;
-  return bytes.length - base >= 4 && bytes[base] === DOT && bytes[base + 1] === 0x77 && bytes[base + 2] === 0x68 && bytes[base + 3] === DOT;
-}
+const bytesOf = (text: string): Uint8Array => new TextEncoder().encode(text);
+const ROOT = bytesOf('.');
+const PARENT = bytesOf('..');
+const PARENT_DIR = bytesOf('../');
+const WHITEOUT = bytesOf(WHITEOUT_PREFIX);
+
+/** The entry for the archive root itself (`.`). */
+const isRoot = (table: IndexTable, i: number): boolean => table.pathLength(i) === 1 && table.hasBytesAt(i, ROOT, 0);
+/** A path that starts by climbing out of the root (`..`, `../x`): the applier clamps it. */
+const climbs = (table: IndexTable, i: number): boolean =>
+  table.hasBytesAt(i, PARENT_DIR, 0) || (table.pathLength(i) === 2 && table.hasBytesAt(i, PARENT, 0));
+const isWhiteout = (table: IndexTable, i: number): boolean => table.hasBytesAt(i, WHITEOUT, table.lastSlash(i) + 1);
 
 /** A directory's children, read from the stack on first use (see the module comment). */
 class LazyChildren extends Map<string, TreeNode> {
@@ -209,21 +215,21 @@ export class LowerStack {
       let n = 0;
       let prev = -1;
       for (const i of sorted) {
-        const bytes = table.pathBytes(i);
-        if (bytes.length === 1 && bytes[0] === DOT) {
+        if (isRoot(table, i)) {
           if (table.type(i) === 'directory') rootMeta = { layer: k, entry: i };
           continue;
         }
-        if (bytes[0] === DOT && bytes[1] === DOT && (bytes.length === 2 || bytes[2] === SLASH)) return undefined;
-        if (isWhiteoutName(bytes)) {
+        if (climbs(table, i)) return undefined;
+        if (prev >= 0) {
+          // Below a symlink the replay would follow it (a whiteout's parent too).
+          const relation = table.relation(prev, i);
+          if (relation === 'same' || (relation === 'below' && table.type(prev) !== 'directory')) return undefined;
+        }
+        if (isWhiteout(table, i)) {
           if (k > 0 || !validWhiteout(table, i)) return undefined;
           continue;
         }
         if (table.type(i) === 'hardlink' && tables.length > 1) return undefined;
-        if (prev >= 0) {
-          const relation = table.relation(prev, i);
-          if (relation === 'same' || (relation === 'below' && table.type(prev) !== 'directory')) return undefined;
-        }
         prev = i;
         order[n++] = i;
       }
@@ -363,8 +369,10 @@ function hardlinks(layer: StackLayer): { linkOf: Map<number, number>; names: Map
   const { table, order } = layer;
   const linkOf = new Map<number, number>();
   const names = new Map<number, number>();
-  const links = [...order].filter((i) => table.type(i) === 'hardlink').sort((a, b) => a - b);
-  for (const i of links) {
+  const links: number[] = [];
+  for (const i of order) if (table.type(i) === 'hardlink') links.push(i);
+  // In archive order: a link's target is linked before it.
+  for (const i of links.sort((a, b) => a - b)) {
     const t = find(layer, pathKey(table.entry(i).linkname ?? ''));
     if (t === undefined || t >= i || table.type(t) === 'directory') return undefined;
     const inode = linkOf.get(t) ?? t;
