@@ -32,26 +32,12 @@
 import { digestHex, isDigest, type Digest } from '../digest/digest.js';
 import { CairnError } from '../errors.js';
 import type { TarEntryType } from '../tar/entry.js';
+import { metadataFromJSON, metadataToJSON, type EntryMetadata, type EntryMetadataJSON } from './entry-meta.js';
 
 /** One tar entry of a layer, as the index keeps it. */
-export interface LayerIndexEntry {
+export interface LayerIndexEntry extends EntryMetadata<TarEntryType> {
   /** Cleaned, relative path (`tar/entry.ts` rules); whiteouts (`.wh.*`) are kept as they are. */
   readonly path: string;
-  readonly type: TarEntryType;
-  /** Permission bits including setuid/setgid/sticky. */
-  readonly mode: number;
-  readonly uid: number;
-  readonly gid: number;
-  /** Milliseconds since the epoch. */
-  readonly mtime: number;
-  /** Content bytes (files only; 0 otherwise). */
-  readonly size: number;
-  /** Symlink target verbatim, or cleaned hardlink target. */
-  readonly linkname?: string;
-  readonly devmajor?: number;
-  readonly devminor?: number;
-  /** Extended attributes (binary values); absent when none. */
-  readonly xattrs?: Readonly<Record<string, Uint8Array>>;
   /** sha256 of the content, for files. */
   readonly sha256?: Digest;
   /** Byte offset of the content in the uncompressed tar. */
@@ -74,18 +60,8 @@ export interface LayerIndexJSON {
   readonly entries: readonly LayerIndexEntryJSON[];
 }
 
-export interface LayerIndexEntryJSON {
+export interface LayerIndexEntryJSON extends EntryMetadataJSON<TarEntryType> {
   readonly path: string;
-  readonly type: TarEntryType;
-  readonly mode: number;
-  readonly uid: number;
-  readonly gid: number;
-  readonly mtime: string;
-  readonly size: number;
-  readonly linkname?: string;
-  readonly devmajor?: number;
-  readonly devminor?: number;
-  readonly xattrs?: Readonly<Record<string, string>>;
   readonly sha256?: string;
   readonly offset: number;
 }
@@ -266,32 +242,17 @@ export function encodeLayerIndex(index: LayerIndex): Uint8Array {
   return w.result();
 }
 
-function toBase64(bytes: Uint8Array): string {
-  let binary = '';
-  for (const b of bytes) binary += String.fromCharCode(b);
-  return btoa(binary);
-}
-
-function fromBase64(text: string): Uint8Array {
-  const binary = atob(text);
-  const out = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
-  return out;
-}
-
 /** The JSON form (xattrs base64, mtime ISO 8601). */
 export function layerIndexToJSON(index: LayerIndex): LayerIndexJSON {
   return {
     diffId: index.diffId,
     size: index.size,
-    entries: index.entries.map((e) => {
-      const { xattrs, mtime, ...rest } = e;
-      return {
-        ...rest,
-        mtime: new Date(mtime).toISOString(),
-        ...(xattrs ? { xattrs: Object.fromEntries(Object.entries(xattrs).map(([k, v]) => [k, toBase64(v)])) } : {}),
-      };
-    }),
+    entries: index.entries.map((e) => ({
+      path: e.path,
+      ...metadataToJSON(e),
+      ...(e.sha256 !== undefined ? { sha256: e.sha256 } : {}),
+      offset: e.offset,
+    })),
   };
 }
 
@@ -304,14 +265,11 @@ export function layerIndexFromJSON(json: LayerIndexJSON): LayerIndex {
   return {
     diffId: digest(json.diffId, 'diffId'),
     size: json.size,
-    entries: json.entries.map((e) => {
-      const { xattrs, mtime, sha256, ...rest } = e;
-      return {
-        ...rest,
-        mtime: Date.parse(mtime),
-        ...(sha256 !== undefined ? { sha256: digest(sha256, `sha256 of ${e.path}`) } : {}),
-        ...(xattrs ? { xattrs: Object.fromEntries(Object.entries(xattrs).map(([k, v]) => [k, fromBase64(v)])) } : {}),
-      };
-    }),
+    entries: json.entries.map((e) => ({
+      path: e.path,
+      ...metadataFromJSON(e),
+      ...(e.sha256 !== undefined ? { sha256: digest(e.sha256, `sha256 of ${e.path}`) } : {}),
+      offset: e.offset,
+    })),
   };
 }

@@ -14,7 +14,7 @@ import { IndexTable, pathKey } from '../../src/layer/index-table.js';
 import type { LayerIndex, LayerIndexEntry } from '../../src/layer/layer-index.js';
 import { isUnloaded, LowerStack } from '../../src/union/lower-stack.js';
 import { sortedChildren, type TreeNode } from '../../src/union/tree.js';
-import { indexEntry } from '../union/layers.js';
+import { indexEntry, type LayerOp } from '../union/layers.js';
 
 let layerCount = 0;
 function layer(entries: readonly LayerIndexEntry[]): LayerIndex {
@@ -24,13 +24,7 @@ function layer(entries: readonly LayerIndexEntry[]): LayerIndex {
 
 const digestOf = (n: number): Digest => `sha256:${n.toString(16).padStart(64, '0')}` as Digest;
 
-type Op =
-  | { kind: 'file'; path: string; content: number; mode: number; mtime: number }
-  | { kind: 'dir'; path: string; mode: number; mtime: number }
-  | { kind: 'symlink'; path: string; target: string }
-  | { kind: 'hardlink'; path: string; target: string }
-  | { kind: 'whiteout'; path: string }
-  | { kind: 'opaque'; path: string };
+type Op = LayerOp;
 
 const dirPart = fc.constantFrom('', 'a/', 'b/', 'a/b/', 'b/a/', 'a/a/');
 const anyPath = fc.tuple(dirPart, fc.constantFrom('a', 'b', 'x', 'y')).map(([d, n]) => `${d}${n}`);
