@@ -105,9 +105,16 @@ const keyByte = (b: number): number => (b === SLASH ? 0 : b);
 
 /** The key of a path (see the module comment). */
 export function pathKey(path: string): Uint8Array {
-  const out = utf8(path); // a fresh array: changed in place
-  for (let i = 0; i < out.length; i++) if (out[i] === SLASH) out[i] = 0;
-  return out;
+  const bytes = utf8(path);
+  return keyOf(bytes, bytes.length);
+}
+
+/** The key of the first `length` bytes of a path, and one more key byte `last` when given. */
+export function keyOf(bytes: Uint8Array, length: number, last?: number): Uint8Array {
+  const key = new Uint8Array(last === undefined ? length : length + 1);
+  for (let k = 0; k < length; k++) key[k] = keyByte(bytes[k] as number);
+  if (last !== undefined) key[length] = last;
+  return key;
 }
 
 /** A growable byte buffer for the paths of every entry, back to back. */
@@ -441,11 +448,13 @@ export class IndexTable {
     return len - key.length;
   }
 
-  /** The first position in `sorted` whose key is not below `key` (`count` if none). */
-  lowerBound(key: Uint8Array, from = 0, to = this.count): number {
-    const order = this.sorted;
+  /**
+   * The first position of `order` (by default `sorted`; any subsequence of it will do) in
+   * `from` … `to` whose entry's key is not below `key` (`to` if none).
+   */
+  lowerBound(key: Uint8Array, from = 0, to?: number, order: Uint32Array = this.sorted): number {
     let lo = from;
-    let hi = to;
+    let hi = to ?? order.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
       if (this.compare(order[mid] as number, key) < 0) lo = mid + 1;

@@ -23,7 +23,7 @@
  * directory entry, or 0755 0:0 epoch when every layer only implies it) until a non-directory
  * below ends it.
  */
-import { pathKey, type IndexTable } from '../layer/index-table.js';
+import { keyOf, pathKey, type IndexTable } from '../layer/index-table.js';
 import { parseWhiteout, WHITEOUT_PREFIX } from '../layer/whiteout.js';
 import { inodeOf } from './merge.js';
 import { dirInode, type Inode, type TreeNode } from './tree.js';
@@ -59,24 +59,7 @@ interface ChildPlan {
 /** Per tree: the inodes of hardlinked entries, shared by all their names. */
 type LinkedInodes = Map<number, Inode>;
 
-/** The key of the first `length` bytes of a path, and one more byte `last` when given. */
-function mapped(bytes: Uint8Array, length: number, last?: number): Uint8Array {
-  const key = new Uint8Array(last === undefined ? length : length + 1);
-  for (let k = 0; k < length; k++) key[k] = bytes[k] === SLASH ? 0 : (bytes[k] as number);
-  if (last !== undefined) key[length] = last;
-  return key;
-}
-
-function lowerBound(layer: StackLayer, key: Uint8Array, from: number, to: number): number {
-  let lo = from;
-  let hi = to;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (layer.table.compare(layer.order[mid] as number, key) < 0) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
+const lowerBound = (layer: StackLayer, key: Uint8Array, from: number, to: number): number => layer.table.lowerBound(key, from, to, layer.order);
 
 /** The entry of a layer at a path key, or undefined. */
 function find(layer: StackLayer, key: Uint8Array): number | undefined {
@@ -87,8 +70,8 @@ function find(layer: StackLayer, key: Uint8Array): number | undefined {
 /** Positions of the entries strictly below `path` (path bytes, `length` of them) in a layer. */
 function below(layer: StackLayer, path: Uint8Array, length: number, from = 0, to = layer.order.length): [number, number] {
   // Below `p` are the keys `p` 0x00 …; the first key past them starts with `p` 0x01 or more.
-  const lo = lowerBound(layer, mapped(path, length, 0), from, to);
-  return [lo, lowerBound(layer, mapped(path, length, 1), lo, to)];
+  const lo = lowerBound(layer, keyOf(path, length, 0), from, to);
+  return [lo, lowerBound(layer, keyOf(path, length, 1), lo, to)];
 }
 
 const bytesOf = (text: string): Uint8Array => new TextEncoder().encode(text);
@@ -208,13 +191,16 @@ export class LowerStack {
    */
   static open(tables: readonly IndexTable[]): LowerStack | undefined {
     const layers: StackLayer[] = [];
+    const links: number[] = [];
     let rootMeta: { layer: number; entry: number } | undefined;
     for (const [k, table] of tables.entries()) {
       const sorted = table.sorted;
       const order = new Uint32Array(sorted.length);
       let n = 0;
       let prev = -1;
-      for (const i of sorted) {
+      // Indexed loops: iterating a typed array costs more while the code is still cold.
+      for (let p = 0; p < sorted.length; p++) {
+        const i = sorted[p] as number;
         if (isRoot(table, i)) {
           if (table.type(i) === 'directory') rootMeta = { layer: k, entry: i };
           continue;
@@ -229,7 +215,10 @@ export class LowerStack {
           if (k > 0 || !validWhiteout(table, i)) return undefined;
           continue;
         }
-        if (table.type(i) === 'hardlink' && tables.length > 1) return undefined;
+        if (table.type(i) === 'hardlink') {
+          if (tables.length > 1) return undefined;
+          links.push(i);
+        }
         prev = i;
         order[n++] = i;
       }
@@ -237,9 +226,9 @@ export class LowerStack {
       if (k > 0 && !landsLiterally(layers, layer)) return undefined;
       layers.push(layer);
     }
-    const links = tables.length === 1 ? hardlinks(layers[0] as StackLayer) : { linkOf: new Map<number, number>(), names: new Map<number, number>() };
-    if (links === undefined) return undefined;
-    return new LowerStack(layers, rootMeta, links.linkOf, links.names);
+    const linked = hardlinks(layers[0] as StackLayer, links);
+    if (linked === undefined) return undefined;
+    return new LowerStack(layers, rootMeta, linked.linkOf, linked.names);
   }
 
   /** A new lazy tree of the stack (each tree loads and changes its own nodes). */
@@ -352,7 +341,7 @@ function landsLiterally(lower: readonly StackLayer[], layer: StackLayer): boolea
 function nonDirectoryBelow(layers: readonly StackLayer[], path: Uint8Array, length: number): boolean {
   for (let k = layers.length - 1; k >= 0; k--) {
     const layer = layers[k] as StackLayer;
-    const i = find(layer, mapped(path, length));
+    const i = find(layer, keyOf(path, length));
     if (i !== undefined) return layer.table.type(i) !== 'directory';
     const [lo, hi] = below(layer, path, length);
     if (lo < hi) return false;
@@ -365,12 +354,10 @@ function nonDirectoryBelow(layers: readonly StackLayer[], path: Uint8Array, leng
  * replay fails: undefined). Returns the entry each link shares its inode with, and how many
  * names that inode has.
  */
-function hardlinks(layer: StackLayer): { linkOf: Map<number, number>; names: Map<number, number> } | undefined {
-  const { table, order } = layer;
+function hardlinks(layer: StackLayer, links: number[]): { linkOf: Map<number, number>; names: Map<number, number> } | undefined {
+  const table = layer.table;
   const linkOf = new Map<number, number>();
   const names = new Map<number, number>();
-  const links: number[] = [];
-  for (const i of order) if (table.type(i) === 'hardlink') links.push(i);
   // In archive order: a link's target is linked before it.
   for (const i of links.sort((a, b) => a - b)) {
     const t = find(layer, pathKey(table.entry(i).linkname ?? ''));
