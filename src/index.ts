@@ -53,6 +53,7 @@ export { buildLayerIndex } from './layer/index-build.js';
 export { encodeLayerIndex } from './layer/layer-index.js';
 export { decodeLayerIndex, IndexTable, pathKey } from './layer/index-table.js';
 export type { LayerIndex } from './layer/layer-index.js';
+export type { EntryMetadata, EntryMetadataJSON, FileType } from './layer/entry-meta.js';
 export { UnionView, DirectoryUpper, MemoryUpper } from './union/index.js';
 export type { UpperLayer } from './union/index.js';
 
