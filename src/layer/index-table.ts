@@ -22,6 +22,7 @@ import {
   FLAG_LINK,
   FLAG_XATTRS,
   MAGIC,
+  Reader,
   TYPES,
   fromUtf8,
   paddedSize,
@@ -30,70 +31,6 @@ import {
   type LayerIndex,
   type LayerIndexEntry,
 } from './layer-index.js';
-
-class Reader {
-  pos = 0;
-  readonly buf: Uint8Array;
-
-  constructor(buf: Uint8Array, pos = 0) {
-    // A plain view: element access and `subarray` on a Node Buffer cost more, cold.
-    this.buf = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
-    this.pos = pos;
-  }
-
-  fail(why: string): never {
-    throw new CairnError('invalid-document', `layer index: ${why} at byte ${this.pos}`, { offset: this.pos });
-  }
-
-  byte(): number {
-    if (this.pos >= this.buf.length) this.fail('unexpected end');
-    return this.buf[this.pos++] as number;
-  }
-
-  varint(): number {
-    const b = this.buf[this.pos];
-    if (b !== undefined && b < 0x80) {
-      this.pos++;
-      return b; // most fields fit in one byte
-    }
-    return this.#longVarint();
-  }
-
-  #longVarint(): number {
-    let value = 0;
-    let scale = 1;
-    for (;;) {
-      const b = this.byte();
-      value += (b & 0x7f) * scale;
-      if (b < 0x80) break;
-      scale *= 0x80;
-      if (scale > 2 ** 56) this.fail('varint too long');
-    }
-    if (!Number.isSafeInteger(value)) this.fail('integer out of range');
-    return value;
-  }
-
-  zigzag(): number {
-    const v = this.varint();
-    return v % 2 === 1 ? -(v + 1) / 2 : v / 2;
-  }
-
-  bytes(n: number): Uint8Array {
-    if (this.pos + n > this.buf.length) this.fail('unexpected end');
-    const out = this.buf.subarray(this.pos, this.pos + n);
-    this.pos += n;
-    return out;
-  }
-
-  skip(n: number): void {
-    if (this.pos + n > this.buf.length) this.fail('unexpected end');
-    this.pos += n;
-  }
-
-  lengthPrefixed(): Uint8Array {
-    return this.bytes(this.varint());
-  }
-}
 
 const TYPE_FILE = TYPES.indexOf('file');
 const TYPE_CHAR = TYPES.indexOf('char');
