@@ -56,8 +56,10 @@ export type { UnpackOptions, UnpackResult, ExportOptions } from './layer/unpack.
 export { parseWhiteout, ociToOverlay, overlayToOci, whiteoutEntry } from './layer/whiteout.js';
 export { getLayerIndex, indexImage, indexLayers, rebuildMetaWithIndexes } from './layer/index-store.js';
 export { buildLayerIndex } from './layer/index-build.js';
-export { encodeLayerIndex, decodeLayerIndex } from './layer/layer-index.js';
+export { encodeLayerIndex } from './layer/layer-index.js';
+export { decodeLayerIndex, IndexTable, pathKey } from './layer/index-table.js';
 export type { LayerIndex } from './layer/layer-index.js';
+export type { EntryMetadata, EntryMetadataJSON, FileType } from './layer/entry-meta.js';
 export { UnionView, DirectoryUpper, MemoryUpper } from './union/index.js';
 export type { UpperLayer } from './union/index.js';
 

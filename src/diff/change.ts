@@ -9,28 +9,16 @@
  * what is listed are in `./compare.ts` (per entry) and `./tree-diff.ts` (per tree).
  */
 import type { Digest } from '../digest/digest.js';
+import { metadataToJSON, type EntryMetadata, type EntryMetadataJSON, type FileType } from '../layer/entry-meta.js';
 
 /** A: added, C: changed (docker's "modified"), D: deleted. */
 export type ChangeKind = 'A' | 'C' | 'D';
 
 /** The file types a changeset knows (sockets have no tar form and are never listed). */
-export type EntryType = 'file' | 'directory' | 'symlink' | 'char' | 'block' | 'fifo';
+export type EntryType = FileType;
 
 /** What a changeset records about one side of a path. */
-export interface EntryMeta {
-  readonly type: EntryType;
-  /** Permission bits including setuid, setgid and sticky (no file-type bits). */
-  readonly mode: number;
-  readonly uid: number;
-  readonly gid: number;
-  /** Milliseconds since the epoch (cairn's precision everywhere: layer indexes, tar writer). */
-  readonly mtime: number;
-  /** Content bytes of a file; 0 for every other type. */
-  readonly size: number;
-  /** Symlink target, verbatim. */
-  readonly linkname?: string;
-  readonly devmajor?: number;
-  readonly devminor?: number;
+export interface EntryMeta extends EntryMetadata<EntryType> {
   /** Extended attributes, host-specific ones (`security.selinux`, `system.nfs4_acl`) left out. */
   readonly xattrs?: Readonly<Record<string, Uint8Array>>;
   /** Content digest of a file, when known (layer indexes) or computed to compare contents. */
@@ -80,17 +68,7 @@ function sortKey(path: string): Buffer {
 }
 
 /** The JSON form of an entry: mtime as ISO 8601, xattr values in base64. */
-export interface EntryMetaJSON {
-  readonly type: EntryType;
-  readonly mode: number;
-  readonly uid: number;
-  readonly gid: number;
-  readonly mtime: string;
-  readonly size: number;
-  readonly linkname?: string;
-  readonly devmajor?: number;
-  readonly devminor?: number;
-  readonly xattrs?: Readonly<Record<string, string>>;
+export interface EntryMetaJSON extends EntryMetadataJSON<EntryType> {
   readonly sha256?: string;
   readonly nlink?: number;
   readonly links?: readonly string[];
@@ -103,29 +81,13 @@ export interface ChangeJSON {
   readonly after?: EntryMetaJSON;
 }
 
-function base64(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
-}
-
 export function entryMetaToJSON(meta: EntryMeta): EntryMetaJSON {
-  const out: { -readonly [K in keyof EntryMetaJSON]: EntryMetaJSON[K] } = {
-    type: meta.type,
-    mode: meta.mode,
-    uid: meta.uid,
-    gid: meta.gid,
-    mtime: new Date(meta.mtime).toISOString(),
-    size: meta.size,
+  return {
+    ...metadataToJSON(meta),
+    ...(meta.sha256 !== undefined ? { sha256: meta.sha256 } : {}),
+    ...(meta.nlink !== undefined ? { nlink: meta.nlink } : {}),
+    ...(meta.links !== undefined ? { links: meta.links } : {}),
   };
-  if (meta.linkname !== undefined) out.linkname = meta.linkname;
-  if (meta.devmajor !== undefined) out.devmajor = meta.devmajor;
-  if (meta.devminor !== undefined) out.devminor = meta.devminor;
-  if (meta.xattrs && Object.keys(meta.xattrs).length > 0) {
-    out.xattrs = Object.fromEntries(Object.keys(meta.xattrs).sort().map((k) => [k, base64(meta.xattrs?.[k] as Uint8Array)]));
-  }
-  if (meta.sha256 !== undefined) out.sha256 = meta.sha256;
-  if (meta.nlink !== undefined) out.nlink = meta.nlink;
-  if (meta.links !== undefined) out.links = meta.links;
-  return out;
 }
 
 /** The `--json` form of a change (`before`/`after` only where the change has them). */

@@ -64,7 +64,7 @@ export function cloneTree(root: TreeNode): ClonedTree {
 }
 
 /** Whether an inode still says what its source said (link counts aside: diffs ignore them). */
-function sameInode(a: Inode, b: Inode): boolean {
+export function sameInode(a: Inode, b: Inode): boolean {
   return (
     a.type === b.type &&
     a.mode === b.mode &&

@@ -14,12 +14,15 @@ import type { Digest } from '../digest/index.js';
 import { CairnError } from '../errors.js';
 import { parseConfig, type Descriptor, type ImageManifest } from '../oci/index.js';
 import type { LayerRecord } from '../store/meta.js';
-import { rebuildMeta, type LayerScanner, type RebuildResult } from '../store/rebuild.js';
+import type { LayerScanner, RebuildResult } from '../store/rebuild.js';
 import type { Store } from '../store/store.js';
-import { detectCompression } from '../tar/index.js';
-import { buildLayerIndex } from './index-build.js';
-import { decodeLayerIndex, encodeLayerIndex, type LayerIndex } from './layer-index.js';
-import { SEEKABLE_MIN_SIZE, SeekableWriter, hasSeekableCache, type LayerBlob } from './random-access.js';
+import { IndexTable } from './index-table.js';
+import { encodeLayerIndex, type LayerIndex } from './layer-index.js';
+import type { LayerBlob } from './random-access.js';
+
+// Building an index (tar reading, zstd, the seekable cache) and rebuilding meta are loaded only
+// when a layer has no index yet: reading stored indexes (`cairn diff`, `ls`) needs none of it.
+const building = () => Promise.all([import('./index-build.js'), import('./random-access.js'), import('../tar/index.js')]);
 
 /** A layer of an image: its descriptor (the blob) and its diffID (from the config). */
 export interface LayerRef {
@@ -28,7 +31,10 @@ export interface LayerRef {
 }
 
 export interface IndexedLayer extends LayerRef {
+  /** Every entry, decoded on first use (and once for every layer with this diffID). */
   readonly index: LayerIndex;
+  /** The same index, for lookups that decode only the entries they need. */
+  readonly table: IndexTable;
   readonly record: LayerRecord;
   /** What random access needs (`LayerContent`). */
   readonly blob: LayerBlob;
@@ -96,50 +102,60 @@ export async function indexLayers(
   options: IndexOptions = {},
 ): Promise<IndexedLayer[]> {
   if (layers.length === 0) return [];
-  const found = new Map<Digest, LayerIndex>();
+  const found = new Map<Digest, StoredIndex>();
   const records = new Map<Digest, LayerRecord>();
   await store.withMeta(async (meta) => {
     for (const { descriptor, diffId } of layers) {
       if (!found.has(diffId)) {
         const bytes = await meta.layerIndexes.get(diffId);
-        const index = bytes ? decodeSafely(bytes) : undefined;
-        if (index && index.diffId === diffId) found.set(diffId, index);
+        const table = bytes ? readSafely(bytes) : undefined;
+        if (table && table.diffId === diffId) found.set(diffId, new StoredIndex(table));
       }
       const record = await meta.layers.get(descriptor.digest);
       if (record && record.diffId === diffId) records.set(descriptor.digest, record);
     }
   });
-  const newIndexes = new Map<Digest, LayerIndex>();
+  const newIndexes = new Map<Digest, Uint8Array>();
   const newRecords = new Map<Digest, LayerRecord>();
   for (const layer of layers) {
     const { descriptor, diffId } = layer;
     if (found.has(diffId) && records.has(descriptor.digest)) continue;
     if (found.has(diffId)) {
       // Indexed through another blob of the same content (say, gzip vs zstd): the record is cheap.
-      const index = found.get(diffId) as LayerIndex;
-      const record = { diffId, size: index.size, compression: await compressionOf(store, descriptor.digest) };
+      const stored = found.get(diffId) as StoredIndex;
+      const record = { diffId, size: stored.table.size, compression: await compressionOf(store, descriptor.digest) };
       records.set(descriptor.digest, record);
       newRecords.set(descriptor.digest, record);
       continue;
     }
     options.onBuild?.(layer);
     const { index, record } = await build(store, layer, options);
-    found.set(diffId, index);
+    const bytes = encodeLayerIndex(index);
+    found.set(diffId, new StoredIndex(IndexTable.read(bytes), index));
     records.set(descriptor.digest, record);
-    newIndexes.set(diffId, index);
+    newIndexes.set(diffId, bytes);
     newRecords.set(descriptor.digest, record);
   }
   if (newRecords.size > 0) {
     await store.withMeta(async (meta) => {
-      for (const [diffId, index] of newIndexes) await meta.layerIndexes.put(diffId, encodeLayerIndex(index));
+      for (const [diffId, bytes] of newIndexes) await meta.layerIndexes.put(diffId, bytes);
       for (const [digest, record] of newRecords) await meta.layers.put(digest, record);
     });
   }
   return layers.map(({ descriptor, diffId }) => {
-    const index = found.get(diffId) as LayerIndex;
+    const stored = found.get(diffId) as StoredIndex;
     const record = records.get(descriptor.digest) as LayerRecord;
     const blob: LayerBlob = { digest: descriptor.digest, diffId, size: record.size, compression: record.compression };
-    return { descriptor, diffId, index, record, blob };
+    return {
+      descriptor,
+      diffId,
+      record,
+      blob,
+      table: stored.table,
+      get index() {
+        return stored.index;
+      },
+    };
   });
 }
 
@@ -150,6 +166,7 @@ export async function indexLayers(
  * await rebuildMeta(store, { scanner: indexingScanner });
  */
 export const indexingScanner: LayerScanner = async (blob, what) => {
+  const [{ buildLayerIndex }] = await building();
   const built = await buildLayerIndex(blob, { what });
   return {
     record: { diffId: built.diffId, size: built.size, compression: built.compression },
@@ -159,19 +176,37 @@ export const indexingScanner: LayerScanner = async (blob, what) => {
 };
 
 /** `fsck --rebuild` with layer indexes: records and indexes re-derived from the blobs. */
-export function rebuildMetaWithIndexes(store: Store): Promise<RebuildResult> {
+export async function rebuildMetaWithIndexes(store: Store): Promise<RebuildResult> {
+  const { rebuildMeta } = await import('../store/rebuild.js');
   return rebuildMeta(store, { scanner: indexingScanner });
 }
 
-function decodeSafely(bytes: Uint8Array): LayerIndex | undefined {
+/** An index read from meta (or just built): decoded in full only when someone asks. */
+class StoredIndex {
+  readonly table: IndexTable;
+  #index: LayerIndex | undefined;
+
+  constructor(table: IndexTable, index?: LayerIndex) {
+    this.table = table;
+    this.#index = index;
+  }
+
+  get index(): LayerIndex {
+    this.#index ??= this.table.toIndex();
+    return this.#index;
+  }
+}
+
+function readSafely(bytes: Uint8Array): IndexTable | undefined {
   try {
-    return decodeLayerIndex(bytes);
+    return IndexTable.read(bytes);
   } catch {
     return undefined; // an index from an older or damaged encoding: build it again
   }
 }
 
 async function compressionOf(store: Store, digest: Digest): Promise<LayerRecord['compression']> {
+  const [, , { detectCompression }] = await building();
   const handle = await open(store.blobs.path(digest), 'r');
   try {
     const head = Buffer.alloc(16);
@@ -187,6 +222,7 @@ async function build(
   { descriptor, diffId }: LayerRef,
   options: IndexOptions,
 ): Promise<{ index: LayerIndex; record: LayerRecord }> {
+  const [{ buildLayerIndex }, { SEEKABLE_MIN_SIZE, SeekableWriter, hasSeekableCache }] = await building();
   const what = `layer ${descriptor.digest}`;
   const wantCache = options.seekable === true && !(await hasSeekableCache(store, diffId).catch(() => true));
   const writer = wantCache ? await SeekableWriter.create(store, diffId).catch(() => undefined) : undefined;

@@ -2,7 +2,9 @@
  * @module layer/layer-index
  * The layer index (design §3): the ordered list of a layer's tar entries with their metadata,
  * content sha256 and content offset in the uncompressed tar, and its compact binary encoding
- * (stored in meta keyed by diffID) and JSON form (for `--json` output and debugging).
+ * (stored in meta keyed by diffID) and JSON form (for `--json` output and debugging). The
+ * decoder is `./index-table.ts` (`decodeLayerIndex`, and `IndexTable` for lookups without
+ * decoding every entry).
  *
  * Browser-safe: no Node imports (only Uint8Array, DataView, TextEncoder/TextDecoder), so the
  * inspection core can decode indexes in a browser. Building an index needs a stream of the
@@ -30,26 +32,12 @@
 import { digestHex, isDigest, type Digest } from '../digest/digest.js';
 import { CairnError } from '../errors.js';
 import type { TarEntryType } from '../tar/entry.js';
+import { metadataFromJSON, metadataToJSON, type EntryMetadata, type EntryMetadataJSON } from './entry-meta.js';
 
 /** One tar entry of a layer, as the index keeps it. */
-export interface LayerIndexEntry {
+export interface LayerIndexEntry extends EntryMetadata<TarEntryType> {
   /** Cleaned, relative path (`tar/entry.ts` rules); whiteouts (`.wh.*`) are kept as they are. */
   readonly path: string;
-  readonly type: TarEntryType;
-  /** Permission bits including setuid/setgid/sticky. */
-  readonly mode: number;
-  readonly uid: number;
-  readonly gid: number;
-  /** Milliseconds since the epoch. */
-  readonly mtime: number;
-  /** Content bytes (files only; 0 otherwise). */
-  readonly size: number;
-  /** Symlink target verbatim, or cleaned hardlink target. */
-  readonly linkname?: string;
-  readonly devmajor?: number;
-  readonly devminor?: number;
-  /** Extended attributes (binary values); absent when none. */
-  readonly xattrs?: Readonly<Record<string, Uint8Array>>;
   /** sha256 of the content, for files. */
   readonly sha256?: Digest;
   /** Byte offset of the content in the uncompressed tar. */
@@ -72,26 +60,18 @@ export interface LayerIndexJSON {
   readonly entries: readonly LayerIndexEntryJSON[];
 }
 
-export interface LayerIndexEntryJSON {
+export interface LayerIndexEntryJSON extends EntryMetadataJSON<TarEntryType> {
   readonly path: string;
-  readonly type: TarEntryType;
-  readonly mode: number;
-  readonly uid: number;
-  readonly gid: number;
-  readonly mtime: string;
-  readonly size: number;
-  readonly linkname?: string;
-  readonly devmajor?: number;
-  readonly devminor?: number;
-  readonly xattrs?: Readonly<Record<string, string>>;
   readonly sha256?: string;
   readonly offset: number;
 }
 
-const MAGIC = [0x43, 0x4c, 0x58, 0x01]; // "CLX" v1
-const TYPES: readonly TarEntryType[] = ['file', 'directory', 'symlink', 'hardlink', 'char', 'block', 'fifo'];
-const FLAG_LINK = 0x08;
-const FLAG_XATTRS = 0x10;
+// The encoding's constants and string helpers are shared with the decoder (`./index-table.ts`).
+export const MAGIC = [0x43, 0x4c, 0x58, 0x01]; // "CLX" v1
+/** Type codes: the position in this list. */
+export const TYPES: readonly TarEntryType[] = ['file', 'directory', 'symlink', 'hardlink', 'char', 'block', 'fifo'];
+export const FLAG_LINK = 0x08;
+export const FLAG_XATTRS = 0x10;
 const UTF8_ENCODER = new TextEncoder();
 const UTF8_DECODER = new TextDecoder('utf-8', { fatal: true });
 
@@ -149,24 +129,36 @@ class Writer {
   }
 }
 
-class Reader {
-  #pos = 0;
+/** Reads the encoding's primitives; malformed input fails with 'invalid-document'. */
+export class Reader {
+  pos = 0;
   readonly buf: Uint8Array;
 
-  constructor(buf: Uint8Array) {
-    this.buf = buf;
+  constructor(buf: Uint8Array, pos = 0) {
+    // A plain view: element access and `subarray` on a Node Buffer cost more, cold.
+    this.buf = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+    this.pos = pos;
   }
 
-  #fail(why: string): never {
-    throw new CairnError('invalid-document', `layer index: ${why} at byte ${this.#pos}`, { offset: this.#pos });
+  fail(why: string): never {
+    throw new CairnError('invalid-document', `layer index: ${why} at byte ${this.pos}`, { offset: this.pos });
   }
 
   byte(): number {
-    if (this.#pos >= this.buf.length) this.#fail('unexpected end');
-    return this.buf[this.#pos++] as number;
+    if (this.pos >= this.buf.length) this.fail('unexpected end');
+    return this.buf[this.pos++] as number;
   }
 
   varint(): number {
+    const b = this.buf[this.pos];
+    if (b !== undefined && b < 0x80) {
+      this.pos++;
+      return b; // most fields fit in one byte
+    }
+    return this.#longVarint();
+  }
+
+  #longVarint(): number {
     let value = 0;
     let scale = 1;
     for (;;) {
@@ -174,9 +166,9 @@ class Reader {
       value += (b & 0x7f) * scale;
       if (b < 0x80) break;
       scale *= 0x80;
-      if (scale > 2 ** 56) this.#fail('varint too long');
+      if (scale > 2 ** 56) this.fail('varint too long');
     }
-    if (!Number.isSafeInteger(value)) this.#fail('integer out of range');
+    if (!Number.isSafeInteger(value)) this.fail('integer out of range');
     return value;
   }
 
@@ -186,18 +178,19 @@ class Reader {
   }
 
   bytes(n: number): Uint8Array {
-    if (this.#pos + n > this.buf.length) this.#fail('unexpected end');
-    const out = this.buf.subarray(this.#pos, this.#pos + n);
-    this.#pos += n;
+    if (this.pos + n > this.buf.length) this.fail('unexpected end');
+    const out = this.buf.subarray(this.pos, this.pos + n);
+    this.pos += n;
     return out;
+  }
+
+  skip(n: number): void {
+    if (this.pos + n > this.buf.length) this.fail('unexpected end');
+    this.pos += n;
   }
 
   lengthPrefixed(): Uint8Array {
     return this.bytes(this.varint());
-  }
-
-  get done(): boolean {
-    return this.#pos === this.buf.length;
   }
 }
 
@@ -212,7 +205,7 @@ function hexToBytes(hex: string): Uint8Array {
 }
 
 /** UTF-8 bytes of a string; plain ASCII (nearly every path) without TextEncoder's per-call cost. */
-function utf8(text: string): Uint8Array {
+export function utf8(text: string): Uint8Array {
   const out = new Uint8Array(text.length);
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
@@ -223,7 +216,7 @@ function utf8(text: string): Uint8Array {
 }
 
 /** The string of UTF-8 bytes (fatal on invalid UTF-8), ASCII without TextDecoder. */
-function fromUtf8(bytes: Uint8Array): string {
+export function fromUtf8(bytes: Uint8Array): string {
   let ascii = true;
   for (let i = 0; i < bytes.length; i++) {
     if ((bytes[i] as number) >= 0x80) {
@@ -250,7 +243,7 @@ function sha256Bytes(digest: Digest, what: string): Uint8Array {
   return hexToBytes(digestHex(digest));
 }
 
-function toDigest(bytes: Uint8Array): Digest {
+export function toDigest(bytes: Uint8Array): Digest {
   return `sha256:${bytesToHex(bytes)}` as Digest;
 }
 
@@ -314,103 +307,17 @@ export function encodeLayerIndex(index: LayerIndex): Uint8Array {
   return w.result();
 }
 
-/**
- * Decodes `encodeLayerIndex` output. Malformed input fails with 'invalid-document'. Xattr
- * values are copies (the input buffer may be reused by the caller).
- */
-export function decodeLayerIndex(bytes: Uint8Array): LayerIndex {
-  const r = new Reader(bytes);
-  for (const b of MAGIC) {
-    if (r.byte() !== b) throw new CairnError('invalid-document', 'layer index: bad magic or unknown version', {});
-  }
-  const diffId = toDigest(r.bytes(32));
-  const size = r.varint();
-  const count = r.varint();
-  const entries: LayerIndexEntry[] = [];
-  let prevPath: Uint8Array = new Uint8Array(0);
-  let prevMtime = 0;
-  let prevEnd = 0;
-  for (let i = 0; i < count; i++) {
-    const head = r.byte();
-    const type = TYPES[head & 0x07];
-    if (type === undefined) throw new CairnError('invalid-document', `layer index: bad entry type ${head & 0x07}`, {});
-    const shared = r.varint();
-    const suffix = r.lengthPrefixed();
-    if (shared > prevPath.length) throw new CairnError('invalid-document', 'layer index: bad path prefix', {});
-    const pathBytes = new Uint8Array(shared + suffix.length);
-    pathBytes.set(prevPath.subarray(0, shared));
-    pathBytes.set(suffix, shared);
-    prevPath = pathBytes;
-    const mode = r.varint();
-    const uid = r.varint();
-    const gid = r.varint();
-    const mtime = prevMtime + r.zigzag();
-    prevMtime = mtime;
-    const offset = prevEnd + r.zigzag();
-    let fileSize = 0;
-    let sha256: Digest | undefined;
-    if (type === 'file') {
-      fileSize = r.varint();
-      sha256 = toDigest(r.bytes(32));
-    }
-    prevEnd = offset + paddedSize(fileSize);
-    const entry: { -readonly [K in keyof LayerIndexEntry]: LayerIndexEntry[K] } = {
-      path: fromUtf8(pathBytes),
-      type,
-      mode,
-      uid,
-      gid,
-      mtime,
-      size: fileSize,
-      offset,
-    };
-    if (sha256 !== undefined) entry.sha256 = sha256;
-    if (type === 'char' || type === 'block') {
-      entry.devmajor = r.varint();
-      entry.devminor = r.varint();
-    }
-    if (head & FLAG_LINK) entry.linkname = fromUtf8(r.lengthPrefixed());
-    if (head & FLAG_XATTRS) {
-      const xattrs: Record<string, Uint8Array> = {};
-      const n = r.varint();
-      for (let j = 0; j < n; j++) {
-        const name = fromUtf8(r.lengthPrefixed());
-        xattrs[name] = r.lengthPrefixed().slice();
-      }
-      entry.xattrs = xattrs;
-    }
-    entries.push(entry);
-  }
-  if (!r.done) throw new CairnError('invalid-document', 'layer index: trailing bytes', {});
-  return { diffId, size, entries };
-}
-
-function toBase64(bytes: Uint8Array): string {
-  let binary = '';
-  for (const b of bytes) binary += String.fromCharCode(b);
-  return btoa(binary);
-}
-
-function fromBase64(text: string): Uint8Array {
-  const binary = atob(text);
-  const out = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
-  return out;
-}
-
 /** The JSON form (xattrs base64, mtime ISO 8601). */
 export function layerIndexToJSON(index: LayerIndex): LayerIndexJSON {
   return {
     diffId: index.diffId,
     size: index.size,
-    entries: index.entries.map((e) => {
-      const { xattrs, mtime, ...rest } = e;
-      return {
-        ...rest,
-        mtime: new Date(mtime).toISOString(),
-        ...(xattrs ? { xattrs: Object.fromEntries(Object.entries(xattrs).map(([k, v]) => [k, toBase64(v)])) } : {}),
-      };
-    }),
+    entries: index.entries.map((e) => ({
+      path: e.path,
+      ...metadataToJSON(e),
+      ...(e.sha256 !== undefined ? { sha256: e.sha256 } : {}),
+      offset: e.offset,
+    })),
   };
 }
 
@@ -423,14 +330,11 @@ export function layerIndexFromJSON(json: LayerIndexJSON): LayerIndex {
   return {
     diffId: digest(json.diffId, 'diffId'),
     size: json.size,
-    entries: json.entries.map((e) => {
-      const { xattrs, mtime, sha256, ...rest } = e;
-      return {
-        ...rest,
-        mtime: Date.parse(mtime),
-        ...(sha256 !== undefined ? { sha256: digest(sha256, `sha256 of ${e.path}`) } : {}),
-        ...(xattrs ? { xattrs: Object.fromEntries(Object.entries(xattrs).map(([k, v]) => [k, fromBase64(v)])) } : {}),
-      };
-    }),
+    entries: json.entries.map((e) => ({
+      path: e.path,
+      ...metadataFromJSON(e),
+      ...(e.sha256 !== undefined ? { sha256: digest(e.sha256, `sha256 of ${e.path}`) } : {}),
+      offset: e.offset,
+    })),
   };
 }

@@ -111,7 +111,8 @@ function deleteLower(parent: TreeNode, key: string, name: string, written: Set<s
   }
 }
 
-function inodeOf(entry: LayerIndexEntry, layer: number): Inode {
+/** The inode a (non-hardlink) entry of layer `layer` creates; a directory entry's is its metadata. */
+export function inodeOf(entry: LayerIndexEntry, layer: number): Inode {
   const inode: Inode = {
     type: entry.type === 'hardlink' ? 'file' : entry.type,
     mode: entry.mode,

@@ -13,8 +13,9 @@
  */
 import type { Digest } from '../digest/digest.js';
 import { CairnError } from '../errors.js';
+import type { FileType } from '../layer/entry-meta.js';
 
-export type NodeType = 'file' | 'directory' | 'symlink' | 'char' | 'block' | 'fifo';
+export type NodeType = FileType;
 
 /** Where a file's bytes are. */
 export type ContentRef =

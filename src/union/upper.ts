@@ -18,21 +18,12 @@ import { CairnError } from '../errors.js';
 import { splitDev } from '../sys/mknod.js';
 import { readXattrs as readDiskXattrs } from '../sys/xattr.js';
 import { isOverlayOpaque, unescapeOverlayXattr } from '../layer/whiteout.js';
+import type { EntryMetadata } from '../layer/entry-meta.js';
 import type { NodeType } from './tree.js';
 
-export interface UpperEntry {
+export interface UpperEntry extends EntryMetadata {
   /** Relative, cleaned path. */
   readonly path: string;
-  readonly type: NodeType;
-  readonly mode: number;
-  readonly uid: number;
-  readonly gid: number;
-  /** Milliseconds since the epoch. */
-  readonly mtime: number;
-  readonly size: number;
-  readonly linkname?: string;
-  readonly devmajor?: number;
-  readonly devminor?: number;
   /** Without the `trusted.overlay.*` / `user.overlay.*` bookkeeping. */
   readonly xattrs?: Readonly<Record<string, Uint8Array>>;
   /** An overlay whiteout: the path is deleted. */

@@ -25,6 +25,7 @@ import { packTar, type TarEntryInit } from '../../src/tar/index.js';
 import { loadArchive } from '../../src/transport/load.js';
 import { copy } from '../../src/transport/open.js';
 import { fixture, skipWithoutFixtures } from '../support/fixtures.js';
+import type { LayerOp } from '../union/layers.js';
 import { conformancePath, hasShared } from '../support/shared.js';
 
 const lines = (changes: readonly Change[]): string[] => formatChanges(changes).trimEnd().split('\n').filter((l) => l !== '');
@@ -198,14 +199,6 @@ describe.skipIf(skipWithoutFixtures('debian/oci-umoci:bookworm', 'debian/oci-umo
 });
 
 // --- the shared-prefix shortcut against two independent replays -------------------------------
-
-type LayerOp =
-  | { kind: 'file'; path: string; content: number; mode: number; mtime: number }
-  | { kind: 'dir'; path: string; mode: number; mtime: number }
-  | { kind: 'symlink'; path: string; target: string }
-  | { kind: 'hardlink'; path: string; target: string }
-  | { kind: 'whiteout'; path: string }
-  | { kind: 'opaque'; path: string };
 
 const dirPart = fc.constantFrom('', 'a/', 'b/', 'a/b/', 'b/a/');
 const layerPath = fc.tuple(dirPart, fc.constantFrom('a', 'b', 'x', 'y')).map(([d, n]) => `${d}${n}`);

@@ -3,8 +3,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Digest } from '../../src/digest/index.js';
 import { isCairnError } from '../../src/errors.js';
+import { decodeLayerIndex } from '../../src/layer/index-table.js';
 import {
-  decodeLayerIndex,
   encodeLayerIndex,
   layerIndexFromJSON,
   layerIndexToJSON,

@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Digest } from '../../src/digest/index.js';
 import { isCairnError } from '../../src/errors.js';
 import { getLayerIndex, imageLayers, indexImage, rebuildMetaWithIndexes, type LayerRef } from '../../src/layer/index-store.js';
-import { decodeLayerIndex } from '../../src/layer/layer-index.js';
+import { decodeLayerIndex } from '../../src/layer/index-table.js';
 import { hasSeekableCache, SEEKABLE_MIN_SIZE } from '../../src/layer/random-access.js';
 import { rebuildMeta } from '../../src/store/rebuild.js';
 import { dir, file, makeImage, symlink, tempStore, type TempStore } from '../union/layers.js';

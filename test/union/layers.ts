@@ -15,6 +15,15 @@ import type { LayerIndex, LayerIndexEntry } from '../../src/layer/layer-index.js
 import { Store } from '../../src/store/store.js';
 import { packTar, type Compression, type TarEntryInit } from '../../src/tar/index.js';
 
+/** One step of a random layer (property tests): what it writes or whites out. */
+export type LayerOp =
+  | { kind: 'file'; path: string; content: number; mode: number; mtime: number }
+  | { kind: 'dir'; path: string; mode: number; mtime: number }
+  | { kind: 'symlink'; path: string; target: string }
+  | { kind: 'hardlink'; path: string; target: string }
+  | { kind: 'whiteout'; path: string }
+  | { kind: 'opaque'; path: string };
+
 export interface Item {
   readonly entry: TarEntryInit;
   readonly body?: Uint8Array;
