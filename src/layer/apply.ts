@@ -31,11 +31,10 @@
 import type { Stats } from 'node:fs';
 import { chmod, lchown, link, lstat, lutimes, mkdir, open, symlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
 import { CairnError, errnoCode } from '../errors.js';
 import { mknod } from '../sys/mknod.js';
 import { setXattr } from '../sys/xattr.js';
-import { tarEntries, type TarEntry } from '../tar/index.js';
+import { tarEntries, type TarEntry, type TarItem } from '../tar/index.js';
 import {
   clearOtherXattrs,
   CREATE_FLAGS,
@@ -110,9 +109,9 @@ export async function applyLayer(root: string, tar: AsyncIterable<Uint8Array>, o
   const applier = new Applier(path.resolve(root), options);
   await applier.start();
   try {
-    for await (const { entry, body } of tarEntries(tar, { what: options.what })) {
-      options.onEntry?.(entry);
-      await applier.entry(entry, body);
+    for await (const item of tarEntries(tar, { what: options.what })) {
+      options.onEntry?.(item.entry);
+      await applier.entry(item);
     }
     await applier.finish();
   } catch (err) {
@@ -181,17 +180,19 @@ class Applier {
     return { entries: this.#entries, bytes: this.#bytes, warnings };
   }
 
-  async entry(entry: TarEntry, body: Readable): Promise<void> {
+  async entry(item: TarItem): Promise<void> {
+    const entry = item.entry;
     this.#entries++;
     this.#current = entry.path;
     try {
-      await this.#apply(entry, body);
+      await this.#apply(item);
     } catch (err) {
       throw withContext(err, this.#o.what, entry.path);
     }
   }
 
-  async #apply(entry: TarEntry, body: Readable): Promise<void> {
+  async #apply(item: TarItem): Promise<void> {
+    const entry = item.entry;
     const tree = this.#tree;
     if (entry.path === '.') {
       if (entry.type === 'directory') await this.#directory('', entry, await lstat(tree.root));
@@ -219,7 +220,7 @@ class Applier {
         await this.#directory(rel, entry, existing);
         break;
       case 'file':
-        await this.#file(rel, entry, body);
+        await this.#file(rel, item);
         break;
       case 'symlink':
         await this.#symlink(rel, entry);
@@ -275,14 +276,13 @@ class Applier {
    * O_EXCL|O_NOFOLLOW, finished through the descriptor); big ones are opened and streamed
    * here, then finished by the pool.
    */
-  async #file(rel: string, entry: TarEntry, body: Readable): Promise<void> {
+  async #file(rel: string, { entry, body, content }: TarItem): Promise<void> {
     const abs = this.#tree.abs(rel);
     const parent = dirname(rel);
     let handle: FileHandle | undefined;
     let chunks: Buffer[] | undefined;
     if (entry.size <= BUFFERED_FILE) {
-      chunks = [];
-      for await (const chunk of body) chunks.push(chunk as Buffer);
+      chunks = [await content()];
     } else {
       await this.#settle(parent);
       handle = await open(abs, CREATE_FLAGS, entry.mode & 0o777);
