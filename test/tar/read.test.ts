@@ -207,7 +207,7 @@ describe('reader vs GNU tar', () => {
         expect(data.equals(bytes.subarray(entry.offset, entry.offset + entry.size))).toBe(true);
         seen[entry.path] = entry.type === 'file' ? data.toString('latin1') : '';
       }
-      expect(seen['big.bin']).toBe(BIG.toString('latin1'));
+      expect(seen['big.bin']).toBe(Buffer.from(BIG).toString('latin1'));
       expect(seen['dir/file.txt']).toBe('hello\n');
     }
   });
