@@ -14,7 +14,7 @@
  *   group; mode minus the umask) unless the entry says otherwise: only then chown/chmod.
  */
 import type { Stats } from 'node:fs';
-import { chmod, lchown, lstat, lutimes, mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { chmod, lchown, lstat, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { errnoCode } from '../errors.js';
 import { seconds } from './apply-meta.js';
@@ -59,6 +59,8 @@ export interface TreeOptions {
   parents: readonly string[];
   /** Makes the error for a broken layer (names the layer and the current entry). */
   invalid: (message: string) => Error;
+  /** Lets anything still in the making at `rel` land before the disk is asked about it. */
+  beforeLookup: (rel: string) => Promise<void>;
 }
 
 export class LayerTree {
@@ -86,7 +88,10 @@ export class LayerTree {
 
   constructor(root: string, options: TreeOptions) {
     this.root = root;
-    this.resolver = new ScopedResolver(root);
+    this.resolver = new ScopedResolver(root, {
+      isKnownDirectory: (rel) => this.dirs.has(rel),
+      beforeLookup: options.beforeLookup,
+    });
     this.#o = options;
   }
 
@@ -128,7 +133,7 @@ export class LayerTree {
 
   /**
    * The mode to give directory `rel` now for a final `mode`: without root we could not create
-   * or remove children in a directory lacking u+rwx, so it stays open until `finishTimes`.
+   * or remove children in a directory lacking u+rwx, so it stays open until `finishModes`.
    */
   modeNow(rel: string, mode: number): number {
     if (!this.#o.rootless || (mode & 0o700) === 0o700) {
@@ -234,18 +239,25 @@ export class LayerTree {
   }
 
   /**
-   * Sets directory modes kept open (rootless) and times once the layer is done (children
-   * changed them meanwhile): entries' own mtimes, and the old times of lower directories this
-   * layer changed.
+   * Sets the modes of directories kept open (rootless) once the layer is done; `finalTimes`
+   * then gives the times to set.
    */
-  async finishTimes(): Promise<void> {
+  async finishModes(): Promise<void> {
+    for (const [rel, mode] of this.#finalModes) if (this.dirs.has(rel)) await chmod(this.abs(rel), mode);
+  }
+
+  /**
+   * The times to set on directories once the layer is done (children changed them meanwhile),
+   * as `[absolute path, atime, mtime]` in seconds: entries' own mtimes, and the old times of
+   * lower directories this layer changed.
+   */
+  finalTimes(): [string, number, number][] {
     // Only paths still in `dirs`: everything under a path this layer removed (and perhaps
     // replaced by a symlink) was dropped from it, and a path-based call on such a stale path
     // would follow that symlink, out of the root with an absolute target.
-    for (const [rel, mode] of this.#finalModes) if (this.dirs.has(rel)) await chmod(this.abs(rel), mode);
     const times: [string, number, number][] = [];
-    for (const [rel, t] of this.#oldTimes) if (!this.dirTimes.has(rel)) times.push([rel, t.atime, t.mtime]);
-    for (const [rel, mtime] of this.dirTimes) times.push([rel, seconds(mtime), seconds(mtime)]);
-    for (const [rel, atime, mtime] of times) if (this.dirs.has(rel)) await lutimes(this.abs(rel), atime, mtime);
+    for (const [rel, t] of this.#oldTimes) if (!this.dirTimes.has(rel) && this.dirs.has(rel)) times.push([this.abs(rel), t.atime, t.mtime]);
+    for (const [rel, mtime] of this.dirTimes) if (this.dirs.has(rel)) times.push([this.abs(rel), seconds(mtime), seconds(mtime)]);
+    return times;
   }
 }

@@ -31,11 +31,10 @@
 import type { Stats } from 'node:fs';
 import { chmod, lchown, link, lstat, lutimes, mkdir, open, symlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
 import { CairnError, errnoCode } from '../errors.js';
 import { mknod } from '../sys/mknod.js';
 import { setXattr } from '../sys/xattr.js';
-import { tarEntries, type TarEntry } from '../tar/index.js';
+import { tarEntries, type TarEntry, type TarItem } from '../tar/index.js';
 import {
   clearOtherXattrs,
   CREATE_FLAGS,
@@ -95,7 +94,7 @@ export interface ApplyResult {
 /** File bodies up to this size are read into memory and finished by the task pool. */
 const BUFFERED_FILE = 256 * 1024;
 const FILE_TASKS = 8;
-/** Small files made through async calls before the file worker is worth its start (~50 ms). */
+/** Inodes made through async calls before the file worker is worth its start (~50 ms). */
 const WORKER_AFTER = 64;
 
 /**
@@ -110,9 +109,9 @@ export async function applyLayer(root: string, tar: AsyncIterable<Uint8Array>, o
   const applier = new Applier(path.resolve(root), options);
   await applier.start();
   try {
-    for await (const { entry, body } of tarEntries(tar, { what: options.what })) {
-      options.onEntry?.(entry);
-      await applier.entry(entry, body);
+    for await (const item of tarEntries(tar, { what: options.what })) {
+      options.onEntry?.(item.entry);
+      await applier.entry(item);
     }
     await applier.finish();
   } catch (err) {
@@ -130,7 +129,8 @@ class Applier {
   readonly #policy: XattrPolicy;
   readonly #pool = new TaskPool(FILE_TASKS);
   #worker: FileWorker | undefined;
-  #smallFiles = 0;
+  /** New files, directories and links seen so far: the worker starts after WORKER_AFTER. */
+  #newInodes = 0;
   readonly #opaqueDone = new Set<string>();
   /** Overlay mode: whiteout devices this layer made. */
   readonly #whitedOut = new Set<string>();
@@ -145,7 +145,12 @@ class Applier {
     this.#o = options;
     this.#overlay = options.whiteouts === 'overlay' ? (options.overlayXattrPrefix ?? TRUSTED_OVERLAY) : undefined;
     this.#rootless = options.rootless ?? process.getuid?.() !== 0;
-    this.#tree = new LayerTree(root, { rootless: this.#rootless, parents: options.parents ?? [], invalid: (m) => this.#invalid(m) });
+    this.#tree = new LayerTree(root, {
+      rootless: this.#rootless,
+      parents: options.parents ?? [],
+      invalid: (m) => this.#invalid(m),
+      beforeLookup: (rel) => this.#settle(rel),
+    });
     this.#policy = { what: options.what, rootless: this.#rootless, overlay: this.#overlay, warn: (p, m) => this.#warn(p, m) };
   }
 
@@ -175,17 +180,19 @@ class Applier {
     return { entries: this.#entries, bytes: this.#bytes, warnings };
   }
 
-  async entry(entry: TarEntry, body: Readable): Promise<void> {
+  async entry(item: TarItem): Promise<void> {
+    const entry = item.entry;
     this.#entries++;
     this.#current = entry.path;
     try {
-      await this.#apply(entry, body);
+      await this.#apply(item);
     } catch (err) {
       throw withContext(err, this.#o.what, entry.path);
     }
   }
 
-  async #apply(entry: TarEntry, body: Readable): Promise<void> {
+  async #apply(item: TarItem): Promise<void> {
+    const entry = item.entry;
     const tree = this.#tree;
     if (entry.path === '.') {
       if (entry.type === 'directory') await this.#directory('', entry, await lstat(tree.root));
@@ -213,7 +220,7 @@ class Applier {
         await this.#directory(rel, entry, existing);
         break;
       case 'file':
-        await this.#file(rel, entry, body);
+        await this.#file(rel, item);
         break;
       case 'symlink':
         await this.#symlink(rel, entry);
@@ -243,12 +250,20 @@ class Applier {
       await chmod(abs, mode);
       clearOtherXattrs(abs, entry.path, xattrs, this.#policy);
     } else {
-      await mkdir(abs, mode & 0o777);
+      const owner = tree.chownFor(parent, entry.uid, entry.gid);
+      const fixMode = tree.needsChmod(parent, mode, true);
+      // Xattrs and overlay markers are set here, on a directory that must exist by then.
+      const worker = xattrs.length === 0 && !this.#whitedOut.has(rel) ? this.#queue() : undefined;
+      if (worker) {
+        await worker.add({ kind: 'directory', path: abs, entryPath: entry.path, mode, chmod: fixMode, owner });
+      } else {
+        await this.#settle(parent);
+        await mkdir(abs, mode & 0o777);
+        if (owner) await lchown(abs, owner.uid, owner.gid);
+        if (fixMode) await chmod(abs, mode);
+      }
       tree.dirs.add(rel);
       tree.fresh.add(rel);
-      const owner = tree.chownFor(parent, entry.uid, entry.gid);
-      if (owner) await lchown(abs, owner.uid, owner.gid);
-      if (tree.needsChmod(parent, mode, true)) await chmod(abs, mode);
     }
     tree.noteDir(rel, entry.mode, entry.gid);
     writeXattrs({ path: abs, regularOrDir: true }, entry.path, xattrs, this.#policy);
@@ -261,15 +276,15 @@ class Applier {
    * O_EXCL|O_NOFOLLOW, finished through the descriptor); big ones are opened and streamed
    * here, then finished by the pool.
    */
-  async #file(rel: string, entry: TarEntry, body: Readable): Promise<void> {
+  async #file(rel: string, { entry, body, content }: TarItem): Promise<void> {
     const abs = this.#tree.abs(rel);
     const parent = dirname(rel);
     let handle: FileHandle | undefined;
     let chunks: Buffer[] | undefined;
     if (entry.size <= BUFFERED_FILE) {
-      chunks = [];
-      for await (const chunk of body) chunks.push(chunk as Buffer);
+      chunks = [await content()];
     } else {
+      await this.#settle(parent);
       handle = await open(abs, CREATE_FLAGS, entry.mode & 0o777);
       try {
         for await (const chunk of body) {
@@ -286,12 +301,13 @@ class Applier {
     const owner = this.#tree.chownFor(parent, entry.uid, entry.gid);
     const chmod = this.#tree.needsChmod(parent, entry.mode, false);
     const xattrs = this.#xattrs(entry);
-    if (chunks !== undefined && xattrs.length === 0 && ++this.#smallFiles > WORKER_AFTER) {
-      this.#worker ??= new FileWorker(this.#o.what);
-      const job = { path: abs, mode: entry.mode, chmod, owner, mtime: seconds(entry.mtime), entryPath: entry.path };
-      await this.#worker.add(job, chunks, entry.size);
+    const worker = chunks !== undefined && xattrs.length === 0 ? this.#queue() : undefined;
+    if (worker && chunks !== undefined) {
+      const job = { kind: 'file', path: abs, mode: entry.mode, chmod, owner, mtime: seconds(entry.mtime), entryPath: entry.path } as const;
+      await worker.add(job, chunks, entry.size);
       return;
     }
+    await this.#settle(parent);
     const data = chunks === undefined ? undefined : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
     const finish = { handle, path: abs, entryPath: entry.path, data, owner, mode: entry.mode, chmod, xattrs, mtime: entry.mtime };
     const seq = this.#entries;
@@ -300,12 +316,23 @@ class Applier {
 
   async #symlink(rel: string, entry: TarEntry): Promise<void> {
     const abs = this.#tree.abs(rel);
-    await symlink(entry.linkname ?? '', abs);
+    const parent = dirname(rel);
+    const target = entry.linkname ?? '';
+    const owner = this.#tree.chownFor(parent, entry.uid, entry.gid);
+    const xattrs = this.#xattrs(entry);
+    const mtime = seconds(entry.mtime);
+    // Resolutions through `rel` are forgotten now; a new one waits for the link (beforeLookup).
     this.#tree.resolver.changed(rel);
-    const owner = this.#tree.chownFor(dirname(rel), entry.uid, entry.gid);
+    const worker = xattrs.length === 0 ? this.#queue() : undefined;
+    if (worker) {
+      await worker.add({ kind: 'symlink', path: abs, entryPath: entry.path, target, owner, mtime });
+      return;
+    }
+    await this.#settle(parent);
+    await symlink(target, abs);
     if (owner) await lchown(abs, owner.uid, owner.gid);
-    writeXattrs({ path: abs, regularOrDir: false }, entry.path, this.#xattrs(entry), this.#policy);
-    await lutimes(abs, seconds(entry.mtime), seconds(entry.mtime));
+    writeXattrs({ path: abs, regularOrDir: false }, entry.path, xattrs, this.#policy);
+    await lutimes(abs, mtime, mtime);
   }
 
   /**
@@ -341,6 +368,7 @@ class Applier {
     }
     const abs = this.#tree.abs(rel);
     const parent = dirname(rel);
+    await this.#settle(parent);
     const type = entry.type === 'char' || entry.type === 'block' ? entry.type : 'fifo';
     mknod(abs, type, entry.mode & 0o777, entry.devmajor ?? 0, entry.devminor ?? 0);
     const owner = this.#tree.chownFor(parent, entry.uid, entry.gid);
@@ -398,9 +426,20 @@ class Applier {
     tree.markUpper(rel);
   }
 
-  /** Whether a file for `rel` may still be in the making. */
+  /** The file worker, started once the layer has made enough new inodes to pay for it. */
+  #queue(): FileWorker | undefined {
+    if (this.#worker === undefined && ++this.#newInodes > WORKER_AFTER) this.#worker = new FileWorker(this.#o.what);
+    return this.#worker;
+  }
+
+  /** Whether something at `rel` may still be in the making (the pool keys by relative path, the worker by absolute). */
   #pending(rel: string): boolean {
-    return this.#pool.has(rel) || this.#worker?.has(rel) === true;
+    return this.#pool.has(rel) || this.#worker?.has(this.#tree.abs(rel)) === true;
+  }
+
+  /** Lets whatever is in the making at `rel` land (before the disk is asked or changed there). */
+  async #settle(rel: string): Promise<void> {
+    if (this.#pending(rel)) await this.#drain();
   }
 
   /** Waits until every file in the making is made. */
@@ -412,9 +451,17 @@ class Applier {
   /** Waits for the files, then sets directory times (children changed them meanwhile). */
   async finish(): Promise<void> {
     await this.#drain();
-    await this.#worker?.close();
-    this.#worker = undefined;
-    await this.#tree.finishTimes();
+    await this.#tree.finishModes();
+    const times = this.#tree.finalTimes();
+    const worker = this.#worker;
+    if (worker) {
+      for (const [abs, atime, mtime] of times) await worker.add({ kind: 'times', path: abs, entryPath: abs, atime, mtime });
+      await worker.drain();
+      await worker.close();
+      this.#worker = undefined;
+    } else {
+      for (const [abs, atime, mtime] of times) await lutimes(abs, atime, mtime);
+    }
   }
 
   /** After a failure: let running file tasks settle (closing their handles), stop the worker. */

@@ -16,7 +16,10 @@
  * writer of the directories it applies to).
  *
  * `ScopedResolver` caches directory resolutions for one layer application; the applier tells it
- * about every change that could alter one (a symlink created, anything removed).
+ * about every change that could alter one (a symlink created, anything removed). It also skips
+ * the `lstat` of a component the applier knows to be a real directory (one it made or already
+ * checked), and lets the applier finish pending work on a path before the disk is asked about
+ * it (files and links may still be in the making on the file worker).
  */
 import { lstat, readlink } from 'node:fs/promises';
 import path from 'node:path';
@@ -24,6 +27,16 @@ import { CairnError, errnoCode } from '../errors.js';
 
 /** The most symlinks one resolution follows (continuity's limit). */
 export const MAX_LINKS = 255;
+
+export interface ResolverOptions {
+  /**
+   * Whether `rel` is known to be a real directory reached through real directories now: its
+   * `lstat` is skipped. Knowing wrongly would let a symlink be taken for a directory.
+   */
+  isKnownDirectory?: (rel: string) => boolean;
+  /** Called before the disk is asked about `rel`: anything pending there must land first. */
+  beforeLookup?: (rel: string) => Promise<void>;
+}
 
 interface Walk {
   /** Resolved components so far. */
@@ -41,7 +54,7 @@ function tooManyLinks(root: string, rel: string): CairnError {
 }
 
 /** Resolves the components in `pending` (next first) on top of `walk`, in place. */
-async function walkComponents(root: string, walk: Walk, pending: string[], original: string): Promise<void> {
+async function walkComponents(root: string, walk: Walk, pending: string[], original: string, lookup: ResolverOptions = {}): Promise<void> {
   // A stack: the next component is at the end.
   const stack = pending.reverse();
   while (stack.length > 0) {
@@ -56,6 +69,8 @@ async function walkComponents(root: string, walk: Walk, pending: string[], origi
     }
     walk.resolved.push(part);
     const rel = walk.resolved.join('/');
+    if (lookup.isKnownDirectory?.(rel) === true) continue;
+    await lookup.beforeLookup?.(rel);
     const abs = path.join(root, rel);
     let isLink: boolean;
     try {
@@ -107,6 +122,7 @@ function under(candidate: string, changed: string): boolean {
   return changed === '' || candidate === changed || candidate.startsWith(`${changed}/`);
 }
 
+
 /**
  * Resolves directory paths of one layer's entries, remembering each (the entries of a layer
  * share few parents). A cached result stays valid until something it depends on changes:
@@ -117,9 +133,11 @@ export class ScopedResolver {
   readonly #cache = new Map<string, CacheEntry>();
   /** Every path some cached entry depends on, with all its ancestors: `changed` skips the rest. */
   readonly #watched = new Set<string>();
+  readonly #o: ResolverOptions;
 
-  constructor(root: string) {
+  constructor(root: string, options: ResolverOptions = {}) {
     this.root = root;
+    this.#o = options;
   }
 
   /** The resolution of the cleaned relative path `rel` (`''` or `.` = the root). */
@@ -138,7 +156,7 @@ export class ScopedResolver {
       deps: [...parent.deps],
       links: 0,
     };
-    await walkComponents(this.root, walk, [rel.slice(slash + 1)], rel);
+    await walkComponents(this.root, walk, [rel.slice(slash + 1)], rel, this.#o);
     const entry = { resolved: walk.resolved.join('/'), deps: walk.deps };
     this.#cache.set(rel, entry);
     for (const p of [entry.resolved, ...walk.deps]) {

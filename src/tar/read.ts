@@ -39,6 +39,13 @@ export interface TarItem {
    * Not reading it at all is fine: it is drained for you.
    */
   body: Readable;
+  /**
+   * The whole content in one buffer, read without the stream machinery (for a small entry a
+   * stream costs more than its bytes: measured ~50 µs a file). The buffer is a view of the
+   * decoder's chunk when the content lies within one, else a copy: the caller keeps it only
+   * as long as it needs it. Use it instead of `body`, before asking for the next entry.
+   */
+  content(): Promise<Buffer>;
 }
 
 export interface ReadTarOptions {
@@ -74,8 +81,9 @@ export async function* tarEntries(
     for (;;) {
       const entry = await readEntryHeader(src, what, globals);
       if (entry === null) break;
-      body = new EntryBody(src, entry, what);
-      yield { entry, body };
+      const current = new EntryBody(src, entry, what);
+      body = current;
+      yield { entry, body: current, content: () => current.readAll() };
       await body.finish();
       body = undefined;
     }
@@ -358,6 +366,19 @@ class EntryBody extends Readable {
     } catch (err) {
       this.destroy(archiveError(this.#what, this.#offset, err));
     }
+  }
+
+  /** All of the content at once, straight from the source (see `TarItem.content`). */
+  async readAll(): Promise<Buffer> {
+    if (this.#inflight !== undefined || this.#remaining !== this.#size) {
+      throw new Error(`${this.#what}: the content of the entry at byte ${this.#offset} is already being read as a stream`);
+    }
+    if (this.#size === 0) return Buffer.alloc(0);
+    const data = await this.#src.readExact(this.#size);
+    this.#remaining -= data.length;
+    if (this.#remaining > 0) throw truncated(this.#what, this.#offset, 'entry content');
+    this.push(null);
+    return data;
   }
 
   /** Skips what the consumer did not read, and the padding; the source is then at a header. */

@@ -325,6 +325,42 @@ describe('many small files (made on the file worker)', () => {
     expect((await lstat(R('many/link'))).ino).toBe((await lstat(R('many/f299'))).ino);
   });
 
+  it('once directories and links are made on the worker too, later entries see them', async () => {
+    const entries: HostileEntry[] = [dir('pad')];
+    for (let i = 0; i < 70; i++) entries.push(file(`pad/${i}`, `${i}`));
+    entries.push(
+      dir('d', 0o750, { mtime: 1_400_000_000 }),
+      file('d/f', 'first'),
+      symlink('s', 'd', { mtime: 1_300_000_000 }),
+      file('s/g', 'through the new link'),
+      file('d/f', 'second'),
+      file('x', 'a file'),
+      dir('x', 0o700),
+      file('x/y', 'y'),
+      symlink('abs', '/d'),
+      file('abs/h', 'through an absolute link'),
+      link('d/hard', 'd/g'),
+      dir('d/sub', 0o711, { mtime: 1_200_000_000 }),
+      file('d/sub/k', 'k'),
+      file('implied/parent/file', 'p'),
+    );
+    await apply(entries);
+    expect(await readFile(R('d/g'), 'utf8')).toBe('through the new link');
+    expect(await readFile(R('d/h'), 'utf8')).toBe('through an absolute link');
+    expect(await readFile(R('d/f'), 'utf8')).toBe('second');
+    expect(await readlink(R('s'))).toBe('d');
+    expect((await lstat(R('s'))).mtimeMs).toBe(1_300_000_000_000);
+    expect(await listTree(R('x'))).toEqual(['y']);
+    expect(await mode('x')).toBe(0o700);
+    expect((await lstat(R('d/hard'))).ino).toBe((await lstat(R('d/g'))).ino);
+    expect(await mode('d')).toBe(0o750);
+    expect(await mtime('d')).toBe(1_400_000_000_000);
+    expect(await mode('d/sub')).toBe(0o711);
+    expect(await mtime('d/sub')).toBe(1_200_000_000_000);
+    expect(await readFile(R('implied/parent/file'), 'utf8')).toBe('p');
+    expect(await mode('implied/parent')).toBe(0o755);
+  });
+
   it('a failure on the worker fails the layer with the entry and the errno', async () => {
     const entries: HostileEntry[] = [];
     for (let i = 0; i < 100; i++) entries.push(file(`f${i}`, 'x'));

@@ -197,6 +197,41 @@ describe('reader vs GNU tar', () => {
     await listTar(hashing, { what: 'gnu.tar' });
     expect(hashing.size).toBe(bytes.length);
   });
+  it('content() gives each entry\'s bytes in one buffer, like its body, across uneven chunks', async () => {
+    for (const name of ['pax.tar', 'gnu.tar']) {
+      const bytes = archives[name] as Buffer;
+      const seen: Record<string, string> = {};
+      for await (const { entry, content } of tarEntries(chunked(bytes, 97), { what: name })) {
+        const data = await content();
+        expect(data.length).toBe(entry.size);
+        expect(data.equals(bytes.subarray(entry.offset, entry.offset + entry.size))).toBe(true);
+        seen[entry.path] = entry.type === 'file' ? data.toString('latin1') : '';
+      }
+      expect(seen['big.bin']).toBe(Buffer.from(BIG).toString('latin1'));
+      expect(seen['dir/file.txt']).toBe('hello\n');
+    }
+  });
+
+  it('content() of a truncated entry is an invalid-archive error; after streaming the body it refuses', async () => {
+    const bytes = archives['pax.tar'] as Buffer;
+    const entries = await listTar(Readable.from([bytes]), { what: 'pax.tar' });
+    const big = entries.find((e) => e.path === 'big.bin') as TarEntry;
+    const cut = bytes.subarray(0, big.offset + 1000);
+    const reading = (async () => {
+      for await (const { entry, content } of tarEntries(Readable.from([cut]), { what: 'cut.tar' })) if (entry.path === 'big.bin') await content();
+    })();
+    await expect(reading).rejects.toMatchObject({ code: 'invalid-archive', message: expect.stringContaining('cut.tar') });
+    const twice = (async () => {
+      for await (const { entry, body, content } of tarEntries(Readable.from([bytes]), { what: 'pax.tar' })) {
+        if (entry.path !== 'big.bin') continue;
+        body.read(0);
+        await new Promise((resolve) => setImmediate(resolve));
+        await content();
+      }
+    })();
+    await expect(twice).rejects.toThrow(/already being read as a stream/);
+  });
+
   it('reads GNU tar output cut right after its last entry (no footer, as umoci writes)', async () => {
     const bytes = archives['pax.tar'] as Buffer;
     const entries = await listTar(Readable.from([bytes]), { what: 'pax.tar' });
