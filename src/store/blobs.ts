@@ -11,13 +11,12 @@
  */
 import { createReadStream, createWriteStream } from 'node:fs';
 import { chmod, mkdir, open, readFile, rename, rm, stat, readdir } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { Readable, Transform, pipeline as pipelineCallback, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DigestStream, digestAlgorithm, digestHex, digestOf, isDigest, nodeSha256, type Digest } from '../digest/index.js';
 import { CairnError, errnoCode } from '../errors.js';
-import { fsyncPath } from '../sys/atomic.js';
+import { fsyncPath, uniqueHex } from '../sys/atomic.js';
 
 export interface BlobRef {
   readonly digest: Digest;
@@ -190,7 +189,7 @@ export class BlobStore {
 
   async #tempPath(): Promise<string> {
     await this.#ensureDir(this.#tmp);
-    return path.join(this.#tmp, `ingest-${randomBytes(8).toString('hex')}`);
+    return path.join(this.#tmp, `ingest-${uniqueHex()}`);
   }
 
   async #ensureDir(dir: string): Promise<void> {

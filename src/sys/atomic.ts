@@ -7,11 +7,22 @@
  */
 import { link, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { errnoCode } from '../errors.js';
 
+let made = 0;
+
+/**
+ * A hex suffix no other temp name of this host will have: this process's pid, a counter, and the
+ * time (for a pid reused after a crash). Not random bytes: node:crypto costs a read-only command
+ * several milliseconds to load, and uniqueness is all a temp name needs.
+ */
+export function uniqueHex(): string {
+  made += 1;
+  return `${process.pid.toString(16).padStart(8, '0')}${made.toString(16).padStart(8, '0')}${Date.now().toString(16).padStart(12, '0')}`;
+}
+
 async function writeTemp(target: string, data: string | Uint8Array, mode: number): Promise<string> {
-  const temp = path.join(path.dirname(target), `.${path.basename(target)}.${randomBytes(6).toString('hex')}.tmp`);
+  const temp = path.join(path.dirname(target), `.${path.basename(target)}.${uniqueHex()}.tmp`);
   const handle = await open(temp, 'wx', mode);
   try {
     await handle.writeFile(data);
