@@ -132,6 +132,7 @@ export async function readState(containerDir: string, opts: { runtime?: Runtime 
   // writing "exited" just before dying).
   const last = (await readRecordedState(paths)) ?? state;
   if (last.status === 'exited') return last;
+  await watchdogDone(paths);
   const runtime = opts.runtime ?? resolveRuntime(last.runtime, last.runtimeBinary);
   const alive = await isAlive(last.pid);
   try {
@@ -148,6 +149,16 @@ export async function readState(containerDir: string, opts: { runtime?: Runtime 
   };
   await writeState(paths, final);
   return final;
+}
+
+/**
+ * Waits (up to 10 s) for a dead supervisor's watchdog to finish its teardown (it holds
+ * `watchdogLock` while it lives), so the container is recorded exited only once nothing of it is
+ * running or mounted any more. Best effort: a lock never released is waited out, not fatal.
+ */
+async function watchdogDone(paths: ContainerPaths): Promise<void> {
+  const { FileLock } = await import('../sys/lock.js');
+  await new FileLock(paths.watchdogLock).exclusive(async () => undefined, { timeoutMs: 10_000 }).catch(() => undefined);
 }
 
 /**

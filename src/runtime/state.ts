@@ -61,6 +61,8 @@ export interface ContainerPaths {
   supervisorConfig: string;
   /** The supervisor's own stderr: only its crashes land here. */
   supervisorLog: string;
+  /** Held (flock) by the watchdog for its whole life: taking it waits out a teardown under way. */
+  watchdogLock: string;
 }
 
 export function containerPaths(containerDir: string): ContainerPaths {
@@ -75,6 +77,7 @@ export function containerPaths(containerDir: string): ContainerPaths {
     log: path.join(dir, 'container.log'),
     supervisorConfig: path.join(dir, 'supervisor.json'),
     supervisorLog: path.join(dir, 'supervisor.log'),
+    watchdogLock: path.join(dir, 'watchdog.lock'),
   };
 }
 

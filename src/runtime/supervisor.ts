@@ -186,7 +186,7 @@ export class Supervision {
         // A container process that is gone already (a short `run --rm` often ends before its
         // start is noticed) leaves the runtime to finish and clean up on its own: no watchdog.
         if (opts.watchdog !== false && identity !== null) {
-          watchdog = startWatchdog(watchdogCommand(opts.runtime.teardownCommand(runtimeContext(paths, opts.id), pid), opts.onExit));
+          watchdog = startWatchdog(watchdogCommand(opts.runtime.teardownCommand(runtimeContext(paths, opts.id), pid), opts.onExit), paths.watchdogLock);
         }
         return record({ ...state, status: 'running', pid: identity ?? { pid, startTime: 0 }, startedAt: new Date().toISOString() });
       },
@@ -313,8 +313,13 @@ function watchdogCommand(teardown: string, actions: ExitActions | undefined): st
   return [teardown, ...(actions?.unmount ?? []).map((target) => `umount -l ${shQuote(target)}`)].join('; ');
 }
 
-function startWatchdog(teardown: string): ChildProcess {
-  const guard = spawn('/bin/sh', ['-c', `read line; [ "$line" = ok ] || { ${teardown}; } >/dev/null 2>&1`], {
+/**
+ * The watchdog runs under `flock LOCK` (util-linux): it holds the lock until its teardown is done,
+ * so whoever finds the supervisor dead can wait for the teardown (readState) instead of racing
+ * it — a `start` right after must not have its new mount unmounted by the old teardown.
+ */
+function startWatchdog(teardown: string, lockFile: string): ChildProcess {
+  const guard = spawn('flock', ['-x', lockFile, '/bin/sh', '-c', `read line; [ "$line" = ok ] || { ${teardown}; } >/dev/null 2>&1`], {
     stdio: ['pipe', 'ignore', 'ignore'],
     detached: true, // its own session: a signal to our process group must not take it with us
   });
