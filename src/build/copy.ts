@@ -30,7 +30,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { CairnError } from '../errors.js';
 import { createReadStream } from 'node:fs';
-import { hashStream } from '../diff/sides.js';
+import { hashStream } from '../digest/file.js';
 import type { TarBody, TarEntryInit } from '../tar/index.js';
 import type { UnionView } from '../union/index.js';
 import { cleanSlashPath, type IgnoreMatcher } from './dockerignore.js';

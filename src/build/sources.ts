@@ -21,7 +21,8 @@ import { splitDev } from '../sys/mknod.js';
 import type { TarEntryType } from '../tar/index.js';
 import type { UnionStat, UnionView } from '../union/index.js';
 import type { IgnoreMatcher } from './dockerignore.js';
-import { hashFile, typeOfStats } from '../diff/sides.js';
+import { hashFile } from '../digest/file.js';
+import { typeOfStats } from '../layer/entry-meta.js';
 import { ContextDigests, type FileIdentity } from './context-digests.js';
 
 /** What the copy planner needs to know about one path. */

@@ -33,7 +33,8 @@ import { CairnError, errnoCode } from '../errors.js';
 import { opaquePathFor, whiteoutEntry, whiteoutPathFor } from '../layer/whiteout.js';
 import { packTar, sortEntries, type TarBody, type TarEntryInit } from '../tar/index.js';
 import type { Change } from './change.js';
-import { diskXattrs, typeOfStats } from './sides.js';
+import { typeOfStats } from '../layer/entry-meta.js';
+import { diskXattrs } from './sides.js';
 import { splitDev } from '../sys/mknod.js';
 
 export interface ChangesetLayerOptions {

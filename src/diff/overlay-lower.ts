@@ -25,7 +25,8 @@ import { isOverlayOpaque } from '../layer/whiteout.js';
 import type { UnionView } from '../union/view.js';
 import type { EntryMeta } from './change.js';
 import { layerXattrs, rawXattrs } from './overlay-xattrs.js';
-import { metaOfStats, metaOfUnionStat, typeOfStats } from './sides.js';
+import { typeOfStats } from '../layer/entry-meta.js';
+import { metaOfStats, metaOfUnionStat } from './sides.js';
 
 /** A named entry of a lower directory. */
 export interface LowerEntry {

@@ -36,7 +36,9 @@ import { sortChanges, type Change, type EntryMeta } from './change.js';
 import { compareEntries } from './compare.js';
 import { asOverlayLower, type OverlayLower } from './overlay-lower.js';
 import { layerXattrs, rawXattrs } from './overlay-xattrs.js';
-import { hashFile, hashStream, metaOfStats, typeOfStats } from './sides.js';
+import { hashFile, hashStream } from '../digest/file.js';
+import { typeOfStats } from '../layer/entry-meta.js';
+import { metaOfStats } from './sides.js';
 import { compareNames } from './tree-diff.js';
 
 export interface OverlayDiffOptions {

@@ -9,47 +9,20 @@
  * - `ViewSide`: a `UnionView` (layers plus an optional upper), through its public API.
  * Sockets have no tar form: they are left out, as the layer walker leaves them out.
  */
-import { createHash } from 'node:crypto';
-import { constants, createReadStream, type BigIntStats, type Stats } from 'node:fs';
-import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { lstat, readdir, readlink } from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
 import type { Digest } from '../digest/digest.js';
+import { hashFile, hashStream } from '../digest/file.js';
 import { errnoCode } from '../errors.js';
 import { FORBIDDEN_XATTRS } from '../layer/apply-meta.js';
+import { typeOfStats } from '../layer/entry-meta.js';
 import { splitDev } from '../sys/mknod.js';
 import { readXattrs } from '../sys/xattr.js';
 import type { UnionStat, UnionView } from '../union/view.js';
 import type { EntryMeta, EntryType } from './change.js';
 import { sortByName, type SideEntry, type TreeSide } from './tree-diff.js';
 
-/** sha256 of a stream, as a digest. */
-export async function hashStream(stream: Readable): Promise<Digest> {
-  const hash = createHash('sha256');
-  for await (const chunk of stream) hash.update(chunk as Buffer);
-  return `sha256:${hash.digest('hex')}` as Digest;
-}
-
-/** Files up to this size are hashed from one read; larger ones are streamed. */
-const SMALL_FILE = 1 << 20;
-
-/** sha256 of a file (not following a symlink swapped in: the caller lstat-ed a regular file). */
-export async function hashFile(file: string, size: number): Promise<Digest> {
-  if (size > SMALL_FILE) return hashStream(createReadStream(file));
-  const bytes = await readFile(file, { flag: constants.O_RDONLY | constants.O_NOFOLLOW });
-  return `sha256:${createHash('sha256').update(bytes).digest('hex')}` as Digest;
-}
-
-/** The entry type of an lstat result; undefined for sockets (no tar form). */
-export function typeOfStats(st: Stats | BigIntStats): EntryType | undefined {
-  if (st.isFile()) return 'file';
-  if (st.isDirectory()) return 'directory';
-  if (st.isSymbolicLink()) return 'symlink';
-  if (st.isCharacterDevice()) return 'char';
-  if (st.isBlockDevice()) return 'block';
-  if (st.isFIFO()) return 'fifo';
-  return undefined;
-}
 
 /**
  * Extended attributes of `file` itself, host-specific ones left out; {} where the platform or

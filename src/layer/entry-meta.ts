@@ -6,6 +6,7 @@
  * whiteout flag, a link count). Here because it is the lowest of those modules (design §9).
  * Types only; browser-safe.
  */
+import type { BigIntStats, Stats } from 'node:fs';
 import type { TarEntryType } from '../tar/entry.js';
 
 /** The file types of a tree (a hardlink is a second name of a file, not a type of its own). */
@@ -79,4 +80,15 @@ export function metadataFromJSON<T extends TarEntryType>(json: EntryMetadataJSON
     mtime: Date.parse(json.mtime),
     ...(xattrs ? { xattrs: Object.fromEntries(Object.entries(xattrs).map(([k, v]) => [k, fromBase64(v)])) } : {}),
   };
+}
+
+/** The entry type of an lstat result; undefined for sockets (no tar form). */
+export function typeOfStats(st: Stats | BigIntStats): FileType | undefined {
+  if (st.isFile()) return 'file';
+  if (st.isDirectory()) return 'directory';
+  if (st.isSymbolicLink()) return 'symlink';
+  if (st.isCharacterDevice()) return 'char';
+  if (st.isBlockDevice()) return 'block';
+  if (st.isFIFO()) return 'fifo';
+  return undefined;
 }
