@@ -18,8 +18,7 @@ import { CairnError } from '../errors.js';
 import { splitDev } from '../sys/mknod.js';
 import { readXattrs as readDiskXattrs } from '../sys/xattr.js';
 import { isOverlayOpaque, unescapeOverlayXattr } from '../layer/whiteout.js';
-import type { EntryMetadata } from '../layer/entry-meta.js';
-import type { NodeType } from './tree.js';
+import { typeOfStats, type EntryMetadata } from '../layer/entry-meta.js';
 
 export interface UpperEntry extends EntryMetadata {
   /** Relative, cleaned path. */
@@ -59,7 +58,10 @@ export class DirectoryUpper implements UpperLayer {
       const relPath = rel === '' ? name : `${rel}/${name}`;
       const full = path.join(this.#dir, relPath);
       const st = await lstat(full, { bigint: false });
-      const type = typeOf(st.mode);
+      const type = typeOfStats(st);
+      if (type === undefined) {
+        throw new CairnError('unsupported', `upper: ${relPath} is a socket, which no layer can hold`, { path: relPath });
+      }
       const xattrs = readXattrs(full);
       const base = {
         path: relPath,
@@ -96,25 +98,6 @@ export class DirectoryUpper implements UpperLayer {
   async open(relPath: string): Promise<Readable> {
     const full = path.join(this.#dir, path.join('/', relPath));
     return createReadStream(full);
-  }
-}
-
-function typeOf(mode: number): NodeType {
-  switch (mode & 0o170000) {
-    case 0o100000:
-      return 'file';
-    case 0o040000:
-      return 'directory';
-    case 0o120000:
-      return 'symlink';
-    case 0o020000:
-      return 'char';
-    case 0o060000:
-      return 'block';
-    case 0o010000:
-      return 'fifo';
-    default:
-      throw new CairnError('unsupported', `upper: file type ${(mode & 0o170000).toString(8)} is not supported (sockets)`, { mode });
   }
 }
 
