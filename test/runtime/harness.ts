@@ -11,7 +11,7 @@
 import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -22,6 +22,7 @@ import { containerPaths, readRecordedState } from '../../src/runtime/state.js';
 import type { ImageConfig } from '../../src/oci/types.js';
 import { fixtures } from '../support/fixtures.js';
 import { REPO_ROOT } from '../support/tools.js';
+export { freePort } from '../support/ports.js';
 
 const run = promisify(execFile);
 
@@ -106,19 +107,6 @@ export async function teardownAll(): Promise<void> {
     }
   }
   for (const dir of temps.splice(0)) await rm(dir, { recursive: true, force: true });
-}
-
-/** A TCP port that was free a moment ago on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /** GET http://127.0.0.1:PORT/PATH → body (no keep-alive, so no socket outlives the test). */
