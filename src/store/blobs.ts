@@ -3,20 +3,20 @@
  * Content-addressed blobs under `blobs/<alg>/<hex>` (OCI image layout). The contract, after
  * containerd's content store:
  * - a blob is invisible until it is committed: bytes stream into `cairn/tmp`, are hashed and
- *   counted on the way, fsynced, checked against the expected digest and size, then renamed
- *   into place in one step, read-only;
+ *   counted on the way, checked against the expected digest and size, fsynced and made
+ *   read-only, then renamed into place in one step;
  * - "already exists" is success, and a put of a blob we already hold does not read its source;
  * - the staging file is removed whatever happens, so a failed put leaves nothing behind (a
  *   process killed mid-put leaves only an orphan in `cairn/tmp`, which no reader looks at).
  */
 import { createReadStream, createWriteStream } from 'node:fs';
-import { chmod, mkdir, open, readFile, rename, rm, stat, readdir } from 'node:fs/promises';
+import { mkdir, open, rename, rm, stat, readdir, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable, Transform, pipeline as pipelineCallback, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DigestStream, digestAlgorithm, digestHex, digestOf, isDigest, nodeSha256, type Digest } from '../digest/index.js';
 import { CairnError, errnoCode } from '../errors.js';
-import { fsyncPath, uniqueHex } from '../sys/atomic.js';
+import { uniqueHex } from '../sys/atomic.js';
 
 export interface BlobRef {
   readonly digest: Digest;
@@ -48,12 +48,6 @@ export interface PutOptions {
 /** Where new blobs go: the store itself (`BlobStore`), or a `BlobBatch` committed as one. */
 export interface BlobSink {
   put(source: Readable | Uint8Array, options?: PutOptions): Promise<BlobRef>;
-}
-
-/** How `stage` makes the bytes durable. */
-interface StageMode {
-  /** fsync in `commit()` rather than while writing, so a batch can fsync its blobs concurrently. */
-  syncOnCommit?: boolean;
 }
 
 export interface ReadOptions {
@@ -105,8 +99,12 @@ export class BlobStore {
    * Writes and verifies bytes in `cairn/tmp` without making them visible. A copy stages every
    * blob of an image first and commits them only when all verified, so a bad source adds
    * nothing to the store. `discard()` (or a process death) leaves no blob behind.
+   *
+   * Once the bytes are written and verified their fsync (and the change to read-only) starts at
+   * once, in the background: whatever the caller does next — write the next blob, read a
+   * document — overlaps it, and `commit()` waits for it before the rename.
    */
-  async stage(source: Readable | Uint8Array, options: PutOptions = {}, mode: StageMode = {}): Promise<StagedBlob> {
+  async stage(source: Readable | Uint8Array, options: PutOptions = {}): Promise<StagedBlob> {
     const what = options.what ?? 'blob';
     if (options.digest !== undefined && digestAlgorithm(options.digest) !== 'sha256') {
       if (source instanceof Readable) source.destroy();
@@ -120,35 +118,36 @@ export class BlobStore {
       }
     }
     const temp = await this.#tempPath();
-    const sync = !mode.syncOnCommit;
+    let written: WrittenTemp;
     try {
-      const { digest, size } = source instanceof Uint8Array
-        ? await this.#writeBytes(temp, source, sync)
-        : await this.#writeStream(temp, source, options, what, sync);
-      checkExpected(what, digest, size, options);
-      let settled = false;
-      return {
-        digest,
-        size,
-        commit: async () => {
-          if (settled) return;
-          settled = true;
-          try {
-            if (!sync) await fsyncPath(temp);
-            await this.#commit(temp, digest);
-          } finally {
-            await rm(temp, { force: true });
-          }
-        },
-        discard: async () => {
-          settled = true;
-          await rm(temp, { force: true });
-        },
-      };
+      written = source instanceof Uint8Array ? await writeBytes(temp, source, what, options) : await writeStream(temp, source, what, options);
     } catch (err) {
       await rm(temp, { force: true });
       throw err;
     }
+    const { digest, size, sealed } = written;
+    let settled = false;
+    return {
+      digest,
+      size,
+      commit: async () => {
+        if (settled) return;
+        settled = true;
+        try {
+          await sealed;
+          await this.#commit(temp, digest);
+        } catch (err) {
+          await rm(temp, { force: true });
+          throw err;
+        }
+      },
+      discard: async () => {
+        if (settled) return;
+        settled = true;
+        await sealed.catch(() => undefined);
+        await rm(temp, { force: true });
+      },
+    };
   }
 
   /** A batch of blobs that become visible together (see `BlobBatch`). */
@@ -156,33 +155,9 @@ export class BlobStore {
     return new BlobBatch(this);
   }
 
-  async #writeBytes(temp: string, bytes: Uint8Array, sync: boolean): Promise<BlobRef> {
-    const handle = await open(temp, 'wx', 0o644);
-    try {
-      await handle.writeFile(bytes);
-      if (sync) await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    return { digest: digestOf(bytes), size: bytes.length };
-  }
-
-  async #writeStream(temp: string, source: Readable, options: PutOptions, what: string, sync: boolean): Promise<BlobRef> {
-    const hashing = new DigestStream(nodeSha256);
-    // `flush` fsyncs before the close that pipeline waits for. (A FileHandle's write stream with
-    // autoClose off keeps a reference on the handle, so `handle.close()` would never settle.)
-    const out = createWriteStream(temp, { flags: 'wx', mode: 0o644, flush: sync });
-    if (options.size !== undefined) await pipeline(source, sizeLimit(what, options.size), hashing, out);
-    else await pipeline(source, hashing, out);
-    const digest = hashing.digest;
-    if (digest === undefined) throw new Error('digest stream ended without a digest');
-    return { digest, size: hashing.size };
-  }
-
-  /** The commit point: one rename makes the blob visible, read-only. */
+  /** The commit point: one rename makes the (sealed: durable, read-only) blob visible. */
   async #commit(temp: string, digest: Digest): Promise<void> {
     const target = this.path(digest);
-    await chmod(temp, 0o444);
     await this.#ensureDir(path.dirname(target));
     await rename(temp, target);
   }
@@ -215,15 +190,27 @@ export class BlobStore {
   /** A whole blob in memory, for documents (manifests, configs), verified by default. */
   async readBytes(digest: Digest, options: ReadOptions & { maxSize?: number } = {}): Promise<Buffer> {
     const maxSize = options.maxSize ?? 64 << 20;
-    const size = await this.stat(digest);
-    if (size === undefined) throw blobNotFound(digest);
-    if (size > maxSize) {
-      throw new CairnError('invalid-argument', `blob ${digest} is ${size} bytes, more than the ${maxSize} allowed here`, {
-        digest,
-        size,
-      });
+    // One open, fstat and read: no separate stat of the path before reading it.
+    let handle: FileHandle;
+    try {
+      handle = await open(this.path(digest), 'r');
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') throw blobNotFound(digest);
+      throw err;
     }
-    const bytes = await readFile(this.path(digest));
+    let bytes: Buffer;
+    try {
+      const { size } = await handle.stat();
+      if (size > maxSize) {
+        throw new CairnError('invalid-argument', `blob ${digest} is ${size} bytes, more than the ${maxSize} allowed here`, {
+          digest,
+          size,
+        });
+      }
+      bytes = await readUpTo(handle, size);
+    } finally {
+      await handle.close();
+    }
     if (options.verify !== false && digestOf(bytes) !== digest) throw mismatch(`blob ${digest}`, digest, digestOf(bytes));
     return bytes;
   }
@@ -256,14 +243,78 @@ export class BlobStore {
   }
 }
 
+/** The first `size` bytes of an open file (fewer if it ends sooner). */
+async function readUpTo(handle: FileHandle, size: number): Promise<Buffer> {
+  const bytes = Buffer.allocUnsafe(size);
+  let filled = 0;
+  while (filled < size) {
+    const { bytesRead } = await handle.read(bytes, filled, size - filled, filled);
+    if (bytesRead === 0) break;
+    filled += bytesRead;
+  }
+  return bytes.subarray(0, filled);
+}
+
+/** A temp file written and verified; `sealed` settles once it is durable and read-only. */
+interface WrittenTemp extends BlobRef {
+  readonly sealed: Promise<void>;
+}
+
+/** Writes bytes whose digest is known before the first write: a mismatch writes nothing. */
+async function writeBytes(temp: string, bytes: Uint8Array, what: string, expected: PutOptions): Promise<WrittenTemp> {
+  const digest = digestOf(bytes);
+  checkExpected(what, digest, bytes.length, expected);
+  const handle = await open(temp, 'wx', 0o644);
+  try {
+    await handle.writeFile(bytes);
+  } catch (err) {
+    await handle.close();
+    throw err;
+  }
+  return { digest, size: bytes.length, sealed: seal(handle) };
+}
+
+async function writeStream(temp: string, source: Readable, what: string, expected: PutOptions): Promise<WrittenTemp> {
+  const hashing = new DigestStream(nodeSha256);
+  const out = createWriteStream(temp, { flags: 'wx', mode: 0o644 });
+  if (expected.size !== undefined) await pipeline(source, sizeLimit(what, expected.size), hashing, out);
+  else await pipeline(source, hashing, out);
+  const digest = hashing.digest;
+  if (digest === undefined) throw new Error('digest stream ended without a digest');
+  checkExpected(what, digest, hashing.size, expected);
+  // The write stream has closed its descriptor (see FileHandle.createWriteStream: with autoClose
+  // off it keeps the handle referenced and `close()` never settles), so the seal opens the file
+  // again; fsync and fchmod work on a read-only descriptor.
+  return { digest, size: hashing.size, sealed: seal(open(temp, 'r')) };
+}
+
+/**
+ * fsync, then read-only (0444 whatever the umask), then close, started at once and run in the
+ * background. The returned promise is already handled: an error surfaces where it is awaited.
+ */
+function seal(opening: FileHandle | Promise<FileHandle>): Promise<void> {
+  const sealing = (async () => {
+    const handle = await opening;
+    try {
+      await handle.sync();
+      await handle.chmod(0o444);
+    } finally {
+      await handle.close();
+    }
+  })();
+  sealing.catch(() => undefined);
+  return sealing;
+}
+
 /**
  * Blobs written together and made visible together, for small sets written in one go (commit:
  * layer, config, manifest). Each `put` streams, hashes and verifies its bytes into `cairn/tmp`
- * as `BlobStore.put` does but without its own fsync; `commit()` then fsyncs them all at once —
- * one round of concurrent fsyncs instead of one per blob, which is most of a small commit's
- * time — and renames each into place. The contract is the store's: no blob is visible before
- * its bytes are durable and verified. Until `commit()` the blobs are invisible; `discard()` (or
- * a process death) leaves none behind.
+ * as `BlobStore.put` does, its fsync starting in the background as soon as it is written, so
+ * the fsyncs of a batch overlap each other and the work between the puts instead of running one
+ * after another (they are most of a small commit's time); `commit()` waits for them and renames
+ * each blob into place. The contract is the store's: no blob is visible before its bytes are
+ * durable and verified. Until `commit()` the blobs are invisible; `discard()` (or a process
+ * death) leaves none behind.
  *
  * @example
  * const batch = store.blobs.batch();
@@ -279,7 +330,7 @@ export class BlobBatch implements BlobSink {
   }
 
   async put(source: Readable | Uint8Array, options: PutOptions = {}): Promise<BlobRef> {
-    const staged = await this.#blobs.stage(source, options, { syncOnCommit: true });
+    const staged = await this.#blobs.stage(source, options);
     this.#staged.push(staged);
     return { digest: staged.digest, size: staged.size };
   }
