@@ -7,7 +7,7 @@
  * returns a new one. Callers that tag the result should run the whole sequence inside
  * `store.ingest()` so gc cannot sweep the new blobs before the tag exists.
  */
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DigestStream, digestOf, type Digest } from '../digest/index.js';
 import {
@@ -23,7 +23,7 @@ import {
 } from '../oci/index.js';
 import type { BlobSink } from '../store/blobs.js';
 import type { Store } from '../store/store.js';
-import { compressStream, type Compression } from '../tar/index.js';
+import { compressBytes, compressStream, readIfSmall, type Compression } from '../tar/index.js';
 import type { ResolvedImage } from './resolve.js';
 
 export interface ImageDraft {
@@ -79,17 +79,34 @@ export interface WrittenLayer {
 }
 
 /**
+ * A layer tar up to this size is compressed in memory, in one call (a commit of a few changed
+ * files: the streaming chain costs more than the work). Big enough for a small change, small
+ * enough that holding it and compressing it without yielding (a few ms at most) does not matter.
+ */
+const SMALL_LAYER_BYTES = 256 * 1024;
+
+/**
  * Streams `tar` (an uncompressed layer) into the store, compressed. The diffID is hashed before
  * the compressor and the blob digest by the store's ingest after it: each form of the bytes is
- * hashed once. Needs no image: a caller can write the layer while it reads the image it goes on
- * (`withLayer` joins them).
+ * hashed once. A small tar is hashed and compressed in memory instead, to the same bytes. Needs
+ * no image: a caller can write the layer while it reads the image it goes on (`withLayer` joins
+ * them).
  */
 export async function writeLayer(store: Store, tar: Readable | AsyncIterable<Uint8Array>, options: Omit<AppendLayerOptions, 'history'> = {}): Promise<WrittenLayer> {
   const compression = options.compression ?? 'gzip';
+  const level = options.level !== undefined ? { level: options.level } : {};
+  const sink = options.into ?? store.blobs;
+  const what = options.what ?? 'new layer';
+  const source = tar instanceof Readable ? tar : Readable.from(tar, { objectMode: false });
+  const whole = compression === 'zstd' ? undefined : await readIfSmall(source, SMALL_LAYER_BYTES);
+  if (whole !== undefined && compression !== 'zstd') {
+    const blob = await sink.put(compressBytes(compression, whole, level), { what });
+    return { descriptor: { mediaType: LAYER_MEDIA_TYPE[compression], digest: blob.digest, size: blob.size }, diffId: digestOf(whole) };
+  }
   const diffHash = new DigestStream();
-  const compressor = compressStream(compression, options.level !== undefined ? { level: options.level } : {});
-  const piping = pipeline(tar, diffHash, compressor);
-  const [blob] = await Promise.all([(options.into ?? store.blobs).put(compressor, { what: options.what ?? 'new layer' }), piping]);
+  const compressor = compressStream(compression, level);
+  const piping = pipeline(source, diffHash, compressor);
+  const [blob] = await Promise.all([sink.put(compressor, { what }), piping]);
   return { descriptor: { mediaType: LAYER_MEDIA_TYPE[compression], digest: blob.digest, size: blob.size }, diffId: diffHash.digest as Digest };
 }
 

@@ -13,7 +13,7 @@
  * (recognised by magic) and unknown compressions fail with 'unsupported'.
  */
 import { PassThrough, Readable, type Transform } from 'node:stream';
-import { constants as zlibConstants, createGunzip, createGzip } from 'node:zlib';
+import { constants as zlibConstants, createGunzip, createGzip, gzipSync } from 'node:zlib';
 import { CairnError } from '../errors.js';
 import { zstd } from './zstd.js';
 
@@ -186,30 +186,65 @@ export interface CompressOptions {
  * await pipeline(tarStream, compressStream('zstd'), createWriteStream('layer.tar.zst'));
  */
 export function compressStream(compression: Compression, options: CompressOptions = {}): Transform {
-  const { level } = options;
-  if (level !== undefined && !Number.isInteger(level)) {
-    throw new CairnError('invalid-argument', `compression level ${level} is not an integer`, { level });
-  }
+  checkInteger(options.level);
   switch (compression) {
-    case 'gzip': {
-      const gzipLevel = level ?? DEFAULT_GZIP_LEVEL;
-      if (gzipLevel < zlibConstants.Z_BEST_SPEED || gzipLevel > zlibConstants.Z_BEST_COMPRESSION) {
-        throw new CairnError('invalid-argument', `gzip level ${gzipLevel} is not within 1-9`, { level: gzipLevel });
-      }
-      return createGzip({ level: gzipLevel });
-    }
-    case 'zstd': {
-      const zstdLevel = level ?? DEFAULT_ZSTD_LEVEL;
-      if (zstdLevel < 1 || zstdLevel > 19) {
-        throw new CairnError('invalid-argument', `zstd level ${zstdLevel} is not within 1-19`, { level: zstdLevel });
-      }
-      return new (zstd().CompressStream)({ compressionLevel: zstdLevel }) as Transform;
-    }
+    case 'gzip':
+      return createGzip({ level: gzipLevel(options.level) });
+    case 'zstd':
+      return new (zstd().CompressStream)({ compressionLevel: zstdLevel(options.level) }) as Transform;
     case 'none':
       return new PassThrough();
     default:
-      throw new CairnError('unsupported', `compression ${JSON.stringify(compression)} is not supported`, {
-        compression: String(compression),
-      });
+      throw unsupportedCompression(compression);
   }
+}
+
+/**
+ * Bytes in memory compressed in one call, for small inputs (a layer of a few files), where a
+ * Transform's setup and callbacks cost more than the compression. gzip's output is the very
+ * bytes `compressStream` gives for the same input and level (zlib's deflate does not depend on
+ * how its input is split into writes), so a layer's digest does not depend on which one wrote
+ * it. Not for zstd: a one-shot frame records the content size, a streamed one does not.
+ *
+ * @example
+ * const blob = compressBytes('gzip', tarBytes);
+ */
+export function compressBytes(compression: 'gzip' | 'none', bytes: Uint8Array, options: CompressOptions = {}): Uint8Array {
+  checkInteger(options.level);
+  switch (compression) {
+    case 'gzip':
+      return gzipSync(bytes, { level: gzipLevel(options.level) });
+    case 'none':
+      return bytes;
+    default:
+      throw unsupportedCompression(compression);
+  }
+}
+
+function checkInteger(level: number | undefined): void {
+  if (level !== undefined && !Number.isInteger(level)) {
+    throw new CairnError('invalid-argument', `compression level ${level} is not an integer`, { level });
+  }
+}
+
+function gzipLevel(level: number | undefined): number {
+  const gzip = level ?? DEFAULT_GZIP_LEVEL;
+  if (gzip < zlibConstants.Z_BEST_SPEED || gzip > zlibConstants.Z_BEST_COMPRESSION) {
+    throw new CairnError('invalid-argument', `gzip level ${gzip} is not within 1-9`, { level: gzip });
+  }
+  return gzip;
+}
+
+function zstdLevel(level: number | undefined): number {
+  const chosen = level ?? DEFAULT_ZSTD_LEVEL;
+  if (chosen < 1 || chosen > 19) {
+    throw new CairnError('invalid-argument', `zstd level ${chosen} is not within 1-19`, { level: chosen });
+  }
+  return chosen;
+}
+
+function unsupportedCompression(compression: never): CairnError {
+  return new CairnError('unsupported', `compression ${JSON.stringify(compression)} is not supported`, {
+    compression: String(compression),
+  });
 }

@@ -12,6 +12,7 @@ export type { TarBody, TarWriter, TarWriterOptions } from './write.js';
 export { createTarWriter, packTar } from './write.js';
 export type { Compression, CompressOptions, Decompressed, DecompressOptions } from './compression.js';
 export {
+  compressBytes,
   compressStream,
   DEFAULT_GZIP_LEVEL,
   DEFAULT_ZSTD_LEVEL,
@@ -21,4 +22,4 @@ export {
 export type { ArchiveCompression } from './archive-compression.js';
 export { decompressArchive } from './archive-compression.js';
 export type { EncodedLayer, LayerDigests, ScanLayerOptions } from './layer-stream.js';
-export { digestLayer, encodeLayer, scanLayer } from './layer-stream.js';
+export { digestLayer, encodeLayer, readIfSmall, scanLayer } from './layer-stream.js';

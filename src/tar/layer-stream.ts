@@ -177,3 +177,31 @@ export function encodeLayer(
   done.catch(() => undefined); // the caller may only watch `stream`
   return { stream: compressed, result: () => done };
 }
+
+/**
+ * The whole of `stream` when it ends within `limit` bytes, so a small layer can be hashed and
+ * compressed in memory in one call each (`compressBytes`) instead of through a chain of
+ * Transforms, whose setup and per-chunk callbacks are most of the cost of a layer of a few
+ * files. Otherwise undefined, and the bytes read so far are put back in front of `stream`, which
+ * then reads on from the start as if untouched: memory stays bounded by `limit` plus one chunk.
+ *
+ * @example
+ * const whole = await readIfSmall(tar, 256 * 1024);
+ * if (whole === undefined) await pipeline(tar, compressStream('gzip'), out);
+ */
+export async function readIfSmall(stream: Readable, limit: number): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  // Not destroyed when the loop stops early: the caller goes on reading the stream.
+  for await (const chunk of stream.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
+    chunks.push(chunk);
+    size += chunk.length;
+    if (size > limit) break;
+  }
+  const whole = Buffer.concat(chunks, size);
+  // An ended stream was read whole (even past the limit by its last chunk), and `unshift` after
+  // 'end' is an error.
+  if (size <= limit || stream.readableEnded) return whole;
+  stream.unshift(whole);
+  return undefined;
+}

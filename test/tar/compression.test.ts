@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { isCairnError, type CairnError } from '../../src/errors.js';
-import { compressStream, decompressArchive, decompressStream, detectCompression, type Compression } from '../../src/tar/index.js';
+import { compressBytes, compressStream, decompressArchive, decompressStream, detectCompression, type Compression } from '../../src/tar/index.js';
 import { conformancePath, hasShared } from '../support/shared.js';
 
 const run = promisify(execFile);
@@ -202,6 +202,24 @@ describe('codecs', () => {
     stream.destroy();
     await new Promise((r) => setTimeout(r, 20));
     expect(input.destroyed).toBe(true);
+  });
+
+  it('compressBytes gives the bytes compressStream gives, however the stream input was split', async () => {
+    for (const level of [undefined, 1, 9]) {
+      const options = level === undefined ? {} : { level };
+      const chunks: Buffer[] = [];
+      await pipeline(
+        Readable.from([payload.subarray(0, 1), payload.subarray(1, 70_001), payload.subarray(70_001)]),
+        compressStream('gzip', options),
+        async (src: AsyncIterable<Buffer>) => {
+          for await (const c of src) chunks.push(c);
+        },
+      );
+      expect(Buffer.from(compressBytes('gzip', payload, options)).equals(Buffer.concat(chunks))).toBe(true);
+    }
+    expect(Buffer.from(compressBytes('none', payload)).equals(payload)).toBe(true);
+    expect(() => compressBytes('gzip', payload, { level: 0 })).toThrow(/level/);
+    expect(() => compressBytes('none', payload, { level: 1.5 })).toThrow(/integer/);
   });
 
   it('rejects unknown compressions and bad levels', () => {

@@ -12,7 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isCairnError } from '../../src/errors.js';
-import { digestLayer, encodeLayer, listTar, packTar, scanLayer, tarEntries, type Compression } from '../../src/tar/index.js';
+import { digestLayer, encodeLayer, listTar, packTar, readIfSmall, scanLayer, tarEntries, type Compression } from '../../src/tar/index.js';
 import { conformancePath, hasShared } from '../support/shared.js';
 
 const run = promisify(execFile);
@@ -135,6 +135,34 @@ describe('encodeLayer', () => {
     source.destroy(new Error('tar writer broke'));
     expect(((await reading) as Error).message).toBe('tar writer broke');
     await expect(layer.result()).rejects.toThrow('tar writer broke');
+  });
+});
+
+describe('readIfSmall', () => {
+  const tarOf = (bodySize: number) =>
+    packTar([
+      { entry: { path: 'a', type: 'directory' as const } },
+      { entry: { path: 'a/b', type: 'file' as const, mtime: 1_234_567_890_123 }, body: Buffer.alloc(bodySize, 'q') },
+    ]);
+
+  it('a stream that ends within the limit comes back whole, as listTar reads it', async () => {
+    const whole = await readIfSmall(tarOf(1000), 64 * 1024);
+    expect(whole?.equals(await buffer(tarOf(1000)))).toBe(true);
+    expect((await listTar(Readable.from([whole ?? Buffer.alloc(0)]), { what: 'small tar' })).map((e) => e.path)).toEqual(['a', 'a/b']);
+  });
+
+  it('a longer one is left to read from its start: the same bytes as if untouched', async () => {
+    const expected = await buffer(tarOf(300_000));
+    const tar = tarOf(300_000);
+    expect(await readIfSmall(tar, 64 * 1024)).toBeUndefined();
+    expect((await buffer(tar)).equals(expected)).toBe(true);
+  });
+
+  it('a source error rejects it', async () => {
+    const source = new Readable({ read() {} });
+    source.push(Buffer.alloc(10));
+    setTimeout(() => source.destroy(new Error('walk failed')), 5);
+    await expect(readIfSmall(source, 1024)).rejects.toThrow('walk failed');
   });
 });
 
