@@ -4,7 +4,8 @@
  * stores): the upper's own whiteouts and opaque markers in OCI form (`src/layer/walk.ts` does
  * the conversion).
  */
-import { createReadStream } from 'node:fs';
+import { constants, createReadStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { walkTree } from '../layer/walk.js';
@@ -20,6 +21,20 @@ export interface OverlayLayerOptions {
   xattrPrefix?: OverlayXattrPrefix;
   /** The lower image: whiteouts of paths it does not have are left out. */
   lower?: UnionView | OverlayLower;
+}
+
+/** Files up to this size are read in one call: a read stream costs more to set up than the read. */
+const WHOLE_FILE_BYTES = 64 * 1024;
+
+/**
+ * A file's content for the tar writer (which fails the layer if it is not `size` bytes). A small
+ * file is read at once, with O_NOFOLLOW (the walk lstat-ed a regular file; a symlink swapped in
+ * since is refused); a bigger one streams when the writer gets to it.
+ */
+async function fileBody(file: string, size: number): Promise<TarBody> {
+  if (size === 0) return new Uint8Array(0);
+  if (size <= WHOLE_FILE_BYTES) return readFile(file, { flag: constants.O_RDONLY | constants.O_NOFOLLOW });
+  return createReadStream(file);
 }
 
 /**
@@ -43,7 +58,7 @@ export function layerFromOverlayUpper(upperDir: string, options: OverlayLayerOpt
         yield { entry };
         continue;
       }
-      yield source !== undefined && entry.type === 'file' ? { entry, body: createReadStream(source) } : { entry };
+      yield source !== undefined && entry.type === 'file' ? { entry, body: await fileBody(source, entry.size ?? 0) } : { entry };
     }
   }
   return packTar(items(), options.clampMtime ? { clampMtime: options.clampMtime } : {});
