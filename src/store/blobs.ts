@@ -9,14 +9,14 @@
  * - the staging file is removed whatever happens, so a failed put leaves nothing behind (a
  *   process killed mid-put leaves only an orphan in `cairn/tmp`, which no reader looks at).
  */
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat, readdir, type FileHandle } from 'node:fs/promises';
+import { closeSync, createReadStream, createWriteStream, fchmodSync, fstatSync, openSync, readSync, renameSync } from 'node:fs';
+import { mkdir, rm, stat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable, Transform, pipeline as pipelineCallback, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DigestStream, digestAlgorithm, digestHex, digestOf, isDigest, nodeSha256, type Digest } from '../digest/index.js';
 import { CairnError, errnoCode } from '../errors.js';
-import { uniqueHex } from '../sys/atomic.js';
+import { createWithData, fsyncFd, uniqueHex } from '../sys/atomic.js';
 
 export interface BlobRef {
   readonly digest: Digest;
@@ -159,7 +159,7 @@ export class BlobStore {
   async #commit(temp: string, digest: Digest): Promise<void> {
     const target = this.path(digest);
     await this.#ensureDir(path.dirname(target));
-    await rename(temp, target);
+    renameSync(temp, target);
   }
 
   async #tempPath(): Promise<string> {
@@ -187,29 +187,31 @@ export class BlobStore {
     return checked;
   }
 
-  /** A whole blob in memory, for documents (manifests, configs), verified by default. */
+  /**
+   * A whole blob in memory, for documents (manifests, configs), verified by default. Read with
+   * synchronous calls (see sys/atomic for why): documents are small, and `maxSize` bounds them.
+   */
   async readBytes(digest: Digest, options: ReadOptions & { maxSize?: number } = {}): Promise<Buffer> {
     const maxSize = options.maxSize ?? 64 << 20;
-    // One open, fstat and read: no separate stat of the path before reading it.
-    let handle: FileHandle;
+    let fd: number;
     try {
-      handle = await open(this.path(digest), 'r');
+      fd = openSync(this.path(digest), 'r');
     } catch (err) {
       if (errnoCode(err) === 'ENOENT') throw blobNotFound(digest);
       throw err;
     }
     let bytes: Buffer;
     try {
-      const { size } = await handle.stat();
+      const { size } = fstatSync(fd);
       if (size > maxSize) {
         throw new CairnError('invalid-argument', `blob ${digest} is ${size} bytes, more than the ${maxSize} allowed here`, {
           digest,
           size,
         });
       }
-      bytes = await readUpTo(handle, size);
+      bytes = readUpTo(fd, size);
     } finally {
-      await handle.close();
+      closeSync(fd);
     }
     if (options.verify !== false && digestOf(bytes) !== digest) throw mismatch(`blob ${digest}`, digest, digestOf(bytes));
     return bytes;
@@ -244,13 +246,13 @@ export class BlobStore {
 }
 
 /** The first `size` bytes of an open file (fewer if it ends sooner). */
-async function readUpTo(handle: FileHandle, size: number): Promise<Buffer> {
+function readUpTo(fd: number, size: number): Buffer {
   const bytes = Buffer.allocUnsafe(size);
   let filled = 0;
   while (filled < size) {
-    const { bytesRead } = await handle.read(bytes, filled, size - filled, filled);
-    if (bytesRead === 0) break;
-    filled += bytesRead;
+    const read = readSync(fd, bytes, filled, size - filled, filled);
+    if (read === 0) break;
+    filled += read;
   }
   return bytes.subarray(0, filled);
 }
@@ -264,14 +266,7 @@ interface WrittenTemp extends BlobRef {
 async function writeBytes(temp: string, bytes: Uint8Array, what: string, expected: PutOptions): Promise<WrittenTemp> {
   const digest = digestOf(bytes);
   checkExpected(what, digest, bytes.length, expected);
-  const handle = await open(temp, 'wx', 0o644);
-  try {
-    await handle.writeFile(bytes);
-  } catch (err) {
-    await handle.close();
-    throw err;
-  }
-  return { digest, size: bytes.length, sealed: seal(handle) };
+  return { digest, size: bytes.length, sealed: seal(await createWithData(temp, bytes, 0o644)) };
 }
 
 async function writeStream(temp: string, source: Readable, what: string, expected: PutOptions): Promise<WrittenTemp> {
@@ -285,21 +280,20 @@ async function writeStream(temp: string, source: Readable, what: string, expecte
   // The write stream has closed its descriptor (see FileHandle.createWriteStream: with autoClose
   // off it keeps the handle referenced and `close()` never settles), so the seal opens the file
   // again; fsync and fchmod work on a read-only descriptor.
-  return { digest, size: hashing.size, sealed: seal(open(temp, 'r')) };
+  return { digest, size: hashing.size, sealed: seal(openSync(temp, 'r')) };
 }
 
 /**
- * fsync, then read-only (0444 whatever the umask), then close, started at once and run in the
- * background. The returned promise is already handled: an error surfaces where it is awaited.
+ * fsync (in the background: the returned promise is already handled, an error surfaces where it
+ * is awaited), then read-only (0444 whatever the umask), then close.
  */
-function seal(opening: FileHandle | Promise<FileHandle>): Promise<void> {
+function seal(fd: number): Promise<void> {
   const sealing = (async () => {
-    const handle = await opening;
     try {
-      await handle.sync();
-      await handle.chmod(0o444);
+      await fsyncFd(fd);
+      fchmodSync(fd, 0o444);
     } finally {
-      await handle.close();
+      closeSync(fd);
     }
   })();
   sealing.catch(() => undefined);
