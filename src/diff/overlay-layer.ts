@@ -4,8 +4,7 @@
  * stores): the upper's own whiteouts and opaque markers in OCI form (`src/layer/walk.ts` does
  * the conversion).
  */
-import { constants, createReadStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { closeSync, constants, createReadStream, openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { walkTree } from '../layer/walk.js';
@@ -23,7 +22,10 @@ export interface OverlayLayerOptions {
   lower?: UnionView | OverlayLower;
 }
 
-/** Files up to this size are read in one call: a read stream costs more to set up than the read. */
+/**
+ * Files up to this size are read in one synchronous call: a read stream (or a promise-based read)
+ * costs more to set up than the read itself (see sys/atomic).
+ */
 const WHOLE_FILE_BYTES = 64 * 1024;
 
 /**
@@ -31,9 +33,16 @@ const WHOLE_FILE_BYTES = 64 * 1024;
  * file is read at once, with O_NOFOLLOW (the walk lstat-ed a regular file; a symlink swapped in
  * since is refused); a bigger one streams when the writer gets to it.
  */
-async function fileBody(file: string, size: number): Promise<TarBody> {
+function fileBody(file: string, size: number): TarBody {
   if (size === 0) return new Uint8Array(0);
-  if (size <= WHOLE_FILE_BYTES) return readFile(file, { flag: constants.O_RDONLY | constants.O_NOFOLLOW });
+  if (size <= WHOLE_FILE_BYTES) {
+    const fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+    try {
+      return readFileSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
   return createReadStream(file);
 }
 
@@ -58,7 +67,7 @@ export function layerFromOverlayUpper(upperDir: string, options: OverlayLayerOpt
         yield { entry };
         continue;
       }
-      yield source !== undefined && entry.type === 'file' ? { entry, body: await fileBody(source, entry.size ?? 0) } : { entry };
+      yield source !== undefined && entry.type === 'file' ? { entry, body: fileBody(source, entry.size ?? 0) } : { entry };
     }
   }
   return packTar(items(), options.clampMtime ? { clampMtime: options.clampMtime } : {});

@@ -4,6 +4,7 @@
  * `blobs/<alg>/<hex>`. The store is one of these plus `cairn/`; the `oci:` transport uses one
  * on its own. Opening never writes; `ensure()` creates the files on the first write.
  */
+import { readFileSync } from 'node:fs';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { CairnError, errnoCode } from '../errors.js';
@@ -83,11 +84,11 @@ export class OciLayout {
     await createIfMissing(path.join(this.root, 'oci-layout'), LAYOUT_HEADER);
   }
 
-  /** index.json, or an empty index when there is none yet. */
+  /** index.json, or an empty index when there is none yet. (One small file: read synchronously, see sys/atomic.) */
   async readIndex(): Promise<ImageIndex> {
     let text: string;
     try {
-      text = await readFile(this.indexPath, 'utf8');
+      text = readFileSync(this.indexPath, 'utf8');
     } catch (err) {
       if (errnoCode(err) === 'ENOENT') return { schemaVersion: 2, mediaType: OCI_INDEX_MEDIA_TYPE, manifests: [] };
       throw err;

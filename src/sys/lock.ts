@@ -5,7 +5,7 @@
  * description, so two acquisitions in one process exclude each other exactly as two processes
  * do, and the kernel drops a dead holder's lock (even after SIGKILL).
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import { closeSync, openSync } from 'node:fs';
 import { constants } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CairnError } from '../errors.js';
@@ -57,21 +57,26 @@ export class FileLock {
   }
 
   async #run<T>(op: typeof LOCK_EX | typeof LOCK_SH, fn: () => Promise<T>, options: LockOptions): Promise<T> {
-    const handle = await this.#acquire(op, options.timeoutMs ?? 600_000);
+    const fd = await this.#acquire(op, options.timeoutMs ?? 600_000);
     try {
       return await fn();
     } finally {
-      unflock(handle.fd);
-      await handle.close();
+      unflock(fd);
+      closeSync(fd);
     }
   }
 
-  async #acquire(op: typeof LOCK_EX | typeof LOCK_SH, timeoutMs: number): Promise<FileHandle> {
-    const handle = await open(this.#path, 'a');
+  /**
+   * Opens the lock file and takes the lock. The open and close are synchronous: a few
+   * microseconds on the store's own disk, where a FileHandle costs a store operation ~0.1 ms of
+   * CPU per lock (see sys/atomic).
+   */
+  async #acquire(op: typeof LOCK_EX | typeof LOCK_SH, timeoutMs: number): Promise<number> {
+    const fd = openSync(this.#path, 'a');
     const deadline = Date.now() + timeoutMs;
     let wait = 1;
     try {
-      while (!tryFlock(handle.fd, op, this.#path)) {
+      while (!tryFlock(fd, op, this.#path)) {
         if (Date.now() > deadline) {
           throw new CairnError('lock-timeout', `timed out after ${timeoutMs} ms waiting for the lock ${this.#path}`, {
             path: this.#path,
@@ -80,9 +85,9 @@ export class FileLock {
         await sleep(wait);
         wait = Math.min(wait * 2, 25);
       }
-      return handle;
+      return fd;
     } catch (err) {
-      await handle.close();
+      closeSync(fd);
       throw err;
     }
   }
