@@ -88,7 +88,9 @@ class Writer implements TarWriter {
     this.stream = new Readable({
       read: () => this.#wake(),
       destroy: (err, cb) => {
-        this.#failure ??= err ?? new CairnError('conflict', 'tar writer: output stream was closed before the archive ended');
+        // Also called after a normal end (autoDestroy): no error then, and none built (an Error's
+        // stack trace costs a small commit a good part of a millisecond).
+        this.#failure ??= err ?? (this.#finished ? undefined : new CairnError('conflict', 'tar writer: output stream was closed before the archive ended'));
         this.#wake();
         cb(err);
       },
