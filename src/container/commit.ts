@@ -12,14 +12,14 @@
  */
 import type { Readable } from 'node:stream';
 import { layerFromOverlayUpper } from '../diff/overlay-layer.js';
-import { draftOf, mutateConfig, withLayer, writeImageWithId, writeLayer } from '../image/draft.js';
+import { mutateConfig, withLayer, writeImageWithId, writeLayer, type ImageDraft } from '../image/draft.js';
 import type { ResolvedImage } from '../image/resolve.js';
 import { parseReference } from '../store/reference.js';
 import type { Descriptor } from '../oci/types.js';
 import type { Store } from '../store/store.js';
 import { packTar, type Compression } from '../tar/index.js';
 import { isDirectory, overlayLower } from './changes.js';
-import { imageOf } from './image.js';
+import { configOf, imageOf } from './image.js';
 import { pauseWhile } from './pause.js';
 import { containerDirs, type ContainerRecord } from './record.js';
 
@@ -80,7 +80,7 @@ export async function commitContainer(store: Store, record: ContainerRecord, opt
       try {
         const image = imageOf(store, record);
         const [base, layer] = await Promise.all([
-          image.then((resolved) => draftOf(store, resolved)),
+          image.then(async (resolved): Promise<ImageDraft> => ({ config: await configOf(store, resolved), layers: resolved.manifest.layers })),
           writeLayer(store, await changesLayer(store, record, image), {
             ...(options.compression ? { compression: options.compression } : {}),
             what: `the changes of container ${record.name}`,
