@@ -66,13 +66,8 @@ export interface ContainerDirs {
 
 export function containerDirs(store: Store, id: string): ContainerDirs {
   const dir = path.join(store.paths.containers, id);
-  return {
-    dir,
-    record: path.join(dir, 'container.json'),
-    upper: path.join(dir, 'upper'),
-    work: path.join(dir, 'work'),
-    rootfs: path.join(dir, 'rootfs'),
-  };
+  // Fixed names under a normalised dir: no path.join (each costs a cold command ~15 µs).
+  return { dir, record: `${dir}/container.json`, upper: `${dir}/upper`, work: `${dir}/work`, rootfs: `${dir}/rootfs` };
 }
 
 export function newContainerId(): string {

@@ -63,12 +63,13 @@ export class BlobStore {
 
   constructor(layoutRoot: string, tmpDir: string) {
     this.#root = path.join(layoutRoot, 'blobs');
-    this.#tmp = tmpDir;
+    this.#tmp = path.resolve(tmpDir);
   }
 
   /** Where a blob lives (whether or not it exists). */
   path(digest: Digest): string {
-    return path.join(this.#root, digestAlgorithm(digest), digestHex(digest));
+    // Not path.join: both parts of a valid digest are plain names, and the root is normalised.
+    return `${this.#root}/${digestAlgorithm(digest)}/${digestHex(digest)}`;
   }
 
   /** The blob's size, or undefined when the store does not have it. */
@@ -164,7 +165,7 @@ export class BlobStore {
 
   async #tempPath(): Promise<string> {
     await this.#ensureDir(this.#tmp);
-    return path.join(this.#tmp, `ingest-${uniqueHex()}`);
+    return `${this.#tmp}/ingest-${uniqueHex()}`;
   }
 
   async #ensureDir(dir: string): Promise<void> {
