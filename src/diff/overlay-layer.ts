@@ -9,7 +9,9 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { walkTree } from '../layer/walk.js';
 import { parseWhiteout, type OverlayXattrPrefix } from '../layer/whiteout.js';
-import { packTar, type TarBody, type TarEntryInit } from '../tar/index.js';
+// The tar modules themselves, not the tar index: it would load node:child_process (archive-compression) too.
+import type { TarEntryInit } from '../tar/entry.js';
+import { packTar, type TarBody } from '../tar/write.js';
 import type { UnionView } from '../union/view.js';
 import { asOverlayLower, type OverlayLower } from './overlay-lower.js';
 

@@ -23,7 +23,9 @@ import {
 } from '../oci/index.js';
 import type { BlobSink } from '../store/blobs.js';
 import type { Store } from '../store/store.js';
-import { compressBytes, compressStream, readIfSmall, type Compression } from '../tar/index.js';
+// The tar modules themselves, not the tar index: it would load node:child_process (archive-compression) too.
+import { compressBytes, compressStream, type Compression } from '../tar/compression.js';
+import { readIfSmall } from '../tar/layer-stream.js';
 import type { ResolvedImage } from './resolve.js';
 
 export interface ImageDraft {
