@@ -11,7 +11,8 @@
  * unique in a store: create and rename check them under the store lock.
  */
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Digest } from '../digest/index.js';
 import { CairnError, errnoCode } from '../errors.js';
@@ -89,7 +90,8 @@ export async function writeRecord(store: Store, record: ContainerRecord): Promis
 export async function readRecord(store: Store, id: string): Promise<ContainerRecord | undefined> {
   let text: string;
   try {
-    text = await readFile(containerDirs(store, id).record, 'utf8');
+    // Synchronous: a small file, and every lookup by name reads all of them (see sys/atomic).
+    text = readFileSync(containerDirs(store, id).record, 'utf8');
   } catch (err) {
     if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return undefined;
     throw err;

@@ -5,7 +5,7 @@
  * on its own. Opening never writes; `ensure()` creates the files on the first write.
  */
 import { readFileSync } from 'node:fs';
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { CairnError, errnoCode } from '../errors.js';
 import type { ImageIndex } from '../oci/types.js';
@@ -54,7 +54,7 @@ export class OciLayout {
   async exists(): Promise<boolean> {
     let header: string;
     try {
-      header = await readFile(path.join(this.root, 'oci-layout'), 'utf8');
+      header = readFileSync(path.join(this.root, 'oci-layout'), 'utf8');
     } catch (err) {
       if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return false;
       throw err;
