@@ -127,9 +127,11 @@ describe('put', () => {
   });
 
   it('a source stream that fails leaves nothing behind', async () => {
+    // Fails once the put is reading it (not after a fixed delay: on a loaded machine that can
+    // come before the put has attached to the stream, and the error would go unhandled).
     const source = new Readable({ read() {} });
     source.push(Buffer.from('partial'));
-    setTimeout(() => source.destroy(new Error('network went away')), 10);
+    source.once('resume', () => setImmediate(() => source.destroy(new Error('network went away'))));
     await expect(store.blobs.put(source, { digest: FAKE, size: 100 })).rejects.toThrow('network went away');
     expect(await listBlobs(store)).toEqual([]);
     expect(await dirEntries(store.paths.tmp)).toEqual([]);
