@@ -21,12 +21,12 @@ export function uniqueHex(): string {
   return `${process.pid.toString(16).padStart(8, '0')}${made.toString(16).padStart(8, '0')}${Date.now().toString(16).padStart(12, '0')}`;
 }
 
-async function writeTemp(target: string, data: string | Uint8Array, mode: number): Promise<string> {
+async function writeTemp(target: string, data: string | Uint8Array, mode: number, durable = true): Promise<string> {
   const temp = path.join(path.dirname(target), `.${path.basename(target)}.${uniqueHex()}.tmp`);
   const handle = await open(temp, 'wx', mode);
   try {
     await handle.writeFile(data);
-    await handle.sync();
+    if (durable) await handle.sync();
   } catch (err) {
     await handle.close();
     await rm(temp, { force: true });
@@ -43,11 +43,18 @@ export interface AtomicWriteOptions {
    * meanwhile, so the two fsyncs overlap.
    */
   readonly renameAfter?: Promise<unknown>;
+  /**
+   * fsync the file and the directory (default true). Without, readers still never see a torn
+   * file, but after a machine crash the target may hold the old content or none: for files
+   * nothing needs after a crash.
+   */
+  readonly durable?: boolean;
 }
 
 /** Replaces `target` whole. */
 export async function writeFileAtomic(target: string, data: string | Uint8Array, mode = 0o644, options: AtomicWriteOptions = {}): Promise<void> {
-  const writing = writeTemp(target, data, mode);
+  const durable = options.durable ?? true;
+  const writing = writeTemp(target, data, mode, durable);
   let temp: string;
   try {
     [temp] = await Promise.all([writing, options.renameAfter]);
@@ -62,7 +69,7 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array,
     await rm(temp, { force: true });
     throw err;
   }
-  await fsyncDir(path.dirname(target));
+  if (durable) await fsyncDir(path.dirname(target));
 }
 
 /**
