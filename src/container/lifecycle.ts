@@ -8,7 +8,7 @@ import { rm } from 'node:fs/promises';
 import { CairnError } from '../errors.js';
 import { readConfig } from '../image/list.js';
 import type { ImageConfig } from '../oci/index.js';
-import { cleanup, exec, followLogs, kill, readState, runAttached, stop, type ExecRunOptions } from '../runtime/control.js';
+import { cleanup, exec, followLogs, kill, readState, releaseRuntime, runAttached, stop, type ExecRunOptions } from '../runtime/control.js';
 import type { Stdio } from '../runtime/io.js';
 import type { LogLine } from '../runtime/logs.js';
 import { generateSpec } from '../runtime/spec.js';
@@ -33,8 +33,8 @@ export async function imageConfigOf(store: Store, record: ContainerRecord): Prom
 }
 
 /** The runtime spec for the container's main process (users resolve in the mounted rootfs). */
-async function specFor(store: Store, record: ContainerRecord, rootfs: string): Promise<RuntimeSpec> {
-  return generateSpec(await imageConfigOf(store, record), {
+async function specFor(store: Store, record: ContainerRecord, rootfs: string, imageConfig?: ImageConfig): Promise<RuntimeSpec> {
+  return generateSpec(imageConfig ?? (await imageConfigOf(store, record)), {
     rootfs,
     ...(record.args.length > 0 ? { args: record.args } : {}),
     ...(record.entrypoint !== undefined ? { entrypoint: record.entrypoint } : {}),
@@ -63,6 +63,11 @@ export interface StartOptions {
   readonly forwardSignals?: boolean;
   /** More mounts for this start only (the builder's RUN --mount cache dirs and heredoc files). */
   readonly mounts?: readonly SpecMount[];
+  /**
+   * The container's image config when the caller holds it already (`run`: create just read it),
+   * which spares reading and checking the manifest and config again. Default: read from the store.
+   */
+  readonly imageConfig?: ImageConfig;
 }
 
 /**
@@ -80,7 +85,7 @@ export async function startContainer(store: Store, record: ContainerRecord, opti
   if (current && current.status !== 'exited') throw new CairnError('conflict', `container ${record.name} is already running`, { id: record.id });
   if (current) await cleanup(dirs.dir);
   const rootfs = await mountRootfs(store, record);
-  const spec = await specFor(store, record, rootfs);
+  const spec = await specFor(store, record, rootfs, options.imageConfig);
   if (options.mounts) spec.mounts.push(...options.mounts.map((m) => ({ ...m, ...(m.options ? { options: [...m.options] } : {}) })));
   const common = { containerDir: dirs.dir, id: record.id, spec, ports: record.ports, runtime: record.runtime };
   if (options.attach === undefined) {
@@ -145,15 +150,14 @@ export async function killContainer(store: Store, record: ContainerRecord, signa
  */
 export async function removeContainer(store: Store, record: ContainerRecord, options: { force?: boolean } = {}): Promise<void> {
   const dirs = containerDirs(store, record.id);
-  if (await readState(dirs.dir)) {
-    try {
-      await cleanup(dirs.dir, { force: options.force ?? false });
-    } catch (err) {
-      if (err instanceof CairnError && err.code === 'conflict') {
-        throw new CairnError('conflict', `container ${record.name} is running: stop it first, or use rm -f`, { id: record.id });
-      }
-      throw err;
+  try {
+    // Only the runtime's hold: the files go with the directory below.
+    await releaseRuntime(dirs.dir, { force: options.force ?? false });
+  } catch (err) {
+    if (err instanceof CairnError && err.code === 'conflict') {
+      throw new CairnError('conflict', `container ${record.name} is running: stop it first, or use rm -f`, { id: record.id });
     }
+    throw err;
   }
   await unmountRootfs(store, record);
   await rm(dirs.dir, { recursive: true, force: true });

@@ -316,14 +316,13 @@ export function followLogs(containerDir: string, opts: Omit<FollowOptions, 'fini
 }
 
 /**
- * Removes every runtime trace of an exited container: the runtime's state and cgroups
- * (`runc delete --force`), the pid file and scratch files. Leaves state.json, config.json and the
- * logs to the container module (its `rm` deletes the directory).
+ * Ends what the runtime keeps of a container (`runc delete --force`: its state and cgroups),
+ * leaving every file in the directory, for a caller that deletes the directory next.
  *
  * @throws CairnError 'conflict' when the container is running and `force` is not set; with
  *   `force` it is killed first.
  */
-export async function cleanup(containerDir: string, opts: { force?: boolean } = {}): Promise<void> {
+export async function releaseRuntime(containerDir: string, opts: { force?: boolean } = {}): Promise<void> {
   const paths = containerPaths(containerDir);
   let state = await readState(containerDir);
   if (state && state.status !== 'exited') {
@@ -334,11 +333,26 @@ export async function cleanup(containerDir: string, opts: { force?: boolean } = 
     const runtime = resolveRuntime(state.runtime, state.runtimeBinary);
     await runtime.delete(runtimeContext(paths, state.id), null);
   }
-  for (const file of [paths.runtimeState, paths.runtimeLog, paths.pidFile, paths.supervisorConfig]) {
-    try {
-      await rm(file, { recursive: true, force: true });
-    } catch (err) {
-      if (errnoCode(err) !== 'ENOENT') throw err;
-    }
-  }
+}
+
+/**
+ * Removes every runtime trace of an exited container: the runtime's state and cgroups
+ * (`releaseRuntime`), the pid file and scratch files. Leaves state.json, config.json and the
+ * logs to the container module (its `rm` deletes the directory).
+ *
+ * @throws CairnError 'conflict' when the container is running and `force` is not set; with
+ *   `force` it is killed first.
+ */
+export async function cleanup(containerDir: string, opts: { force?: boolean } = {}): Promise<void> {
+  await releaseRuntime(containerDir, opts);
+  const paths = containerPaths(containerDir);
+  await Promise.all(
+    [paths.runtimeState, paths.runtimeLog, paths.pidFile, paths.supervisorConfig].map(async (file) => {
+      try {
+        await rm(file, { recursive: true, force: true });
+      } catch (err) {
+        if (errnoCode(err) !== 'ENOENT') throw err;
+      }
+    }),
+  );
 }

@@ -40,6 +40,7 @@ export {
   exec,
   followLogs,
   cleanup,
+  releaseRuntime,
 } from './control.js';
 export type { RuntimeChoice, ContainerRunOptions, AttachedOptions, ExecRunOptions } from './control.js';
 export { startDetached, supervisorScript } from './detach.js';
