@@ -7,7 +7,7 @@
  * mounting thread's working directory, which keeps the option string short — it must fit in one
  * page (4096 bytes), and 64-hex chainIDs fit about 60 layers that way.
  */
-import { readFile, rm } from 'node:fs/promises';
+import { readFile, realpath, rm } from 'node:fs/promises';
 import { constants } from 'node:os';
 import path from 'node:path';
 import { CairnError } from '../errors.js';
@@ -94,7 +94,8 @@ export async function unmount(target: string, options: { lazy?: boolean } = {}):
   const result = await native().umount2(path.resolve(target), options.lazy ? MNT_DETACH : 0);
   // EINVAL: not a mount point; ENOENT: not even there. Either way nothing is mounted.
   if (result === 0 || result === -constants.errno.EINVAL || result === -constants.errno.ENOENT) return;
-  if (await isMountpoint(target)) {
+  // mountinfo names the real path (umount2 followed any symlink on the way).
+  if (await isMountpoint(await realpath(target).catch(() => target))) {
     throw new CairnError('process-failed', `unmounting ${target} failed: ${errnoText(-result)}`, { target });
   }
 }
