@@ -112,7 +112,9 @@ export class Supervision {
   static async begin(options: SuperviseOptions): Promise<Supervision> {
     const { paths } = options;
     const opts = { ...options, spec: withCgroupsPath(options.spec, options.id, paths.dir) };
-    const self = { ...(await selfIdentity()), detached: opts.detached };
+    // The runtime's state directory is made while this process's identity is read.
+    const [identity] = await Promise.all([selfIdentity(), mkdir(paths.runtimeState, { recursive: true })]);
+    const self = { ...identity, detached: opts.detached };
     let state: ContainerState = {
       version: 1,
       id: opts.id,
@@ -141,7 +143,6 @@ export class Supervision {
       throw err;
     };
 
-    await mkdir(paths.runtimeState, { recursive: true });
     const writeConfig = writeFile(paths.config, JSON.stringify(opts.spec));
     let proxy: PortProxy | undefined;
     try {
