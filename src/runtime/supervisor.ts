@@ -336,16 +336,21 @@ function withTimeout(p: Promise<unknown>, ms: number): Promise<void> {
   return Promise.race([p, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]).then(() => clearTimeout(timer));
 }
 
-/** Tells the watchdog all is well; resolves once the line is written (the process may exit next). */
+/**
+ * Tells the watchdog all is well and waits (at most a second) for it to exit. Not only for the
+ * line to be written: a watchdog still starting creates `watchdog.lock` (flock's O_CREAT) in the
+ * container directory, and a `--rm` removal right after would race it (rmdir: ENOTEMPTY).
+ */
 function finishWatchdog(guard: ChildProcess | undefined): Promise<void> {
   const stdin = guard?.stdin;
-  if (!stdin || stdin.destroyed) return Promise.resolve();
+  if (!guard || !stdin || stdin.destroyed || guard.exitCode !== null || guard.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, 1000); // a watchdog that died already never acknowledges
-    stdin.end('ok\n', () => {
+    const timer = setTimeout(resolve, 1000); // a watchdog that cannot take its lock, or is wedged
+    guard.once('exit', () => {
       clearTimeout(timer);
       resolve();
     });
+    stdin.end('ok\n');
   });
 }
 
