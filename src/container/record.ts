@@ -10,9 +10,9 @@
  * IDs are 64 hex characters (docker's form; 12-character short form in tables). Names are
  * unique in a store: create and rename check them under the store lock.
  */
-import { randomBytes } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { randomHex } from '../sys/crypto.js';
 import type { Digest } from '../digest/index.js';
 import { CairnError, errnoCode } from '../errors.js';
 import type { PortMapping } from '../runtime/index.js';
@@ -76,7 +76,7 @@ export function containerDirs(store: Store, id: string): ContainerDirs {
 }
 
 export function newContainerId(): string {
-  return randomBytes(32).toString('hex');
+  return randomHex(32);
 }
 
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;

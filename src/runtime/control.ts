@@ -15,9 +15,9 @@
  * await stop(containerDir, { timeoutSec: 10 });
  * await cleanup(containerDir);
  */
-import { randomBytes } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { randomHex } from '../sys/crypto.js';
 import { CairnError, errnoCode } from '../errors.js';
 import { forwardSignals, supervisedIO, type Stdio } from './io.js';
 import { readLogFile, type FollowOptions, type LogLine } from './logs.js';
@@ -272,7 +272,7 @@ export async function exec(containerDir: string, opts: ExecRunOptions): Promise<
   const runtime = resolveRuntime(state.runtime, state.runtimeBinary);
   const tty = opts.tty ?? false;
   const io = supervisedIO(opts.stdio, tty, opts.interactive ?? false);
-  const scratch = path.join(paths.dir, `exec-${randomBytes(6).toString('hex')}`);
+  const scratch = path.join(paths.dir, `exec-${randomHex(6)}`);
   const logFile = `${scratch}.log`;
   try {
     const launched = await runtime.exec({

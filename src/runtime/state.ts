@@ -13,9 +13,9 @@
  * is the one that cleans up (`reconcile`): it kills whatever is left of the container and records
  * the exit, once. The watchdog of a detached container normally got there first.
  */
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { replaceVia } from '../sys/atomic.js';
 import { CairnError, errnoCode } from '../errors.js';
 import { isAlive, type ProcessIdentity } from './proc.js';
 import type { RuntimeContext, RuntimeName } from './types.js';
@@ -88,14 +88,7 @@ export function runtimeContext(paths: ContainerPaths, id: string): RuntimeContex
 
 /** Replaces `file` atomically (no fsync: see the module comment). */
 export async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
-  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    await writeFile(temp, `${JSON.stringify(value, null, 2)}\n`, { flag: 'wx' });
-    await rename(temp, file);
-  } catch (err) {
-    await rm(temp, { force: true });
-    throw err;
-  }
+  await replaceVia(file, (temp) => writeFile(temp, `${JSON.stringify(value, null, 2)}\n`, { flag: 'wx' }));
 }
 
 export async function writeState(paths: ContainerPaths, state: ContainerState): Promise<void> {

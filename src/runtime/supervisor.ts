@@ -18,9 +18,9 @@
  * writes there (runc's "runc run failed: ..."), and that text belongs in the error, not the log.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
+import { createHash } from '../sys/crypto.js';
 import { CairnError, isCairnError } from '../errors.js';
 import { LogWriter, type LogStream } from './logs.js';
 import { PortProxy, type PortMapping } from './ports.js';
