@@ -159,15 +159,28 @@ export class Reader {
   }
 
   #longVarint(): number {
+    // Locals, not `this.byte()` per byte: a layer's scan reads tens of thousands of these while
+    // its code is still cold, where every call and field access counts.
+    const buf = this.buf;
+    let pos = this.pos;
     let value = 0;
     let scale = 1;
     for (;;) {
-      const b = this.byte();
+      const b = buf[pos];
+      if (b === undefined) {
+        this.pos = pos;
+        this.fail('unexpected end');
+      }
+      pos++;
       value += (b & 0x7f) * scale;
       if (b < 0x80) break;
       scale *= 0x80;
-      if (scale > 2 ** 56) this.fail('varint too long');
+      if (scale > 2 ** 56) {
+        this.pos = pos;
+        this.fail('varint too long');
+      }
     }
+    this.pos = pos;
     if (!Number.isSafeInteger(value)) this.fail('integer out of range');
     return value;
   }
