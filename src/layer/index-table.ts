@@ -235,7 +235,7 @@ export class IndexTable {
    * 'invalid-document'; invalid UTF-8 in a name fails when that name is decoded).
    *
    * @example
-   * const table = IndexTable.read(await meta.layerIndexes.get(diffId));
+   * const table = IndexTable.read(store.layerIndexes.get(diffId) as Uint8Array);
    * const i = table.find(pathKey('etc/passwd')); // -1 when absent
    */
   static read(bytes: Uint8Array): IndexTable {
@@ -465,7 +465,7 @@ export class IndexTable {
  * values are copies (the input buffer may be reused by the caller).
  *
  * @example
- * const index = decodeLayerIndex(await meta.layerIndexes.get(diffId));
+ * const index = decodeLayerIndex(store.layerIndexes.get(diffId) as Uint8Array);
  */
 export function decodeLayerIndex(bytes: Uint8Array): LayerIndex {
   return IndexTable.read(bytes).toIndex();

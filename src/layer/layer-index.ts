@@ -2,7 +2,7 @@
  * @module layer/layer-index
  * The layer index (design §3): the ordered list of a layer's tar entries with their metadata,
  * content sha256 and content offset in the uncompressed tar, and its compact binary encoding
- * (stored in meta keyed by diffID) and JSON form (for `--json` output and debugging). The
+ * (stored as one file per diffID: `src/store/layer-indexes.ts`) and JSON form (for `--json` output and debugging). The
  * decoder is `./index-table.ts` (`decodeLayerIndex`, and `IndexTable` for lookups without
  * decoding every entry).
  *
@@ -271,7 +271,7 @@ function sharedPrefix(a: Uint8Array, b: Uint8Array): number {
  * The compact binary form of an index (see the module comment).
  *
  * @example
- * await meta.layerIndexes.put(index.diffId, encodeLayerIndex(index));
+ * await store.layerIndexes.put(index.diffId, encodeLayerIndex(index));
  */
 export function encodeLayerIndex(index: LayerIndex): Uint8Array {
   const w = new Writer();
