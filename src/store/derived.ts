@@ -40,7 +40,8 @@ async function list(dir: string): Promise<string[]> {
   try {
     return await readdir(dir);
   } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return [];
+    // ENOTDIR: a stray file where a directory of ours belongs (say, under `indexes/`) holds nothing.
+    if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return [];
     throw err;
   }
 }
