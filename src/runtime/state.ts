@@ -10,8 +10,9 @@
  *
  * Liveness: a state that says created/running names its supervisor by pid *and* start time. A
  * reader that finds that process gone (SIGKILL, OOM, crash) reports the container exited, and
- * is the one that cleans up (`reconcile`): it kills whatever is left of the container and records
- * the exit, once. The watchdog of a detached container normally got there first.
+ * is the one that cleans up (runtime/reconcile): it kills whatever is left of the container, does
+ * the supervisor's exit actions and records the exit, once. The watchdog of a detached container
+ * normally got there first (runtime/watchdog).
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -19,6 +20,7 @@ import { replaceVia } from '../sys/atomic.js';
 import { CairnError, errnoCode } from '../errors.js';
 import { isAlive, type ProcessIdentity } from './proc.js';
 import type { RuntimeContext, RuntimeName } from './types.js';
+import type { ExitActions } from './exit-actions.js';
 import type { PortMapping } from './ports.js';
 
 export type ContainerStatus = 'created' | 'running' | 'exited';
@@ -44,6 +46,8 @@ export interface ContainerState {
   finishedAt: string | null;
   /** Published ports as bound (a requested port 0 shows the port the kernel chose). */
   ports: PortMapping[];
+  /** The supervisor's cleanup after the exit, for whoever finishes the container if it dies. */
+  onExit?: ExitActions;
 }
 
 /** The files of one container that the runtime layer owns, all under `containerDir`. */
