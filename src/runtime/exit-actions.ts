@@ -37,14 +37,18 @@ function removalPath(dir: string): string {
   return path.join(path.dirname(dir), `.${path.basename(dir)}.removing-${randomHex(6)}`);
 }
 
-/** Removes a container directory (see the module comment); one already gone is success. */
+/**
+ * Removes a container directory (see the module comment); one already gone is success, and one
+ * that cannot be moved is deleted where it is.
+ */
 export async function removeContainerDir(dir: string): Promise<void> {
   const doomed = removalPath(dir);
   try {
     await rename(dir, doomed);
   } catch (err) {
     if (errnoCode(err) === 'ENOENT') return;
-    throw err;
+    await rm(dir, { recursive: true, force: true });
+    return;
   }
   await rm(doomed, { recursive: true, force: true });
 }
