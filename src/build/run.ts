@@ -18,10 +18,10 @@
  * the layer is made, as BuildKit removes its mount stubs. A heredoc RUN (`RUN <<EOF`) runs
  * the body as a file bound at `/dev/pipes/EOF` (BuildKit's way; its `#!` line is honoured).
  */
-import { createHash } from 'node:crypto';
 import { chmod, chown, mkdir, mkdtemp, readdir, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
+import { createHash } from '../sys/crypto.js';
 import { createContainerWithConfig, mountRootfs, removeContainer, startContainer } from '../container/index.js';
 import { containerDirs } from '../container/record.js';
 import { diffDirectoryAgainstImage, layerFromOverlayUpper, writeChangesetLayer } from '../diff/index.js';

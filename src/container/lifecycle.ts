@@ -16,7 +16,7 @@ import type { ContainerState } from '../runtime/state.js';
 import type { RuntimeSpec, SpecMount } from '../runtime/types.js';
 import type { Store } from '../store/store.js';
 import { imageOf } from './image.js';
-import { containerDirs, findContainer, listRecords, type ContainerRecord } from './record.js';
+import { containerDirs, findContainer, listRecords, readRecord, type ContainerRecord } from './record.js';
 import { mountRootfs, unmountRootfs } from './rootfs.js';
 
 export type ContainerStatus = 'created' | 'running' | 'exited';
@@ -53,7 +53,18 @@ export async function inspectContainer(store: Store, record: ContainerRecord): P
 }
 
 export async function listContainers(store: Store): Promise<ContainerInfo[]> {
-  return Promise.all((await listRecords(store)).map((record) => inspectContainer(store, record)));
+  const infos = await Promise.all((await listRecords(store)).map((record) => inspectContainer(store, record)));
+  const kept = await Promise.all(infos.map((info) => info.state !== null || stillRecorded(store, info.record)));
+  return infos.filter((_, i) => kept[i]);
+}
+
+/**
+ * Whether the container's record is still there. A `run -d --rm` container whose supervisor died
+ * is removed by the read that notices (runtime/reconcile), which then finds no state: such a
+ * container is gone, not created.
+ */
+async function stillRecorded(store: Store, record: ContainerRecord): Promise<boolean> {
+  return (await readRecord(store, record.id)) !== undefined;
 }
 
 export interface StartOptions {
@@ -82,6 +93,7 @@ export interface StartOptions {
 export async function startContainer(store: Store, record: ContainerRecord, options: StartOptions = {}): Promise<number | ContainerState> {
   const dirs = containerDirs(store, record.id);
   const current = await readState(dirs.dir);
+  if (!current && !(await stillRecorded(store, record))) throw new CairnError('not-found', `no such container: ${record.name}`, { reference: record.name });
   if (current && current.status !== 'exited') throw new CairnError('conflict', `container ${record.name} is already running`, { id: record.id });
   if (current) await cleanup(dirs.dir);
   const rootfs = await mountRootfs(store, record);

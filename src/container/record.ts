@@ -10,9 +10,9 @@
  * IDs are 64 hex characters (docker's form; 12-character short form in tables). Names are
  * unique in a store: create and rename check them under the store lock.
  */
-import { randomBytes } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { randomHex } from '../sys/crypto.js';
 import type { Digest } from '../digest/index.js';
 import { CairnError, errnoCode } from '../errors.js';
 import type { PortMapping } from '../runtime/index.js';
@@ -76,10 +76,11 @@ export function containerDirs(store: Store, id: string): ContainerDirs {
 }
 
 export function newContainerId(): string {
-  return randomBytes(32).toString('hex');
+  return randomHex(32);
 }
 
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+const FULL_ID = /^[0-9a-f]{64}$/;
 
 export function checkContainerName(name: string): void {
   if (!NAME.test(name) || name.length > 253) {
@@ -96,10 +97,18 @@ export async function writeRecord(store: Store, record: ContainerRecord): Promis
   await writeFileAtomic(containerDirs(store, record.id).record, `${JSON.stringify(record, null, 2)}\n`, 0o644, { durable: !record.autoRemove });
 }
 
+// Records are read with synchronous calls: each is one small file, and every container command
+// looks one up first, where a thread-pool round trip per file (and starting the pool) costs more
+// than the reads themselves.
+
 export async function readRecord(store: Store, id: string): Promise<ContainerRecord | undefined> {
+  return readRecordSync(store, id);
+}
+
+function readRecordSync(store: Store, id: string): ContainerRecord | undefined {
   let text: string;
   try {
-    text = await readFile(containerDirs(store, id).record, 'utf8');
+    text = readFileSync(containerDirs(store, id).record, 'utf8');
   } catch (err) {
     if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return undefined;
     throw err;
@@ -115,15 +124,15 @@ export async function readRecord(store: Store, id: string): Promise<ContainerRec
 export async function listRecords(store: Store): Promise<ContainerRecord[]> {
   let ids: string[];
   try {
-    ids = await readdir(store.paths.containers);
+    ids = readdirSync(store.paths.containers);
   } catch (err) {
     if (errnoCode(err) === 'ENOENT') return [];
     throw err;
   }
   const records: ContainerRecord[] = [];
   for (const id of ids) {
-    if (!/^[0-9a-f]{64}$/.test(id)) continue;
-    const record = await readRecord(store, id);
+    if (!FULL_ID.test(id)) continue;
+    const record = readRecordSync(store, id);
     if (record) records.push(record);
   }
   // ISO 8601 UTC times order as strings. Not localeCompare: its first call loads ICU's
@@ -133,6 +142,12 @@ export async function listRecords(store: Store): Promise<ContainerRecord[]> {
 
 /** Finds a container by name, full ID or unique ID prefix, as docker does. */
 export async function findContainer(store: Store, text: string): Promise<ContainerRecord> {
+  // A full ID names its directory: one read instead of every record (docker too tries the
+  // full ID before names).
+  if (FULL_ID.test(text)) {
+    const record = readRecordSync(store, text);
+    if (record) return record;
+  }
   const records = await listRecords(store);
   const byName = records.find((r) => r.name === text || r.id === text);
   if (byName) return byName;

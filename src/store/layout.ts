@@ -4,6 +4,7 @@
  * `blobs/<alg>/<hex>`. The store is one of these plus `cairn/`; the `oci:` transport uses one
  * on its own. Opening never writes; `ensure()` creates the files on the first write.
  */
+import { readFileSync } from 'node:fs';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { CairnError, errnoCode } from '../errors.js';
@@ -53,7 +54,9 @@ export class OciLayout {
   async exists(): Promise<boolean> {
     let header: string;
     try {
-      header = await readFile(path.join(this.root, 'oci-layout'), 'utf8');
+      // Synchronous: every command opens the store, and for a 31-byte file a thread-pool round
+      // trip (the first one also starts the pool) costs several times the read.
+      header = readFileSync(path.join(this.root, 'oci-layout'), 'utf8');
     } catch (err) {
       if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return false;
       throw err;

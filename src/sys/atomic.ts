@@ -21,8 +21,32 @@ export function uniqueHex(): string {
   return `${process.pid.toString(16).padStart(8, '0')}${made.toString(16).padStart(8, '0')}${Date.now().toString(16).padStart(12, '0')}`;
 }
 
+/**
+ * A temp name for a new version of `target`: beside it, so that the rename stays on one
+ * filesystem, and named `.<name>.<hex>.tmp` so that gc knows a killed writer's leftover.
+ */
+export function tempBeside(target: string): string {
+  return path.join(path.dirname(target), `.${path.basename(target)}.${uniqueHex()}.tmp`);
+}
+
+/**
+ * Replaces `target` with what `write` puts into a temp file beside it: the rename happens only
+ * when `write` succeeds, and the temp file is removed when anything fails. Durability (fsync of
+ * the file and the directory) is the caller's choice.
+ */
+export async function replaceVia(target: string, write: (temp: string) => Promise<unknown>): Promise<void> {
+  const temp = tempBeside(target);
+  try {
+    await write(temp);
+    await rename(temp, target);
+  } catch (err) {
+    await rm(temp, { force: true });
+    throw err;
+  }
+}
+
 async function writeTemp(target: string, data: string | Uint8Array, mode: number, durable = true): Promise<string> {
-  const temp = path.join(path.dirname(target), `.${path.basename(target)}.${uniqueHex()}.tmp`);
+  const temp = tempBeside(target);
   const handle = await open(temp, 'wx', mode);
   try {
     await handle.writeFile(data);
