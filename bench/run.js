@@ -11,7 +11,7 @@
  *   --strict      exit 1 when a target is missed
  *   --list        list the benchmarks and exit
  */
-import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -28,6 +28,15 @@ const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 const ROOT = dirname(BENCH_DIR);
 const RESULTS = join(BENCH_DIR, 'results');
 const SCRATCH = join(ROOT, '.cache', 'bench');
+/**
+ * Where finished scratch directories wait, deleted only when every benchmark is done. Deleting a
+ * tree of thousands of inodes right before a timed run makes that run slower on an ext4 without
+ * a journal (this VM's): for a minute or more the kernel's inode allocator skips inodes freed
+ * that recently, and it rescans them for every new inode (`find_inode_bit` →
+ * `recently_deleted`), so the run would pay for the previous run's cleanup. See
+ * spec-notes/benchmarks.md, "Nothing deleted before a timed run".
+ */
+const TRASH = join(SCRATCH, '.trash');
 
 /** @param {string} message */
 const log = (message) => process.stderr.write(`bench: ${message}\n`);
@@ -62,6 +71,18 @@ function positiveInt(s, zeroOk = false) {
   return n;
 }
 
+/**
+ * Moves `dir` (if it exists) into TRASH under a new name: a rename, so no inode is freed now.
+ * @param {string} dir
+ */
+async function discard(dir) {
+  await mkdir(TRASH, { recursive: true });
+  const to = join(TRASH, `${basename(dir)}-${process.pid}-${Date.now()}`);
+  await rename(dir, to).catch((/** @type {NodeJS.ErrnoException} */ err) => {
+    if (err.code !== 'ENOENT') throw err;
+  });
+}
+
 /** Flushes dirty pages so one run's writeback does not land in the next run's time. */
 async function sync() {
   await collect('sync', []);
@@ -76,7 +97,7 @@ async function runBenchmark({ file, bench }, opts, env) {
   const started = new Date();
   const loadBefore = os.loadavg()[0] ?? NaN;
   const scratch = join(SCRATCH, bench.name);
-  await rm(scratch, { recursive: true, force: true });
+  await discard(scratch); // left by an interrupted run
   await mkdir(scratch, { recursive: true });
   log(`${bench.name}: setup`);
   const state = await bench.setup({
@@ -100,23 +121,21 @@ async function runBenchmark({ file, bench }, opts, env) {
   /** @type {CaseResult[]} */
   const results = bench.cases.map((c) => ({ label: c.label, kind: 'fn' in c ? 'function' : 'process', baseline: c.baseline === true, samples: [] }));
   let runCounter = 0;
+  // Every run gets a new directory, kept until the end (see TRASH): no run pays for another's
+  // deletion.
   /** @param {AnyCase} c @param {number} index */
   const once = async (c, index) => {
     const dir = join(scratch, `run-${runCounter++}`);
     await mkdir(dir);
-    try {
-      const run = { dir, index };
-      await c.prepare?.(state, run);
-      await sync();
-      const sample =
-        'fn' in c
-          ? await measureFunction({ moduleFile: file, label: c.label, stateFile, runDir: dir, index }, benchEnv())
-          : await measureProcess(c.command(state, run), benchEnv(c.env), { gnuTime: opts.gnuTime, tmpDir: scratch });
-      await c.verify?.(state, run);
-      return sample;
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    const run = { dir, index };
+    await c.prepare?.(state, run);
+    await sync();
+    const sample =
+      'fn' in c
+        ? await measureFunction({ moduleFile: file, label: c.label, stateFile, runDir: dir, index }, benchEnv())
+        : await measureProcess(c.command(state, run), benchEnv(c.env), { gnuTime: opts.gnuTime, tmpDir: scratch });
+    await c.verify?.(state, run);
+    return sample;
   };
 
   try {
@@ -154,7 +173,7 @@ async function runBenchmark({ file, bench }, opts, env) {
     const files = await writeResults(RESULTS, bench.name, started, section);
     log(`wrote ${files.map((f) => f.slice(ROOT.length + 1)).join(', ')}`);
   }
-  await rm(scratch, { recursive: true, force: true });
+  await discard(scratch);
   return checkTargets(result).ok;
 }
 
@@ -190,7 +209,12 @@ async function main() {
   const opts = { runs: positiveInt(values.runs), warmup: positiveInt(values.warmup, true), gnuTime, write: !values['no-write'] };
   const env = await environment(ROOT);
   let ok = true;
-  for (const entry of chosen) ok = (await runBenchmark(entry, opts, env)) && ok;
+  try {
+    for (const entry of chosen) ok = (await runBenchmark(entry, opts, env)) && ok;
+  } finally {
+    log('deleting scratch directories');
+    await rm(TRASH, { recursive: true, force: true });
+  }
   if (!ok) log('some targets were missed (see above)');
   return values.strict && !ok ? 1 : 0;
 }

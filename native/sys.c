@@ -7,7 +7,9 @@
  *   EINTR is retried here, so callers never see it;
  * - arguments of the wrong type, and strings holding a NUL byte (which C would silently cut
  *   short, so a call would act on another path), throw a TypeError.
- * Calls are synchronous on the calling thread; they are metadata syscalls on local files.
+ * Calls are synchronous on the calling thread; they are metadata syscalls on local files. The
+ * exceptions are mount and umount2, which return a Promise (of the same result) and run on
+ * libuv's thread pool: unmounting an overlay syncs its upper filesystem, which can take a while.
  */
 #define NAPI_VERSION 8
 #include <node_api.h>
@@ -15,12 +17,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -350,6 +354,142 @@ static napi_value js_openpt(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* A JS string copied to the heap (async work outlives the call); NULL with an exception pending. */
+static char *heap_cstr(napi_env env, napi_value value, const char *what) {
+  cstr c;
+  if (!get_cstr(env, value, what, &c)) return NULL;
+  char *out = strdup(c.s);
+  cstr_free(&c);
+  if (out == NULL) napi_throw_error(env, "ENOMEM", "out of memory");
+  return out;
+}
+
+/* One mount(2) or umount2(2), run on the thread pool; `result` is 0 or -errno. */
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  bool unmount;
+  char *source, *target, *fstype, *data, *cwd;
+  int32_t flags;
+  int result;
+} mount_req;
+
+static void mount_req_free(mount_req *r) {
+  free(r->source);
+  free(r->target);
+  free(r->fstype);
+  free(r->data);
+  free(r->cwd);
+  free(r);
+}
+
+static void do_mount(mount_req *r) {
+  RETRY(int, rc, mount(r->source, r->target, r->fstype, (unsigned long)(uint32_t)r->flags, r->data));
+  r->result = rc < 0 ? -errno : 0;
+}
+
+/*
+ * overlayfs resolves relative lowerdirs against the mounting thread's working directory (which
+ * keeps the option string under a page). A thread of our own, with its own fs_struct after
+ * unshare(CLONE_FS), can chdir without moving the working directory of the rest of the process.
+ */
+static void *mount_in_dir(void *arg) {
+  mount_req *r = arg;
+  if (unshare(CLONE_FS) != 0 || chdir(r->cwd) != 0) {
+    r->result = -errno;
+    return NULL;
+  }
+  do_mount(r);
+  return NULL;
+}
+
+static void mount_execute(napi_env env, void *data) {
+  (void)env;
+  mount_req *r = data;
+  if (r->unmount) {
+    RETRY(int, rc, umount2(r->target, r->flags));
+    r->result = rc < 0 ? -errno : 0;
+  } else if (r->cwd == NULL) {
+    do_mount(r);
+  } else {
+    pthread_t thread;
+    int err = pthread_create(&thread, NULL, mount_in_dir, r);
+    if (err != 0) r->result = -err;
+    else pthread_join(thread, NULL);
+  }
+}
+
+static void mount_complete(napi_env env, napi_status status, void *data) {
+  mount_req *r = data;
+  napi_value value;
+  if (status == napi_ok && napi_create_int32(env, r->result, &value) == napi_ok) {
+    napi_resolve_deferred(env, r->deferred, value);
+  } else {
+    napi_value msg, err;
+    napi_create_string_utf8(env, "mount request failed", NAPI_AUTO_LENGTH, &msg);
+    napi_create_error(env, NULL, msg, &err);
+    napi_reject_deferred(env, r->deferred, err);
+  }
+  napi_delete_async_work(env, r->work);
+  mount_req_free(r);
+}
+
+/* Queues `r` and returns its promise; frees `r` (and returns NULL) when that fails. */
+static napi_value queue_mount(napi_env env, mount_req *r, const char *name) {
+  napi_value promise, resource;
+  if (napi_create_promise(env, &r->deferred, &promise) != napi_ok ||
+      napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &resource) != napi_ok ||
+      napi_create_async_work(env, NULL, resource, mount_execute, mount_complete, r, &r->work) != napi_ok) {
+    mount_req_free(r);
+    return NULL;
+  }
+  if (napi_queue_async_work(env, r->work) != napi_ok) {
+    napi_delete_async_work(env, r->work);
+    mount_req_free(r);
+    return NULL;
+  }
+  return promise;
+}
+
+/* mount(source, target, fstype, flags, data, cwd | null) -> Promise<0 | -errno> */
+static napi_value js_mount(napi_env env, napi_callback_info info) {
+  napi_value argv[6];
+  if (!get_args(env, info, 6, argv)) return NULL;
+  mount_req *r = calloc(1, sizeof *r);
+  if (r == NULL) {
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return NULL;
+  }
+  napi_valuetype cwd_type;
+  bool ok = get_int(env, argv[3], "flags", &r->flags) && (r->source = heap_cstr(env, argv[0], "source")) != NULL &&
+            (r->target = heap_cstr(env, argv[1], "target")) != NULL &&
+            (r->fstype = heap_cstr(env, argv[2], "fstype")) != NULL && (r->data = heap_cstr(env, argv[4], "data")) != NULL &&
+            napi_typeof(env, argv[5], &cwd_type) == napi_ok &&
+            (cwd_type == napi_null || (r->cwd = heap_cstr(env, argv[5], "cwd")) != NULL);
+  if (!ok) {
+    mount_req_free(r);
+    return NULL;
+  }
+  return queue_mount(env, r, "cairn:mount");
+}
+
+/* umount2(target, flags) -> Promise<0 | -errno> */
+static napi_value js_umount2(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!get_args(env, info, 2, argv)) return NULL;
+  mount_req *r = calloc(1, sizeof *r);
+  if (r == NULL) {
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return NULL;
+  }
+  r->unmount = true;
+  if (!get_int(env, argv[1], "flags", &r->flags) || (r->target = heap_cstr(env, argv[0], "target")) == NULL) {
+    mount_req_free(r);
+    return NULL;
+  }
+  return queue_mount(env, r, "cairn:umount2");
+}
+
 static bool export_fn(napi_env env, napi_value exports, const char *name, napi_callback fn) {
   napi_value value;
   return napi_create_function(env, name, NAPI_AUTO_LENGTH, fn, NULL, &value) == napi_ok &&
@@ -361,6 +501,7 @@ NAPI_MODULE_INIT() {
             export_fn(env, exports, "lsetxattr", js_lsetxattr) && export_fn(env, exports, "fsetxattr", js_fsetxattr) &&
             export_fn(env, exports, "lgetxattr", js_lgetxattr) && export_fn(env, exports, "llistxattr", js_llistxattr) &&
             export_fn(env, exports, "lremovexattr", js_lremovexattr) &&
-            export_fn(env, exports, "socketInNetns", js_socket_in_netns) && export_fn(env, exports, "openpt", js_openpt);
+            export_fn(env, exports, "socketInNetns", js_socket_in_netns) && export_fn(env, exports, "openpt", js_openpt) &&
+            export_fn(env, exports, "mount", js_mount) && export_fn(env, exports, "umount2", js_umount2);
   return ok ? exports : NULL;
 }

@@ -73,6 +73,7 @@ export { build, recallBuild } from './build/builder.js';
 export type { BuildOptions, BuildResult } from './build/builder.js';
 export { pruneBuildCache } from './build/prune.js';
 export type { PruneBuildCacheOptions, PruneBuildCacheResult } from './build/prune.js';
+export { listAllImages, listStepImages } from './build/step-images.js';
 export type { BuildEvent } from './build/output.js';
 export { formatEvent } from './build/output.js';
 export { IgnoreMatcher, readDockerignore } from './build/dockerignore.js';

@@ -5,7 +5,10 @@
 
 /** One measured (or warm-up) run of one case. */
 export interface RunContext {
-  /** A fresh, empty directory for this run alone; the harness deletes it afterwards, untimed. */
+  /**
+   * A fresh, empty directory for this run alone. The harness deletes it only after every
+   * benchmark has run, so no timed run follows a deletion (spec-notes/benchmarks.md).
+   */
   readonly dir: string;
   /** 0-based index of the measured run; -1 for warm-up runs. */
   readonly index: number;

@@ -20,9 +20,9 @@
  * in one more open, to both. The database is the truth (gc reads its `gcRoots`); the copy is
  * only a faster way to find a record, and a record found there whose blobs are gone is a miss.
  */
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { createHash } from '../sys/crypto.js';
 import type { Digest } from '../digest/index.js';
 import type { Meta } from '../store/meta.js';
 import type { StorePaths } from '../store/paths.js';

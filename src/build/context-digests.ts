@@ -16,9 +16,9 @@
  * and replaced (atomically) after it when something was hashed; concurrent builds of one
  * context may lose each other's new entries, never correctness.
  */
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { createHash } from '../sys/crypto.js';
 
 export const DIGESTS_VERSION = 1;
 /** Coarse kernel clocks tick every 1-10 ms; a second of margin leaves room for clock steps. */

@@ -24,12 +24,12 @@
  * The cache key of a context COPY uses `hashSources` (paths, types, modes, link targets and
  * sha256 of every file, not times); a `--from` COPY uses the source image's ID instead.
  */
-import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { CairnError } from '../errors.js';
 import { createReadStream } from 'node:fs';
+import { createHash } from '../sys/crypto.js';
 import { hashStream } from '../digest/file.js';
 import type { TarBody, TarEntryInit } from '../tar/index.js';
 import type { UnionView } from '../union/index.js';

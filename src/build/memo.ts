@@ -19,9 +19,9 @@
  */
 
 const REF_NAME = 'org.opencontainers.image.ref.name';
-import { createHash } from 'node:crypto';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { createHash } from '../sys/crypto.js';
 import type { Digest } from '../digest/index.js';
 import type { Descriptor } from '../oci/types.js';
 import type { StorePaths } from '../store/paths.js';

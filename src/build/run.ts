@@ -18,11 +18,11 @@
  * the layer is made, as BuildKit removes its mount stubs. A heredoc RUN (`RUN <<EOF`) runs
  * the body as a file bound at `/dev/pipes/EOF` (BuildKit's way; its `#!` line is honoured).
  */
-import { createHash } from 'node:crypto';
 import { chmod, chown, mkdir, mkdtemp, readdir, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
-import { createContainer, mountRootfs, removeContainer, startContainer } from '../container/index.js';
+import { createHash } from '../sys/crypto.js';
+import { createContainerWithConfig, mountRootfs, removeContainer, startContainer } from '../container/index.js';
 import { containerDirs } from '../container/record.js';
 import { diffDirectoryAgainstImage, layerFromOverlayUpper, writeChangesetLayer } from '../diff/index.js';
 import { CairnError, errnoCode } from '../errors.js';
@@ -184,7 +184,7 @@ export async function runStep(store: Store, options: RunStepOptions): Promise<Ru
   let record;
   try {
     const { mounts, targets } = await specMounts(store, options, scratch);
-    record = await createContainer(store, {
+    const created = await createContainerWithConfig(store, {
       image: options.image.id,
       resolved: options.image,
       args: options.argv,
@@ -192,6 +192,7 @@ export async function runStep(store: Store, options: RunStepOptions): Promise<Ru
       env: options.env,
       network: NETWORK[options.network],
     });
+    record = created.record;
     options.onContainer(record.id);
     const rootfs = await mountRootfs(store, record);
     const volumes = record.rootfs === 'overlay' ? (options.volumes ?? []) : [];
@@ -201,7 +202,7 @@ export async function runStep(store: Store, options: RunStepOptions): Promise<Ru
     out.on('data', (chunk: Buffer) => options.onOutput(chunk.toString('utf8')));
     // Ctrl-C (and TERM, HUP, QUIT) while it runs goes to the command, as docker's builder does:
     // it ends, the step fails, and the container is removed below instead of left running.
-    const status = await startContainer(store, record, { attach: { stdout: out, stderr: out }, mounts, forwardSignals: true });
+    const status = await startContainer(store, record, { attach: { stdout: out, stderr: out }, mounts, forwardSignals: true, imageConfig: created.imageConfig });
     out.end();
     const code = typeof status === 'number' ? status : 0;
     if (code !== 0) throw new RunFailed(options.argv, code);

@@ -9,7 +9,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { CairnError } from '../errors.js';
 import { readConfig } from '../image/list.js';
 import { resolveImage, type ResolvedImage } from '../image/resolve.js';
-import type { Platform } from '../oci/types.js';
+import type { ImageConfig, Platform } from '../oci/types.js';
 import { parsePublish, type PortMapping } from '../runtime/ports.js';
 import { processArgs } from '../runtime/spec.js';
 import type { NetworkMode, RuntimeName } from '../runtime/types.js';
@@ -62,12 +62,24 @@ function checkPorts(publish: readonly string[], network: NetworkMode): PortMappi
   return ports;
 }
 
+/** A container just made, with the image config `create` read (a `start` right after can reuse it). */
+export interface CreatedContainer {
+  readonly record: ContainerRecord;
+  readonly imageConfig: ImageConfig;
+}
+
 export async function createContainer(store: Store, options: CreateOptions): Promise<ContainerRecord> {
+  return (await createContainerWithConfig(store, options)).record;
+}
+
+/** `createContainer`, also returning the image config, for `run` (create, then start at once). */
+export async function createContainerWithConfig(store: Store, options: CreateOptions): Promise<CreatedContainer> {
   const network = options.network ?? 'private';
   const ports = checkPorts(options.publish ?? [], network);
   if (options.name !== undefined) checkContainerName(options.name);
-  const rootfs: RootfsMode = options.rootfs ?? ((await overlayAvailable()) ? 'overlay' : 'copy');
-  if (rootfs === 'overlay' && !(await overlayAvailable())) {
+  const canOverlay = options.rootfs === 'copy' ? false : await overlayAvailable();
+  const rootfs: RootfsMode = options.rootfs ?? (canOverlay ? 'overlay' : 'copy');
+  if (rootfs === 'overlay' && !canOverlay) {
     throw new CairnError('unsupported', 'overlay root filesystems need root and a kernel with overlayfs; use --rootfs copy', {});
   }
   return store.ingest(async () => {
@@ -130,6 +142,6 @@ export async function createContainer(store: Store, options: CreateOptions): Pro
         throw err;
       }
     }
-    return record;
+    return { record, imageConfig: config };
   });
 }

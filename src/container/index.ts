@@ -4,8 +4,8 @@
  * fallback) attached or detached, exec, logs, stop, kill, rm; change files from code; diff and
  * commit in docker's terms.
  */
-export { createContainer } from './create.js';
-export type { CreateOptions } from './create.js';
+export { createContainer, createContainerWithConfig } from './create.js';
+export type { CreateOptions, CreatedContainer } from './create.js';
 export { findContainer, listRecords, containerDirs, checkContainerName } from './record.js';
 export type { ContainerRecord, ContainerDirs, RootfsMode } from './record.js';
 export {

@@ -8,7 +8,7 @@ import { rm } from 'node:fs/promises';
 import { CairnError } from '../errors.js';
 import { readConfig } from '../image/list.js';
 import type { ImageConfig } from '../oci/index.js';
-import { cleanup, exec, followLogs, kill, readState, runAttached, stop, type ExecRunOptions } from '../runtime/control.js';
+import { cleanup, exec, followLogs, kill, readState, releaseRuntime, runAttached, stop, type ExecRunOptions } from '../runtime/control.js';
 import type { Stdio } from '../runtime/io.js';
 import type { LogLine } from '../runtime/logs.js';
 import { generateSpec } from '../runtime/spec.js';
@@ -16,7 +16,7 @@ import type { ContainerState } from '../runtime/state.js';
 import type { RuntimeSpec, SpecMount } from '../runtime/types.js';
 import type { Store } from '../store/store.js';
 import { imageOf } from './image.js';
-import { containerDirs, findContainer, listRecords, type ContainerRecord } from './record.js';
+import { containerDirs, findContainer, listRecords, readRecord, type ContainerRecord } from './record.js';
 import { mountRootfs, unmountRootfs } from './rootfs.js';
 
 export type ContainerStatus = 'created' | 'running' | 'exited';
@@ -33,8 +33,8 @@ export async function imageConfigOf(store: Store, record: ContainerRecord): Prom
 }
 
 /** The runtime spec for the container's main process (users resolve in the mounted rootfs). */
-async function specFor(store: Store, record: ContainerRecord, rootfs: string): Promise<RuntimeSpec> {
-  return generateSpec(await imageConfigOf(store, record), {
+async function specFor(store: Store, record: ContainerRecord, rootfs: string, imageConfig?: ImageConfig): Promise<RuntimeSpec> {
+  return generateSpec(imageConfig ?? (await imageConfigOf(store, record)), {
     rootfs,
     ...(record.args.length > 0 ? { args: record.args } : {}),
     ...(record.entrypoint !== undefined ? { entrypoint: record.entrypoint } : {}),
@@ -53,7 +53,18 @@ export async function inspectContainer(store: Store, record: ContainerRecord): P
 }
 
 export async function listContainers(store: Store): Promise<ContainerInfo[]> {
-  return Promise.all((await listRecords(store)).map((record) => inspectContainer(store, record)));
+  const infos = await Promise.all((await listRecords(store)).map((record) => inspectContainer(store, record)));
+  const kept = await Promise.all(infos.map((info) => info.state !== null || stillRecorded(store, info.record)));
+  return infos.filter((_, i) => kept[i]);
+}
+
+/**
+ * Whether the container's record is still there. A `run -d --rm` container whose supervisor died
+ * is removed by the read that notices (runtime/reconcile), which then finds no state: such a
+ * container is gone, not created.
+ */
+async function stillRecorded(store: Store, record: ContainerRecord): Promise<boolean> {
+  return (await readRecord(store, record.id)) !== undefined;
 }
 
 export interface StartOptions {
@@ -63,6 +74,11 @@ export interface StartOptions {
   readonly forwardSignals?: boolean;
   /** More mounts for this start only (the builder's RUN --mount cache dirs and heredoc files). */
   readonly mounts?: readonly SpecMount[];
+  /**
+   * The container's image config when the caller holds it already (`run`: create just read it),
+   * which spares reading and checking the manifest and config again. Default: read from the store.
+   */
+  readonly imageConfig?: ImageConfig;
 }
 
 /**
@@ -77,10 +93,11 @@ export interface StartOptions {
 export async function startContainer(store: Store, record: ContainerRecord, options: StartOptions = {}): Promise<number | ContainerState> {
   const dirs = containerDirs(store, record.id);
   const current = await readState(dirs.dir);
+  if (!current && !(await stillRecorded(store, record))) throw new CairnError('not-found', `no such container: ${record.name}`, { reference: record.name });
   if (current && current.status !== 'exited') throw new CairnError('conflict', `container ${record.name} is already running`, { id: record.id });
   if (current) await cleanup(dirs.dir);
   const rootfs = await mountRootfs(store, record);
-  const spec = await specFor(store, record, rootfs);
+  const spec = await specFor(store, record, rootfs, options.imageConfig);
   if (options.mounts) spec.mounts.push(...options.mounts.map((m) => ({ ...m, ...(m.options ? { options: [...m.options] } : {}) })));
   const common = { containerDir: dirs.dir, id: record.id, spec, ports: record.ports, runtime: record.runtime };
   if (options.attach === undefined) {
@@ -145,15 +162,14 @@ export async function killContainer(store: Store, record: ContainerRecord, signa
  */
 export async function removeContainer(store: Store, record: ContainerRecord, options: { force?: boolean } = {}): Promise<void> {
   const dirs = containerDirs(store, record.id);
-  if (await readState(dirs.dir)) {
-    try {
-      await cleanup(dirs.dir, { force: options.force ?? false });
-    } catch (err) {
-      if (err instanceof CairnError && err.code === 'conflict') {
-        throw new CairnError('conflict', `container ${record.name} is running: stop it first, or use rm -f`, { id: record.id });
-      }
-      throw err;
+  try {
+    // Only the runtime's hold: the files go with the directory below.
+    await releaseRuntime(dirs.dir, { force: options.force ?? false });
+  } catch (err) {
+    if (err instanceof CairnError && err.code === 'conflict') {
+      throw new CairnError('conflict', `container ${record.name} is running: stop it first, or use rm -f`, { id: record.id });
     }
+    throw err;
   }
   await unmountRootfs(store, record);
   await rm(dirs.dir, { recursive: true, force: true });

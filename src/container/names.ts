@@ -3,7 +3,7 @@
  * docker-style generated container names (`adjective_noun`), so `ps` stays readable without
  * `--name`. A short suffix is added when the plain pair is taken.
  */
-import { randomInt } from 'node:crypto';
+import { randomInt } from '../sys/crypto.js';
 
 const ADJECTIVES = ['brave', 'calm', 'eager', 'fond', 'gentle', 'happy', 'jolly', 'keen', 'lucid', 'merry', 'nifty', 'proud', 'quiet', 'sharp', 'swift', 'tender', 'vivid', 'witty', 'zealous', 'bold'];
 const NOUNS = ['cairn', 'stone', 'ridge', 'summit', 'valley', 'glacier', 'boulder', 'pebble', 'granite', 'basalt', 'slate', 'marble', 'flint', 'quartz', 'scree', 'tor', 'crag', 'fell', 'moraine', 'col'];

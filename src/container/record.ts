@@ -10,10 +10,9 @@
  * IDs are 64 hex characters (docker's form; 12-character short form in tables). Names are
  * unique in a store: create and rename check them under the store lock.
  */
-import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { randomHex } from '../sys/crypto.js';
 import type { Digest } from '../digest/index.js';
 import { CairnError, errnoCode } from '../errors.js';
 import type { PortMapping } from '../runtime/index.js';
@@ -72,10 +71,11 @@ export function containerDirs(store: Store, id: string): ContainerDirs {
 }
 
 export function newContainerId(): string {
-  return randomBytes(32).toString('hex');
+  return randomHex(32);
 }
 
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+const FULL_ID = /^[0-9a-f]{64}$/;
 
 export function checkContainerName(name: string): void {
   if (!NAME.test(name) || name.length > 253) {
@@ -83,14 +83,26 @@ export function checkContainerName(name: string): void {
   }
 }
 
+/**
+ * Writes the record, fsynced — except a `--rm` container's: one that did not survive a crash is
+ * what `--rm` asks for anyway, and the two fsyncs cost a journal commit each (tens of ms when the
+ * filesystem is busy).
+ */
 export async function writeRecord(store: Store, record: ContainerRecord): Promise<void> {
-  await writeFileAtomic(containerDirs(store, record.id).record, `${JSON.stringify(record, null, 2)}\n`);
+  await writeFileAtomic(containerDirs(store, record.id).record, `${JSON.stringify(record, null, 2)}\n`, 0o644, { durable: !record.autoRemove });
 }
 
+// Records are read with synchronous calls: each is one small file, and every container command
+// looks one up first, where a thread-pool round trip per file (and starting the pool) costs more
+// than the reads themselves.
+
 export async function readRecord(store: Store, id: string): Promise<ContainerRecord | undefined> {
+  return readRecordSync(store, id);
+}
+
+function readRecordSync(store: Store, id: string): ContainerRecord | undefined {
   let text: string;
   try {
-    // Synchronous: a small file, and every lookup by name reads all of them (see sys/atomic).
     text = readFileSync(containerDirs(store, id).record, 'utf8');
   } catch (err) {
     if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return undefined;
@@ -107,15 +119,15 @@ export async function readRecord(store: Store, id: string): Promise<ContainerRec
 export async function listRecords(store: Store): Promise<ContainerRecord[]> {
   let ids: string[];
   try {
-    ids = await readdir(store.paths.containers);
+    ids = readdirSync(store.paths.containers);
   } catch (err) {
     if (errnoCode(err) === 'ENOENT') return [];
     throw err;
   }
   const records: ContainerRecord[] = [];
   for (const id of ids) {
-    if (!/^[0-9a-f]{64}$/.test(id)) continue;
-    const record = await readRecord(store, id);
+    if (!FULL_ID.test(id)) continue;
+    const record = readRecordSync(store, id);
     if (record) records.push(record);
   }
   // ISO 8601 UTC times order as strings. Not localeCompare: its first call loads ICU's
@@ -125,6 +137,12 @@ export async function listRecords(store: Store): Promise<ContainerRecord[]> {
 
 /** Finds a container by name, full ID or unique ID prefix, as docker does. */
 export async function findContainer(store: Store, text: string): Promise<ContainerRecord> {
+  // A full ID names its directory: one read instead of every record (docker too tries the
+  // full ID before names).
+  if (FULL_ID.test(text)) {
+    const record = readRecordSync(store, text);
+    if (record) return record;
+  }
   const records = await listRecords(store);
   const byName = records.find((r) => r.name === text || r.id === text);
   if (byName) return byName;

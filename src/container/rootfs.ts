@@ -38,22 +38,33 @@ async function mountPath(dir: string): Promise<string> {
 export async function mountRootfs(store: Store, record: ContainerRecord): Promise<string> {
   const dirs = containerDirs(store, record.id);
   if (record.rootfs === 'copy') return dirs.rootfs;
-  const mounted = await mountPath(dirs.rootfs);
-  if (await isMountpoint(mounted)) return mounted;
-  await Promise.all([mkdir(dirs.upper, { recursive: true }), mkdir(dirs.work, { recursive: true }), mkdir(dirs.rootfs, { recursive: true })]);
   const init = path.join(dirs.dir, 'init');
-  await Promise.all(MOUNT_POINTS.map((dir) => mkdir(path.join(init, dir), { recursive: true, mode: 0o755 })));
+  // The mount point's real path and whether it is mounted, while the directories are made
+  // (making them is harmless when it is mounted already).
+  const [mounted] = await Promise.all([
+    mountPath(dirs.dir).then(async (real) => {
+      const target = path.join(real, 'rootfs');
+      return { target, already: await isMountpoint(target) };
+    }),
+    ...[dirs.upper, dirs.work, dirs.rootfs].map((dir) => mkdir(dir, { recursive: true })),
+    ...MOUNT_POINTS.map((dir) => mkdir(path.join(init, dir), { recursive: true, mode: 0o755 })),
+  ]);
+  if (mounted.already) return mounted.target;
   const lower = [init, ...[...record.layers].reverse()];
   try {
-    await mountOverlay({ lower, upper: dirs.upper, work: dirs.work, target: dirs.rootfs, cwd: store.paths.layers });
+    // A `--rm` container's changes go when it exits: its upper need not survive a crash, so
+    // nothing syncs it (podman mounts `--rm` containers volatile too). That spares the unmount a
+    // sync of the whole filesystem the store is on, which took 40–450 ms here under load.
+    await mountOverlay({ lower, upper: dirs.upper, work: dirs.work, target: dirs.rootfs, cwd: store.paths.layers, volatile: record.autoRemove });
   } catch (err) {
     throw new CairnError('process-failed', `container ${record.name}: cannot mount its root filesystem: ${(err as Error).message}`, { id: record.id }, { cause: err });
   }
   // The real path: runc refuses a rootfs reached through a symlink.
-  return mountPath(dirs.rootfs);
+  return mounted.target;
 }
 
 export async function unmountRootfs(store: Store, record: ContainerRecord): Promise<void> {
   if (record.rootfs === 'copy') return;
-  await unmount(await mountPath(containerDirs(store, record.id).rootfs), { lazy: true });
+  // umount2 resolves the path itself: a store reached through a symlink needs no realpath here.
+  await unmount(containerDirs(store, record.id).rootfs, { lazy: true });
 }

@@ -12,7 +12,7 @@
  * `diff a b`). `podman diff a b` reads it the other way round (changes of `a` relative to `b`).
  */
 import type { LayerRef } from '../layer/index-store.js';
-import { imageLayers, indexLayers } from '../layer/index-store.js';
+import { imageLayers, layerTables } from '../layer/index-store.js';
 import type { Digest } from '../digest/digest.js';
 import { IndexTable } from '../layer/index-table.js';
 import type { LayerIndex } from '../layer/layer-index.js';
@@ -44,9 +44,10 @@ async function layersOf(store: Store, image: ImageInput): Promise<readonly Layer
  */
 export async function diffImages(store: Store, a: ImageInput, b: ImageInput): Promise<Change[]> {
   const [layersA, layersB] = await Promise.all([layersOf(store, a), layersOf(store, b)]);
-  // One meta read for both images (shared layers are read once).
-  const indexed = await indexLayers(store, [...layersA, ...layersB]);
-  return diffStacks(indexed.slice(0, layersA.length), indexed.slice(layersA.length));
+  // Shared layers are read once; only the layers each side's own merge needs are decoded whole.
+  const tables = await layerTables(store, [...layersA, ...layersB]);
+  const layer = stackLayerOf(new Map());
+  return diffStacks(tables.slice(0, layersA.length).map(layer), tables.slice(layersA.length).map(layer));
 }
 
 /**
@@ -66,6 +67,19 @@ export function diffLayerStacks(a: readonly LayerIndex[], b: readonly LayerIndex
     },
   });
   return diffStacks(a.map(layer), b.map(layer));
+}
+
+/** Stack layers of index tables, each decoded whole only when asked (once per table: `decoded`). */
+function stackLayerOf(decoded: Map<IndexTable, LayerIndex>): (table: IndexTable) => StackLayer {
+  return (table) => ({
+    diffId: table.diffId,
+    table,
+    get index() {
+      let index = decoded.get(table);
+      if (!index) decoded.set(table, (index = table.toIndex()));
+      return index;
+    },
+  });
 }
 
 /** A layer of a stack: its index, in full and as a table (either read only when needed). */

@@ -14,13 +14,10 @@
  *
  * Both report an entry as the layer holding it records it (overlay bookkeeping xattrs dropped).
  */
-import type { Stats } from 'node:fs';
-import { createReadStream } from 'node:fs';
-import { lstat, readdir, readlink } from 'node:fs/promises';
+import { createReadStream, lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { CairnError } from '../errors.js';
-import { lstatOrUndefined } from '../layer/apply-tree.js';
+import { CairnError, errnoCode } from '../errors.js';
 import { isOverlayOpaque } from '../layer/whiteout.js';
 import type { UnionView } from '../union/view.js';
 import type { EntryMeta } from './change.js';
@@ -69,6 +66,20 @@ export function asOverlayLower(lower: UnionView | OverlayLower): OverlayLower {
   return 'children' in lower ? lower : unionLower(lower);
 }
 
+/**
+ * `lstat`, or undefined where nothing is (a missing name, or a parent that is not a directory).
+ * Synchronous, like every metadata call of the layer-directory lower: a lookup is a few calls of
+ * microseconds each, which a thread-pool round trip apiece would multiply.
+ */
+function lstatIfAny(abs: string): Stats | undefined {
+  try {
+    return lstatSync(abs, { throwIfNoEntry: false });
+  } catch (err) {
+    if (errnoCode(err) === 'ENOTDIR') return undefined;
+    throw err;
+  }
+}
+
 function isWhiteout(st: Stats): boolean {
   return st.isCharacterDevice() && st.rdev === 0;
 }
@@ -92,19 +103,19 @@ interface Found {
  */
 export async function layerDirsLower(layers: readonly string[]): Promise<OverlayLower> {
   for (const layer of layers) {
-    const st = await lstatOrUndefined(layer);
+    const st = lstatIfAny(layer);
     if (!st?.isDirectory()) throw new CairnError('not-found', `layer directory ${layer} is missing`, { path: layer });
   }
   /** Directories already looked up (their merge is needed for every child). */
-  const dirs = new Map<string, Promise<Found | undefined>>();
+  const dirs = new Map<string, Found | undefined>();
 
   /** Looks up `name` in `parent` (a merged directory); `merge` also lists the lower directories below a directory hit. */
-  const lookupIn = async (parent: Found, rel: string, merge: boolean): Promise<Found | undefined> => {
+  const lookupIn = (parent: Found, rel: string, merge: boolean): Found | undefined => {
     let top: Found | undefined;
     const merged: string[] = [];
     for (const layer of parent.merged) {
       const abs = path.join(layer, rel);
-      const st = await lstatOrUndefined(abs);
+      const st = lstatIfAny(abs);
       if (!st) continue;
       if (isWhiteout(st)) break;
       if (top && !st.isDirectory()) break;
@@ -117,60 +128,62 @@ export async function layerDirsLower(layers: readonly string[]): Promise<Overlay
     return top;
   };
 
-  const directory = (rel: string): Promise<Found | undefined> => {
-    let found = dirs.get(rel);
-    if (!found) {
-      found = rel === '' ? root() : parentOf(rel).then((parent) => (parent ? lookupIn(parent, rel, true) : undefined));
+  const directory = (rel: string): Found | undefined => {
+    let found: Found | undefined;
+    if (dirs.has(rel)) found = dirs.get(rel);
+    else {
+      const parent = rel === '' ? undefined : parentOf(rel);
+      found = rel === '' ? root() : parent ? lookupIn(parent, rel, true) : undefined;
       dirs.set(rel, found);
     }
-    return found.then((f) => (f?.st.isDirectory() ? f : undefined));
+    return found?.st.isDirectory() ? found : undefined;
   };
 
-  const root = async (): Promise<Found | undefined> => {
+  const root = (): Found | undefined => {
     const merged: string[] = [];
     for (const layer of layers) {
       merged.push(layer);
       if (isOverlayOpaque(rawXattrs(layer))) break;
     }
     const top = merged[0];
-    return top === undefined ? undefined : { abs: top, st: await lstat(top), raw: rawXattrs(top), merged };
+    return top === undefined ? undefined : { abs: top, st: lstatSync(top), raw: rawXattrs(top), merged };
   };
 
-  const parentOf = (rel: string): Promise<Found | undefined> => directory(path.posix.dirname(rel) === '.' ? '' : path.posix.dirname(rel));
+  const parentOf = (rel: string): Found | undefined => directory(path.posix.dirname(rel) === '.' ? '' : path.posix.dirname(rel));
 
-  const metaOf = async (found: Found): Promise<EntryMeta> => {
+  const metaOf = (found: Found): EntryMeta => {
     const type = typeOfStats(found.st) ?? 'file';
     return metaOfStats(found.st, type, {
-      ...(type === 'symlink' ? { linkname: await readlink(found.abs) } : {}),
+      ...(type === 'symlink' ? { linkname: readlinkSync(found.abs) } : {}),
       xattrs: layerXattrs(found.raw),
     });
   };
 
-  const find = async (rel: string): Promise<Found | undefined> => {
+  const find = (rel: string): Found | undefined => {
     if (rel === '') return directory('');
-    const parent = await parentOf(rel);
+    const parent = parentOf(rel);
     return parent ? lookupIn(parent, rel, false) : undefined;
   };
 
   return {
     async entry(rel) {
-      const found = await find(rel);
+      const found = find(rel);
       return found && typeOfStats(found.st) !== undefined ? metaOf(found) : undefined;
     },
     async children(rel) {
-      const dir = await directory(rel);
+      const dir = directory(rel);
       if (!dir) return [];
       const names = new Set<string>();
-      for (const layer of dir.merged) for (const name of await readdir(path.join(layer, rel))) names.add(name);
+      for (const layer of dir.merged) for (const name of readdirSync(path.join(layer, rel))) names.add(name);
       const out: LowerEntry[] = [];
       for (const name of names) {
-        const found = await lookupIn(dir, rel === '' ? name : `${rel}/${name}`, false);
-        if (found && typeOfStats(found.st) !== undefined) out.push({ name, meta: await metaOf(found) });
+        const found = lookupIn(dir, rel === '' ? name : `${rel}/${name}`, false);
+        if (found && typeOfStats(found.st) !== undefined) out.push({ name, meta: metaOf(found) });
       }
       return out;
     },
     async content(rel) {
-      const found = await find(rel);
+      const found = find(rel);
       if (!found?.st.isFile()) throw new CairnError('not-found', `no file /${rel} in the lower layers`, { path: `/${rel}` });
       return createReadStream(found.abs);
     },

@@ -25,10 +25,8 @@
  * directories (as the container's mount sees them) or its union view. `layerFromOverlayUpper`
  * (./overlay-layer.ts) turns an upper into the layer tar that `commit` stores.
  */
-import type { Stats } from 'node:fs';
-import { lstat, readdir, readlink } from 'node:fs/promises';
+import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 import path from 'node:path';
-import { errnoCode } from '../errors.js';
 import { isOverlayOpaque, isOverlayWhiteout } from '../layer/whiteout.js';
 import { splitDev } from '../sys/mknod.js';
 import type { UnionView } from '../union/view.js';
@@ -71,41 +69,38 @@ export async function diffOverlayUpper(upperDir: string, lowerTree: UnionView | 
   const lower = asOverlayLower(lowerTree);
   const out: Change[] = [];
 
-  const children = async (rel: string): Promise<UpperChild[]> => {
+  // Metadata is read with synchronous calls (the xattr calls are synchronous anyway): an
+  // lstat or readdir takes microseconds, a thread-pool round trip for it several times that, and
+  // `cairn diff CONTAINER` is mostly such calls.
+  const children = (rel: string): UpperChild[] => {
     const dir = rel === '' ? root : path.join(root, rel);
-    const found = await Promise.all(
-      (await readdir(dir)).map(async (name): Promise<UpperChild | undefined> => {
-        const abs = path.join(dir, name);
-        let st: Stats;
-        try {
-          st = await lstat(abs);
-        } catch (err) {
-          if (errnoCode(err) === 'ENOENT') return undefined;
-          throw err;
-        }
-        if (typeOfStats(st) === undefined) return undefined;
-        const whiteout = st.isCharacterDevice() && isOverlayWhiteout({ type: 'char', ...devOf(st) });
-        const raw = whiteout ? {} : st.isDirectory() || withXattrs ? rawXattrs(abs) : {};
-        return { name, rel: rel === '' ? name : `${rel}/${name}`, abs, st, whiteout, raw };
-      }),
-    );
-    return found.filter((c): c is UpperChild => c !== undefined).sort((a, b) => compareNames(a.name, b.name));
+    const found: UpperChild[] = [];
+    for (const name of readdirSync(dir)) {
+      const abs = path.join(dir, name);
+      // Gone since the readdir (the container is running): not a change to report.
+      const st = lstatSync(abs, { throwIfNoEntry: false });
+      if (st === undefined || typeOfStats(st) === undefined) continue;
+      const whiteout = st.isCharacterDevice() && isOverlayWhiteout({ type: 'char', ...devOf(st) });
+      const raw = whiteout ? {} : st.isDirectory() || withXattrs ? rawXattrs(abs) : {};
+      found.push({ name, rel: rel === '' ? name : `${rel}/${name}`, abs, st, whiteout, raw });
+    }
+    return found.sort((a, b) => compareNames(a.name, b.name));
   };
 
-  const upperMeta = async (child: UpperChild): Promise<EntryMeta> => {
+  const upperMeta = (child: UpperChild): EntryMeta => {
     const type = typeOfStats(child.st) ?? 'file';
     return metaOfStats(child.st, type, {
-      ...(type === 'symlink' ? { linkname: await readlink(child.abs) } : {}),
+      ...(type === 'symlink' ? { linkname: readlinkSync(child.abs) } : {}),
       ...(withXattrs ? { xattrs: layerXattrs(child.raw) } : {}),
     });
   };
 
   /** Everything below an upper directory the lower does not have: all `A`. */
-  const addAll = async (rel: string): Promise<void> => {
-    for (const child of await children(rel)) {
+  const addAll = (rel: string): void => {
+    for (const child of children(rel)) {
       if (child.whiteout) continue;
-      out.push({ path: `/${child.rel}`, kind: 'A', after: await upperMeta(child) });
-      if (child.st.isDirectory()) await addAll(child.rel);
+      out.push({ path: `/${child.rel}`, kind: 'A', after: upperMeta(child) });
+      if (child.st.isDirectory()) addAll(child.rel);
     }
   };
 
@@ -117,7 +112,7 @@ export async function diffOverlayUpper(upperDir: string, lowerTree: UnionView | 
   const visit = async (rel: string, hidden: boolean): Promise<boolean> => {
     let direct = false;
     const kept = new Set<string>();
-    for (const child of await children(rel)) {
+    for (const child of children(rel)) {
       const before = await lower.entry(child.rel);
       if (child.whiteout) {
         if (before && !hidden) {
@@ -127,11 +122,11 @@ export async function diffOverlayUpper(upperDir: string, lowerTree: UnionView | 
         continue;
       }
       kept.add(child.name);
-      let after = await upperMeta(child);
+      let after = upperMeta(child);
       if (!before) {
         out.push({ path: `/${child.rel}`, kind: 'A', after });
         direct = true;
-        if (after.type === 'directory') await addAll(child.rel);
+        if (after.type === 'directory') addAll(child.rel);
         continue;
       }
       let verdict = compareEntries(before, after);
@@ -150,7 +145,7 @@ export async function diffOverlayUpper(upperDir: string, lowerTree: UnionView | 
         continue;
       }
       if (verdict === 'changed') out.push(change);
-      if (after.type === 'directory') await addAll(child.rel);
+      if (after.type === 'directory') addAll(child.rel);
     }
     if (hidden) {
       for (const entry of await lower.children(rel)) {

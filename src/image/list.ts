@@ -54,5 +54,10 @@ export async function listImages(store: Store): Promise<ImageSummary[]> {
     const image = await manifestOf(store, record.descriptor);
     summaries.push(await summarize(store, image, record.name, record.tag));
   }
-  return summaries.sort((a, b) => Date.parse(b.config.created ?? '0') - Date.parse(a.config.created ?? '0'));
+  return summaries.sort(newestFirst);
+}
+
+/** Orders summaries newest first by their config's `created` (docker's order for `images`). */
+export function newestFirst(a: ImageSummary, b: ImageSummary): number {
+  return Date.parse(b.config.created ?? '0') - Date.parse(a.config.created ?? '0');
 }

@@ -1,13 +1,15 @@
 /**
  * @module layer/index-store
- * Layer indexes in the store: read them from meta (keyed by diffID), or build them in one pass
- * over the blob (which also verifies the blob digest and the diffID) and save them together
- * with the blob's `LayerRecord`.
+ * Layer indexes in the store: read them from their files (`store.layerIndexes`, keyed by
+ * diffID), or build them in one pass over the blob (which also verifies the blob digest and the
+ * diffID) and save them, with the blob's `LayerRecord` in meta.
  *
- * Meta (LevelDB) allows one process at a time and costs ~0.09 s to open, so it is opened once
- * to read every index an operation needs and, only if some had to be built, once more to save
- * them. It is never held open while a layer is decompressed: another process may need it.
- * Two processes that build the same index at once both save the same bytes; that is harmless.
+ * `layerTables` reads indexes alone, without the meta database: what an image diff needs.
+ * `indexLayers` also gives each blob's record, for reading contents. Meta (LevelDB) allows one
+ * process at a time and costs ~0.06 s to load and open, so it is opened once to read the
+ * records an operation needs and, only if some had to be made, once more to save them. It is
+ * never held open while a layer is decompressed: another process may need it. Two processes
+ * that build the same index at once both save the same bytes; that is harmless.
  */
 import { open } from 'node:fs/promises';
 import type { Digest } from '../digest/index.js';
@@ -92,9 +94,36 @@ export async function indexImage(
   return indexLayers(store, await imageLayers(store, image), options);
 }
 
+/** The stored index of every layer that has a readable one, by diffID (each read once). */
+function storedIndexes(store: Store, layers: readonly LayerRef[]): Map<Digest, StoredIndex> {
+  const found = new Map<Digest, StoredIndex>();
+  for (const { diffId } of layers) {
+    if (found.has(diffId)) continue;
+    const bytes = store.layerIndexes.get(diffId);
+    const table = bytes ? readSafely(bytes) : undefined;
+    if (table && table.diffId === diffId) found.set(diffId, new StoredIndex(table));
+  }
+  return found;
+}
+
 /**
- * Indexes of `layers`, in order: one meta open to read them all, builds for the missing ones
- * (one pass each, outside the lock), and one meta open to save what was built.
+ * The index tables of `layers`, in order (one per layer; layers with the same diffID share
+ * one). Stored indexes are read without opening meta; when one is missing, `indexLayers` builds
+ * it (and the records).
+ *
+ * @example
+ * const [base, top] = await layerTables(store, await imageLayers(store, image));
+ */
+export async function layerTables(store: Store, layers: readonly LayerRef[]): Promise<IndexTable[]> {
+  const found = storedIndexes(store, layers);
+  if (layers.every((l) => found.has(l.diffId))) return layers.map((l) => (found.get(l.diffId) as StoredIndex).table);
+  return (await indexLayers(store, layers)).map((l) => l.table);
+}
+
+/**
+ * Indexes of `layers`, in order, with their blobs' records: stored indexes read from their
+ * files, one meta open to read the records, builds for the missing indexes (one pass each,
+ * outside the lock), and one meta open to save the records made.
  */
 export async function indexLayers(
   store: Store,
@@ -102,20 +131,14 @@ export async function indexLayers(
   options: IndexOptions = {},
 ): Promise<IndexedLayer[]> {
   if (layers.length === 0) return [];
-  const found = new Map<Digest, StoredIndex>();
+  const found = storedIndexes(store, layers);
   const records = new Map<Digest, LayerRecord>();
   await store.withMeta(async (meta) => {
     for (const { descriptor, diffId } of layers) {
-      if (!found.has(diffId)) {
-        const bytes = await meta.layerIndexes.get(diffId);
-        const table = bytes ? readSafely(bytes) : undefined;
-        if (table && table.diffId === diffId) found.set(diffId, new StoredIndex(table));
-      }
       const record = await meta.layers.get(descriptor.digest);
       if (record && record.diffId === diffId) records.set(descriptor.digest, record);
     }
   });
-  const newIndexes = new Map<Digest, Uint8Array>();
   const newRecords = new Map<Digest, LayerRecord>();
   for (const layer of layers) {
     const { descriptor, diffId } = layer;
@@ -133,12 +156,11 @@ export async function indexLayers(
     const bytes = encodeLayerIndex(index);
     found.set(diffId, new StoredIndex(IndexTable.read(bytes), index));
     records.set(descriptor.digest, record);
-    newIndexes.set(diffId, bytes);
+    await store.layerIndexes.put(diffId, bytes);
     newRecords.set(descriptor.digest, record);
   }
   if (newRecords.size > 0) {
     await store.withMeta(async (meta) => {
-      for (const [diffId, bytes] of newIndexes) await meta.layerIndexes.put(diffId, bytes);
       for (const [digest, record] of newRecords) await meta.layers.put(digest, record);
     });
   }

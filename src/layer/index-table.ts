@@ -35,7 +35,18 @@ import {
 const TYPE_FILE = TYPES.indexOf('file');
 const TYPE_CHAR = TYPES.indexOf('char');
 const TYPE_BLOCK = TYPES.indexOf('block');
+const TYPE_DIRECTORY = TYPES.indexOf('directory');
 const SLASH = 0x2f;
+const DOT = 0x2e;
+const W = 0x77;
+const H = 0x68;
+
+/** `nameFlags`: the path is `.`, the archive root itself. */
+export const NAME_ROOT = 1;
+/** `nameFlags`: the path climbs out of the root (`..`, `../x`); the applier clamps it. */
+export const NAME_CLIMBS = 2;
+/** `nameFlags`: the last component starts with `.wh.` (an OCI whiteout, valid or not). */
+export const NAME_WHITEOUT = 4;
 
 /** The key byte of a path byte: `/` sorts before every other byte. */
 const keyByte = (b: number): number => (b === SLASH ? 0 : b);
@@ -103,6 +114,8 @@ export class IndexTable {
   readonly #shared: Uint32Array;
   /** Entries that sort before the entry just before them in archive order (1) or not (0). */
   readonly #outOfOrder: Uint8Array;
+  /** Per entry: NAME_ROOT, NAME_CLIMBS, NAME_WHITEOUT (see `nameFlags`). */
+  readonly #nameFlags: Uint8Array;
   /** Whether archive order is already key order (then `sorted` is the identity). */
   readonly #inOrder: boolean;
   #sorted: Uint32Array | undefined;
@@ -128,6 +141,7 @@ export class IndexTable {
     const tail = new Uint32Array(count);
     const sharedBytes = new Uint32Array(count);
     const outOfOrder = new Uint8Array(count);
+    const nameFlags = new Uint8Array(count);
     let prevStart = 0;
     let prevLen = 0;
     let prevMtime = 0;
@@ -157,6 +171,20 @@ export class IndexTable {
       sharedBytes[i] = shared;
       pathStart[i] = start;
       pathEnd[i] = start + len;
+      // What the union's lazy lower (`src/union/lower-stack.ts`) asks of every entry, found
+      // here where the path bytes are at hand rather than in another pass over all entries.
+      const path = arena.buf;
+      let flags = 0;
+      if (path[start] === DOT && (len === 1 || path[start + 1] === DOT)) {
+        if (len === 1) flags = NAME_ROOT;
+        else if (len === 2 || path[start + 2] === SLASH) flags = NAME_CLIMBS;
+      }
+      let base = start + len;
+      while (base > start && path[base - 1] !== SLASH) base--;
+      if (start + len - base > 3 && path[base] === DOT && path[base + 1] === W && path[base + 2] === H && path[base + 3] === DOT) {
+        flags |= NAME_WHITEOUT;
+      }
+      nameFlags[i] = flags;
       prevStart = start;
       prevLen = len;
       const n = i * 6;
@@ -198,6 +226,7 @@ export class IndexTable {
     this.#tail = tail;
     this.#shared = sharedBytes;
     this.#outOfOrder = outOfOrder;
+    this.#nameFlags = nameFlags;
     this.#inOrder = inOrder;
   }
 
@@ -206,7 +235,7 @@ export class IndexTable {
    * 'invalid-document'; invalid UTF-8 in a name fails when that name is decoded).
    *
    * @example
-   * const table = IndexTable.read(await meta.layerIndexes.get(diffId));
+   * const table = IndexTable.read(store.layerIndexes.get(diffId) as Uint8Array);
    * const i = table.find(pathKey('etc/passwd')); // -1 when absent
    */
   static read(bytes: Uint8Array): IndexTable {
@@ -220,6 +249,16 @@ export class IndexTable {
 
   type(i: number): TarEntryType {
     return TYPES[(this.#head[i] as number) & 0x07] as TarEntryType;
+  }
+
+  /** Whether entry `i` is a directory (cheaper than comparing `type(i)`). */
+  isDirectory(i: number): boolean {
+    return ((this.#head[i] as number) & 0x07) === TYPE_DIRECTORY;
+  }
+
+  /** What entry `i`'s path is: NAME_ROOT, NAME_CLIMBS, NAME_WHITEOUT bits (0 for a plain path). */
+  nameFlags(i: number): number {
+    return this.#nameFlags[i] as number;
   }
 
   /** The path bytes of entry `i` (a view: do not keep it across tables). */
@@ -336,13 +375,25 @@ export class IndexTable {
     // bytes: `a.b` before `a/c`): an entry out of place is moved where a binary search of the
     // sorted part puts it, which costs little when few are.
     if (!this.#inOrder) {
+      // A local: this loop runs once per table, cold, where each private field access costs.
+      const outOfOrder = this.#outOfOrder;
       for (let p = 1; p < order.length; p++) {
         const entry = p; // order[p] is still p: nothing after p has moved yet
         // In order after its archive predecessor, which is the largest so far: in place.
-        if (this.#outOfOrder[p] === 0 && order[p - 1] === p - 1) continue;
+        if (outOfOrder[p] === 0 && order[p - 1] === p - 1) continue;
         if (this.#compareEntries(order[p - 1] as number, entry) <= 0) continue;
-        let lo = 0;
+        // Its place is nearly always just before the few entries that came too early (after
+        // `a.b`, Go's order puts all of `a/`): gallop back from the end, then bisect.
         let hi = p - 1;
+        let lo = 0;
+        for (let step = 1; hi - step >= 0; step *= 2) {
+          const at = hi - step;
+          if (this.#compareEntries(order[at] as number, entry) <= 0) {
+            lo = at + 1;
+            break;
+          }
+          hi = at;
+        }
         while (lo < hi) {
           const mid = (lo + hi) >>> 1;
           if (this.#compareEntries(order[mid] as number, entry) <= 0) lo = mid + 1;
@@ -363,12 +414,11 @@ export class IndexTable {
     const la = (this.#pathEnd[a] as number) - sa;
     const lb = (this.#pathEnd[b] as number) - sb;
     const n = Math.min(la, lb);
-    for (let k = 0; k < n; k++) {
-      const x = keyByte(arena[sa + k] as number);
-      const y = keyByte(arena[sb + k] as number);
-      if (x !== y) return x - y;
-    }
-    return la - lb;
+    // The shared prefix first, byte for byte (no key mapping: equal bytes have equal keys).
+    let k = 0;
+    while (k < n && arena[sa + k] === arena[sb + k]) k++;
+    if (k === n) return la - lb;
+    return keyByte(arena[sa + k] as number) - keyByte(arena[sb + k] as number);
   }
 
   /** Compares entry `i`'s key with `key`: negative when the entry sorts first. */
@@ -415,7 +465,7 @@ export class IndexTable {
  * values are copies (the input buffer may be reused by the caller).
  *
  * @example
- * const index = decodeLayerIndex(await meta.layerIndexes.get(diffId));
+ * const index = decodeLayerIndex(store.layerIndexes.get(diffId) as Uint8Array);
  */
 export function decodeLayerIndex(bytes: Uint8Array): LayerIndex {
   return IndexTable.read(bytes).toIndex();

@@ -2,7 +2,7 @@
  * @module layer/layer-index
  * The layer index (design §3): the ordered list of a layer's tar entries with their metadata,
  * content sha256 and content offset in the uncompressed tar, and its compact binary encoding
- * (stored in meta keyed by diffID) and JSON form (for `--json` output and debugging). The
+ * (stored as one file per diffID: `src/store/layer-indexes.ts`) and JSON form (for `--json` output and debugging). The
  * decoder is `./index-table.ts` (`decodeLayerIndex`, and `IndexTable` for lookups without
  * decoding every entry).
  *
@@ -159,15 +159,28 @@ export class Reader {
   }
 
   #longVarint(): number {
+    // Locals, not `this.byte()` per byte: a layer's scan reads tens of thousands of these while
+    // its code is still cold, where every call and field access counts.
+    const buf = this.buf;
+    let pos = this.pos;
     let value = 0;
     let scale = 1;
     for (;;) {
-      const b = this.byte();
+      const b = buf[pos];
+      if (b === undefined) {
+        this.pos = pos;
+        this.fail('unexpected end');
+      }
+      pos++;
       value += (b & 0x7f) * scale;
       if (b < 0x80) break;
       scale *= 0x80;
-      if (scale > 2 ** 56) this.fail('varint too long');
+      if (scale > 2 ** 56) {
+        this.pos = pos;
+        this.fail('varint too long');
+      }
     }
+    this.pos = pos;
     if (!Number.isSafeInteger(value)) this.fail('integer out of range');
     return value;
   }
@@ -258,7 +271,7 @@ function sharedPrefix(a: Uint8Array, b: Uint8Array): number {
  * The compact binary form of an index (see the module comment).
  *
  * @example
- * await meta.layerIndexes.put(index.diffId, encodeLayerIndex(index));
+ * await store.layerIndexes.put(index.diffId, encodeLayerIndex(index));
  */
 export function encodeLayerIndex(index: LayerIndex): Uint8Array {
   const w = new Writer();

@@ -32,9 +32,9 @@
  * Decompression work is reported through `onDecompress(bytes)` so tests can count it.
  */
 import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { randomHex } from '../sys/crypto.js';
 import { digestHex, type Digest } from '../digest/index.js';
 import { CairnError, errnoCode } from '../errors.js';
 import { decompressStream, scanLayer, type Compression } from '../tar/index.js';
@@ -97,7 +97,7 @@ export class SeekableWriter {
 
   static async create(store: Store, diffId: Digest): Promise<SeekableWriter> {
     await mkdir(store.paths.tmp, { recursive: true });
-    const temp = path.join(store.paths.tmp, `seekable-${randomBytes(8).toString('hex')}`);
+    const temp = path.join(store.paths.tmp, `seekable-${randomHex(8)}`);
     return new SeekableWriter(await open(temp, 'wx', 0o644), temp, seekableCachePath(store, diffId));
   }
 

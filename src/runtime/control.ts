@@ -15,14 +15,15 @@
  * await stop(containerDir, { timeoutSec: 10 });
  * await cleanup(containerDir);
  */
-import { randomBytes } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { randomHex } from '../sys/crypto.js';
 import { CairnError, errnoCode } from '../errors.js';
 import { forwardSignals, supervisedIO, type Stdio } from './io.js';
 import { readLogFile, type FollowOptions, type LogLine } from './logs.js';
 import type { PortMapping } from './ports.js';
-import { delay, isAlive, signalName } from './proc.js';
+import { delay, signalName } from './proc.js';
+import { reconcileLost } from './reconcile.js';
 import { RuncRuntime } from './runc.js';
 import { execProcess, type ExecOptions } from './spec.js';
 import {
@@ -30,7 +31,6 @@ import {
   readRecordedState,
   runtimeContext,
   supervisorLost,
-  writeState,
   type ContainerPaths,
   type ContainerState,
 } from './state.js';
@@ -121,44 +121,15 @@ export async function runAttached(opts: AttachedOptions): Promise<number> {
 
 /**
  * The container's state, or null when it has none. When the state says created/running but its
- * supervisor is dead, this kills what is left of the container (`runtime.delete`) and records it
- * exited (137, with `error` saying why) before returning.
+ * supervisor is dead, this finishes the container first (runtime/reconcile): kills what is left
+ * of it, unmounts, and records it exited (137, with `error` saying why) — or, for `run -d --rm`,
+ * removes it and returns null.
  */
 export async function readState(containerDir: string, opts: { runtime?: Runtime } = {}): Promise<ContainerState | null> {
   const paths = containerPaths(containerDir);
   const state = await readRecordedState(paths);
   if (!state || !(await supervisorLost(state))) return state;
-  // The supervisor is dead, so the file is final now: read it again (it may have finished
-  // writing "exited" just before dying).
-  const last = (await readRecordedState(paths)) ?? state;
-  if (last.status === 'exited') return last;
-  await watchdogDone(paths);
-  const runtime = opts.runtime ?? resolveRuntime(last.runtime, last.runtimeBinary);
-  const alive = await isAlive(last.pid);
-  try {
-    await runtime.delete(runtimeContext(paths, last.id), alive && last.pid ? last.pid.pid : null);
-  } catch {
-    // best effort: the state below still tells the truth about the supervisor
-  }
-  const final: ContainerState = {
-    ...last,
-    status: 'exited',
-    exitCode: last.exitCode ?? 137,
-    error: last.error ?? `its supervisor (pid ${last.supervisor.pid}) died`,
-    finishedAt: new Date().toISOString(),
-  };
-  await writeState(paths, final);
-  return final;
-}
-
-/**
- * Waits (up to 10 s) for a dead supervisor's watchdog to finish its teardown (it holds
- * `watchdogLock` while it lives), so the container is recorded exited only once nothing of it is
- * running or mounted any more. Best effort: a lock never released is waited out, not fatal.
- */
-async function watchdogDone(paths: ContainerPaths): Promise<void> {
-  const { FileLock } = await import('../sys/lock.js');
-  await new FileLock(paths.watchdogLock).exclusive(async () => undefined, { timeoutMs: 10_000 }).catch(() => undefined);
+  return reconcileLost(paths, (last) => opts.runtime ?? resolveRuntime(last.runtime, last.runtimeBinary));
 }
 
 /**
@@ -272,7 +243,7 @@ export async function exec(containerDir: string, opts: ExecRunOptions): Promise<
   const runtime = resolveRuntime(state.runtime, state.runtimeBinary);
   const tty = opts.tty ?? false;
   const io = supervisedIO(opts.stdio, tty, opts.interactive ?? false);
-  const scratch = path.join(paths.dir, `exec-${randomBytes(6).toString('hex')}`);
+  const scratch = path.join(paths.dir, `exec-${randomHex(6)}`);
   const logFile = `${scratch}.log`;
   try {
     const launched = await runtime.exec({
@@ -316,14 +287,13 @@ export function followLogs(containerDir: string, opts: Omit<FollowOptions, 'fini
 }
 
 /**
- * Removes every runtime trace of an exited container: the runtime's state and cgroups
- * (`runc delete --force`), the pid file and scratch files. Leaves state.json, config.json and the
- * logs to the container module (its `rm` deletes the directory).
+ * Ends what the runtime keeps of a container (`runc delete --force`: its state and cgroups),
+ * leaving every file in the directory, for a caller that deletes the directory next.
  *
  * @throws CairnError 'conflict' when the container is running and `force` is not set; with
  *   `force` it is killed first.
  */
-export async function cleanup(containerDir: string, opts: { force?: boolean } = {}): Promise<void> {
+export async function releaseRuntime(containerDir: string, opts: { force?: boolean } = {}): Promise<void> {
   const paths = containerPaths(containerDir);
   let state = await readState(containerDir);
   if (state && state.status !== 'exited') {
@@ -334,11 +304,26 @@ export async function cleanup(containerDir: string, opts: { force?: boolean } = 
     const runtime = resolveRuntime(state.runtime, state.runtimeBinary);
     await runtime.delete(runtimeContext(paths, state.id), null);
   }
-  for (const file of [paths.runtimeState, paths.runtimeLog, paths.pidFile, paths.supervisorConfig]) {
-    try {
-      await rm(file, { recursive: true, force: true });
-    } catch (err) {
-      if (errnoCode(err) !== 'ENOENT') throw err;
-    }
-  }
+}
+
+/**
+ * Removes every runtime trace of an exited container: the runtime's state and cgroups
+ * (`releaseRuntime`), the pid file and scratch files. Leaves state.json, config.json and the
+ * logs to the container module (its `rm` deletes the directory).
+ *
+ * @throws CairnError 'conflict' when the container is running and `force` is not set; with
+ *   `force` it is killed first.
+ */
+export async function cleanup(containerDir: string, opts: { force?: boolean } = {}): Promise<void> {
+  await releaseRuntime(containerDir, opts);
+  const paths = containerPaths(containerDir);
+  await Promise.all(
+    [paths.runtimeState, paths.runtimeLog, paths.pidFile, paths.supervisorConfig].map(async (file) => {
+      try {
+        await rm(file, { recursive: true, force: true });
+      } catch (err) {
+        if (errnoCode(err) !== 'ENOENT') throw err;
+      }
+    }),
+  );
 }

@@ -21,7 +21,8 @@ import { CairnError } from '../errors.js';
 import { assertNotRunning, resolveRuntime, runtimeBinaryOf, runtimeId, type ContainerRunOptions } from './control.js';
 import type { PortMapping } from './ports.js';
 import { containerPaths, type ContainerState } from './state.js';
-import { readyError, type ExitActions, type ReadyMessage } from './supervisor.js';
+import type { ExitActions } from './exit-actions.js';
+import { readyError, type ReadyMessage } from './supervisor.js';
 import type { RuntimeName } from './types.js';
 
 /** What supervisor-main reads from `<containerDir>/supervisor.json`. */

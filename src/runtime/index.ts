@@ -40,11 +40,12 @@ export {
   exec,
   followLogs,
   cleanup,
+  releaseRuntime,
 } from './control.js';
 export type { RuntimeChoice, ContainerRunOptions, AttachedOptions, ExecRunOptions } from './control.js';
 export { startDetached, supervisorScript } from './detach.js';
 export type { DetachedOptions, SupervisorConfig } from './detach.js';
-export type { ExitActions } from './supervisor.js';
+export type { ExitActions } from './exit-actions.js';
 export type {
   RuntimeSpec,
   ProcessSpec,

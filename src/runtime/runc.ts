@@ -168,6 +168,7 @@ export class RuncRuntime implements Runtime {
       what,
       data: { runtime: 'runc', ...data },
       findPid: () => readPid(pidFile),
+      pidFile,
       // A clean exit after a start is the common case: skip reading the log then.
       startFailure: (status, started) => (status === 0 && started ? Promise.resolve(null) : runcLogError(opts.logFile, offset)),
       ...(cleanup ? { finally: cleanup } : {}),

@@ -171,7 +171,8 @@ export async function generateSpec(image: ImageConfig, opts: SpecOptions): Promi
   const network = opts.network ?? 'private';
   const args = processArgs(image, opts);
   const cwd = absoluteDir(opts.workdir ?? image.config?.WorkingDir ?? '/', 'the working directory');
-  const user = await resolveUser(opts.rootfs, opts.user ?? image.config?.User);
+  // Two independent reads (the rootfs's passwd/group, /proc/self/limits): at once.
+  const [user, hardLimits] = await Promise.all([resolveUser(opts.rootfs, opts.user ?? image.config?.User), opts.hardLimits ?? readHardLimits()]);
 
   const env = mergeEnv(image.config?.Env ?? [], opts.env ?? []);
   addDefault(env, 'PATH', DEFAULT_PATH);
@@ -186,7 +187,7 @@ export async function generateSpec(image: ImageConfig, opts: SpecOptions): Promi
     env,
     cwd,
     capabilities: capabilities(user.uid),
-    rlimits: containerRlimits(opts.hardLimits ?? (await readHardLimits()), opts.rlimits),
+    rlimits: containerRlimits(hardLimits, opts.rlimits),
     noNewPrivileges: opts.noNewPrivileges ?? true,
   };
 

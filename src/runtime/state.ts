@@ -10,15 +10,17 @@
  *
  * Liveness: a state that says created/running names its supervisor by pid *and* start time. A
  * reader that finds that process gone (SIGKILL, OOM, crash) reports the container exited, and
- * is the one that cleans up (`reconcile`): it kills whatever is left of the container and records
- * the exit, once. The watchdog of a detached container normally got there first.
+ * is the one that cleans up (runtime/reconcile): it kills whatever is left of the container, does
+ * the supervisor's exit actions and records the exit, once. The watchdog of a detached container
+ * normally got there first (runtime/watchdog).
  */
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { replaceVia } from '../sys/atomic.js';
 import { CairnError, errnoCode } from '../errors.js';
 import { isAlive, type ProcessIdentity } from './proc.js';
 import type { RuntimeContext, RuntimeName } from './types.js';
+import type { ExitActions } from './exit-actions.js';
 import type { PortMapping } from './ports.js';
 
 export type ContainerStatus = 'created' | 'running' | 'exited';
@@ -44,6 +46,8 @@ export interface ContainerState {
   finishedAt: string | null;
   /** Published ports as bound (a requested port 0 shows the port the kernel chose). */
   ports: PortMapping[];
+  /** The supervisor's cleanup after the exit, for whoever finishes the container if it dies. */
+  onExit?: ExitActions;
 }
 
 /** The files of one container that the runtime layer owns, all under `containerDir`. */
@@ -88,14 +92,7 @@ export function runtimeContext(paths: ContainerPaths, id: string): RuntimeContex
 
 /** Replaces `file` atomically (no fsync: see the module comment). */
 export async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
-  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    await writeFile(temp, `${JSON.stringify(value, null, 2)}\n`, { flag: 'wx' });
-    await rename(temp, file);
-  } catch (err) {
-    await rm(temp, { force: true });
-    throw err;
-  }
+  await replaceVia(file, (temp) => writeFile(temp, `${JSON.stringify(value, null, 2)}\n`, { flag: 'wx' }));
 }
 
 export async function writeState(paths: ContainerPaths, state: ContainerState): Promise<void> {

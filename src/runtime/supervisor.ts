@@ -9,26 +9,25 @@
  * (and to the attached streams); when it exits, stop the proxy, finish the log, do the exit
  * actions (unmount the root filesystem; with `--rm`, remove the container), record `exited`.
  *
- * The watchdog is a tiny `/bin/sh` reading a pipe from us. We write `ok` when we finish; if we die
- * instead (SIGKILL, crash), the pipe closes, `read` returns nothing and the shell runs the
- * runtime's teardown (`runc delete --force`): the container never outlives its supervisor, and
- * readers see the dead supervisor and report the container exited (runtime/state).
+ * If we die instead (SIGKILL, crash), the watchdog (runtime/watchdog) tears the container down and
+ * does the exit actions, and readers see the dead supervisor and record the exit
+ * (runtime/reconcile). The exit actions are in the state for them.
  *
  * Output on stderr is held back until the container has started: until then only the runtime
  * writes there (runc's "runc run failed: ..."), and that text belongs in the error, not the log.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import type { ChildProcess } from 'node:child_process';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
+import { createHash } from '../sys/crypto.js';
 import { CairnError, isCairnError } from '../errors.js';
+import { removeContainerDir, unmountAll, type ExitActions } from './exit-actions.js';
 import { LogWriter, type LogStream } from './logs.js';
 import { PortProxy, type PortMapping } from './ports.js';
 import { identityOf, selfIdentity } from './proc.js';
-import { shQuote } from './runc.js';
-import { unmount } from '../sys/mount.js';
 import { runtimeContext, writeState, type ContainerPaths, type ContainerState } from './state.js';
 import type { Launched, Runtime, RuntimeSpec, StdioSlot } from './types.js';
+import { finishWatchdog, startWatchdog } from './watchdog.js';
 
 /** Where the container's stdio goes. */
 export interface SupervisedIO {
@@ -66,18 +65,6 @@ export interface SuperviseOptions {
   onExit?: ExitActions;
 }
 
-/**
- * A detached container's cleanup, done by its supervisor as soon as the container exits, so no
- * later command is needed: the container module's mounts and `--rm`, given as data because
- * this layer cannot call into the container module.
- */
-export interface ExitActions {
-  /** Mount points to detach (the overlay root filesystem), before `exited` is recorded. */
-  unmount?: readonly string[];
-  /** Delete the whole container directory after the exit (`run -d --rm`). */
-  remove?: boolean;
-}
-
 /** docker's exit codes for a container that never ran: 127 not found, 126 not executable, 125 other. */
 export function startFailureCode(reason: string): number {
   if (/not found|no such file/i.test(reason)) return 127;
@@ -112,7 +99,9 @@ export class Supervision {
   static async begin(options: SuperviseOptions): Promise<Supervision> {
     const { paths } = options;
     const opts = { ...options, spec: withCgroupsPath(options.spec, options.id, paths.dir) };
-    const self = { ...(await selfIdentity()), detached: opts.detached };
+    // The runtime's state directory is made while this process's identity is read.
+    const [identity] = await Promise.all([selfIdentity(), mkdir(paths.runtimeState, { recursive: true })]);
+    const self = { ...identity, detached: opts.detached };
     let state: ContainerState = {
       version: 1,
       id: opts.id,
@@ -126,6 +115,7 @@ export class Supervision {
       startedAt: null,
       finishedAt: null,
       ports: [...(opts.ports ?? [])],
+      ...(opts.onExit ? { onExit: opts.onExit } : {}),
     };
     // Writes are chained: two renames in flight could land in either order.
     let writing: Promise<void> = Promise.resolve();
@@ -141,7 +131,6 @@ export class Supervision {
       throw err;
     };
 
-    await mkdir(paths.runtimeState, { recursive: true });
     const writeConfig = writeFile(paths.config, JSON.stringify(opts.spec));
     let proxy: PortProxy | undefined;
     try {
@@ -186,7 +175,7 @@ export class Supervision {
         // A container process that is gone already (a short `run --rm` often ends before its
         // start is noticed) leaves the runtime to finish and clean up on its own: no watchdog.
         if (opts.watchdog !== false && identity !== null) {
-          watchdog = startWatchdog(watchdogCommand(opts.runtime.teardownCommand(runtimeContext(paths, opts.id), pid), opts.onExit), paths.watchdogLock);
+          watchdog = startWatchdog(paths, opts.runtime.teardownCommand(runtimeContext(paths, opts.id), pid), opts.onExit);
         }
         return record({ ...state, status: 'running', pid: identity ?? { pid, startTime: 0 }, startedAt: new Date().toISOString() });
       },
@@ -218,7 +207,7 @@ export class Supervision {
       const final = await record({ ...state, status: 'exited', exitCode, finishedAt: new Date().toISOString() });
       await finishWatchdog(watchdog);
       await rm(paths.pidFile, { force: true });
-      if (opts.onExit?.remove) await rm(paths.dir, { recursive: true, force: true });
+      if (opts.onExit?.remove) await removeContainerDir(paths.dir);
       return final;
     })();
     return new Supervision(started, finished, launched);
@@ -299,53 +288,10 @@ function copyOutput(
   });
 }
 
-/** Detaches each mount point; one that cannot be detached stays for `stop`/`rm`, which retry. */
-async function unmountAll(targets: readonly string[]): Promise<void> {
-  for (const target of targets) await unmount(target, { lazy: true }).catch(() => undefined);
-}
-
-/**
- * The watchdog's shell command: the runtime's teardown, then the exit unmounts (a killed
- * supervisor must not leave the root filesystem mounted either). `--rm` is not done there: the
- * record of a container whose supervisor died stays, for `ps -a` to show.
- */
-function watchdogCommand(teardown: string, actions: ExitActions | undefined): string {
-  return [teardown, ...(actions?.unmount ?? []).map((target) => `umount -l ${shQuote(target)}`)].join('; ');
-}
-
-/**
- * The watchdog runs under `flock LOCK` (util-linux): it holds the lock until its teardown is done,
- * so whoever finds the supervisor dead can wait for the teardown (readState) instead of racing
- * it — a `start` right after must not have its new mount unmounted by the old teardown.
- */
-function startWatchdog(teardown: string, lockFile: string): ChildProcess {
-  const guard = spawn('flock', ['-x', lockFile, '/bin/sh', '-c', `read line; [ "$line" = ok ] || { ${teardown}; } >/dev/null 2>&1`], {
-    stdio: ['pipe', 'ignore', 'ignore'],
-    detached: true, // its own session: a signal to our process group must not take it with us
-  });
-  guard.on('error', () => undefined);
-  guard.stdin?.on('error', () => undefined);
-  guard.unref();
-  return guard;
-}
-
 /** `p`, or nothing once `ms` have passed; the timer never outlives it (a CLI must exit promptly). */
 function withTimeout(p: Promise<unknown>, ms: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([p, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]).then(() => clearTimeout(timer));
-}
-
-/** Tells the watchdog all is well; resolves once the line is written (the process may exit next). */
-function finishWatchdog(guard: ChildProcess | undefined): Promise<void> {
-  const stdin = guard?.stdin;
-  if (!stdin || stdin.destroyed) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, 1000); // a watchdog that died already never acknowledges
-    stdin.end('ok\n', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
 }
 
 /** What supervisor-main sends on its ready pipe; an error is rebuilt as a CairnError by the starter. */

@@ -1,8 +1,9 @@
 /**
  * @module store/derived
  * gc's second sweep: derived data on disk that is keyed by layer identity rather than by blob —
- * seekable caches of compressed layers (`cairn/cache/seekable/<diffID>.tar.zst`) and unpacked
- * layer directories (`cairn/layers/<chainID>/`, overlay lowerdirs). Whatever no reachable image
+ * layer indexes (`cairn/indexes/<algorithm>/<hex>` of the diffID), seekable caches of compressed
+ * layers (`cairn/cache/seekable/<diffID>.tar.zst`) and unpacked layer directories
+ * (`cairn/layers/<chainID>/`, overlay lowerdirs). Whatever no reachable image
  * config names is removed; all of it can be made again from the blobs.
  */
 import { readdir, rm } from 'node:fs/promises';
@@ -39,7 +40,8 @@ async function list(dir: string): Promise<string[]> {
   try {
     return await readdir(dir);
   } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return [];
+    // ENOTDIR: a stray file where a directory of ours belongs (say, under `indexes/`) holds nothing.
+    if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return [];
     throw err;
   }
 }
@@ -47,6 +49,15 @@ async function list(dir: string): Promise<string[]> {
 export async function sweepDerived(store: Store, configs: Iterable<Digest>, dryRun: boolean): Promise<DerivedSweep> {
   const kept = await keptLayerIds(store, configs);
   const removed: string[] = [];
+  for (const algorithm of await list(store.paths.indexes)) {
+    const dir = path.join(store.paths.indexes, algorithm);
+    // Temp files of killed writers have names that are no hex digest: they go too.
+    for (const name of await list(dir)) {
+      if (kept.diffIds.has(name)) continue;
+      removed.push(path.relative(store.paths.cairn, path.join(dir, name)));
+      if (!dryRun) await rm(path.join(dir, name), { recursive: true, force: true });
+    }
+  }
   const seekable = path.join(store.paths.cache, 'seekable');
   for (const name of await list(seekable)) {
     if (kept.diffIds.has(name.replace(/\.tar\.zst$/, ''))) continue;

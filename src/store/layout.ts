@@ -54,6 +54,8 @@ export class OciLayout {
   async exists(): Promise<boolean> {
     let header: string;
     try {
+      // Synchronous: every command opens the store, and for a 31-byte file a thread-pool round
+      // trip (the first one also starts the pool) costs several times the read.
       header = readFileSync(path.join(this.root, 'oci-layout'), 'utf8');
     } catch (err) {
       if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return false;

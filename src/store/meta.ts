@@ -1,9 +1,9 @@
 /**
  * @module store/meta
  * The metadata database (`cairn/meta`, a level database). It holds what is expensive to derive
- * (layer records: diffID and uncompressed size of a layer blob; layer indexes by diffID) and
- * the build cache. The layer sections can be rebuilt from blobs (`fsck --rebuild`). Containers
- * are files under `cairn/containers/` instead (see src/container/record.ts for why).
+ * (layer records: diffID and uncompressed size of a layer blob) and the build cache. The layer
+ * records can be rebuilt from blobs (`fsck --rebuild`). Containers and layer indexes are files
+ * instead (see src/container/record.ts and src/store/layer-indexes.ts for why).
  *
  * LevelDB allows one process at a time, and opening it costs ~0.09 s here, so the store opens it
  * only for the span of one operation, under the store lock (see `Store.withMeta`), and commands
@@ -30,11 +30,6 @@ export interface Sublevel<V> {
 /** The typed sections of the database. */
 export interface Meta {
   readonly layers: Sublevel<LayerRecord>;
-  /**
-   * Layer indexes (design §3) keyed by diffID, in the binary encoding of
-   * `src/layer/layer-index.ts` (`encodeLayerIndex`/`decodeLayerIndex`). Derived.
-   */
-  readonly layerIndexes: Sublevel<Uint8Array>;
   /** Build cache: step key → result. Owned by the build module. */
   readonly buildCache: Sublevel<unknown>;
   /** Sections that `fsck --rebuild` may clear and re-derive. */
@@ -44,7 +39,7 @@ export interface Meta {
 interface LevelLike {
   open(): Promise<void>;
   close(): Promise<void>;
-  sublevel<V>(name: string, options: { valueEncoding: 'json' | 'view' }): RawSublevel<V>;
+  sublevel<V>(name: string, options: { valueEncoding: 'json' }): RawSublevel<V>;
 }
 
 interface RawSublevel<V> {
@@ -73,9 +68,11 @@ export async function withMetaDb<T>(dir: string, fn: (meta: Meta) => Promise<T>)
   try {
     const layers = wrap(db.sublevel<LayerRecord>('layers', { valueEncoding: 'json' }));
     const buildCache = wrap(db.sublevel<unknown>('build-cache', { valueEncoding: 'json' }));
-    const layerIndexes = wrap(db.sublevel<Uint8Array>('layer-indexes', { valueEncoding: 'view' }));
-    const derived = [layers, layerIndexes] as Sublevel<unknown>[];
-    return await fn({ layers, layerIndexes, buildCache, derived });
+    // Layer indexes were kept here before they became files: `fsck --rebuild` clears what an
+    // older store still holds.
+    const oldIndexes = wrap(db.sublevel<unknown>('layer-indexes', { valueEncoding: 'json' }));
+    const derived = [layers, oldIndexes] as Sublevel<unknown>[];
+    return await fn({ layers, buildCache, derived });
   } finally {
     await db.close();
   }

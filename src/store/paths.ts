@@ -17,6 +17,8 @@ export interface StorePaths {
   readonly layers: string;
   /** Derived caches (seekable copies of compressed layers, keyed by diffID). */
   readonly cache: string;
+  /** Layer indexes, one file per diffID (`store/layer-indexes.ts`). Derived. */
+  readonly indexes: string;
   readonly containers: string;
   readonly tmp: string;
   /** Exclusive while index.json or meta change. */
@@ -37,6 +39,7 @@ export function storePaths(root: string): StorePaths {
     meta: path.join(cairn, 'meta'),
     layers: path.join(cairn, 'layers'),
     cache: path.join(cairn, 'cache'),
+    indexes: path.join(cairn, 'indexes'),
     containers: path.join(cairn, 'containers'),
     tmp: path.join(cairn, 'tmp'),
     lock: path.join(cairn, 'lock'),

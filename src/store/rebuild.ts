@@ -5,9 +5,10 @@
  * (copying into the store checks only compressed digests, as skopeo does, so this is where a
  * lying config is caught).
  *
- * Layer indexes (design §3) are derived too: every derived section is cleared, and when a
- * `scanner` that also indexes is given (`indexingScanner` from `src/layer/index-store.ts`, which
- * builds the index in the same single pass), the indexes are written back. The scanner is
+ * Layer indexes (design §3, files: `./layer-indexes.ts`) are derived too: they are cleared with
+ * every derived section of meta, and when a `scanner` that also indexes is given
+ * (`indexingScanner` from `src/layer/index-store.ts`, which builds the index in the same single
+ * pass), the indexes are written back. The scanner is
  * injected because `store` sits below `layer` (design §9) and must not import it; without one
  * only records are rebuilt and indexes are built again on first use.
  */
@@ -97,7 +98,8 @@ export async function rebuildMeta(store: Store, options: RebuildOptions = {}): P
   await store.withMeta(async (meta) => {
     for (const section of meta.derived) await section.clear();
     for (const [digest, record] of records) await meta.layers.put(digest, record);
-    for (const [diffId, index] of indexes) await meta.layerIndexes.put(diffId, index);
+    await store.layerIndexes.clear();
+    for (const [diffId, index] of indexes) await store.layerIndexes.put(diffId, index);
   });
   return { layers: records.size, indexes: indexes.size, problems };
 }

@@ -18,6 +18,7 @@ import { FileLock, type LockOptions } from '../sys/lock.js';
 import type { Descriptor, ImageIndex } from '../oci/types.js';
 import type { BlobStore } from './blobs.js';
 import { OciLayout } from './layout.js';
+import { LayerIndexFiles } from './layer-indexes.js';
 import { withMetaDb, type Meta } from './meta.js';
 import { defaultStorePath, storePaths, type StorePaths } from './paths.js';
 import { parseReference, tagged, type Reference } from './reference.js';
@@ -31,6 +32,8 @@ export interface StoreOptions {
 export class Store {
   readonly paths: StorePaths;
   readonly layout: OciLayout;
+  /** Encoded layer indexes by diffID (files: read without the meta database or a lock). */
+  readonly layerIndexes: LayerIndexFiles;
   readonly #lock: FileLock;
   readonly #gcLock: FileLock;
   readonly #lockOptions: LockOptions;
@@ -39,6 +42,7 @@ export class Store {
   private constructor(root: string, options: StoreOptions) {
     this.paths = storePaths(root);
     this.layout = new OciLayout(this.paths.root, this.paths.tmp);
+    this.layerIndexes = new LayerIndexFiles(this.paths.indexes);
     this.#lock = new FileLock(this.paths.lock);
     this.#gcLock = new FileLock(this.paths.gcLock);
     this.#lockOptions = options.lockTimeoutMs === undefined ? {} : { timeoutMs: options.lockTimeoutMs };

@@ -11,6 +11,7 @@
  * and back); a small commit or tag makes dozens of them.
  */
 import { closeSync, fsync, linkSync, openSync, renameSync, rmSync, write, writeSync } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { errnoCode } from '../errors.js';
 
@@ -59,11 +60,35 @@ export function fsyncFd(fd: number): Promise<void> {
   return new Promise((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
 }
 
-async function writeTemp(target: string, data: string | Uint8Array, mode: number): Promise<string> {
-  const temp = path.join(path.dirname(target), `.${path.basename(target)}.${uniqueHex()}.tmp`);
+/**
+ * A temp name for a new version of `target`: beside it, so that the rename stays on one
+ * filesystem, and named `.<name>.<hex>.tmp` so that gc knows a killed writer's leftover.
+ */
+export function tempBeside(target: string): string {
+  return path.join(path.dirname(target), `.${path.basename(target)}.${uniqueHex()}.tmp`);
+}
+
+/**
+ * Replaces `target` with what `write` puts into a temp file beside it: the rename happens only
+ * when `write` succeeds, and the temp file is removed when anything fails. Durability (fsync of
+ * the file and the directory) is the caller's choice.
+ */
+export async function replaceVia(target: string, write: (temp: string) => Promise<unknown>): Promise<void> {
+  const temp = tempBeside(target);
+  try {
+    await write(temp);
+    await rename(temp, target);
+  } catch (err) {
+    await rm(temp, { force: true });
+    throw err;
+  }
+}
+
+async function writeTemp(target: string, data: string | Uint8Array, mode: number, durable = true): Promise<string> {
+  const temp = tempBeside(target);
   const fd = await createWithData(temp, data, mode);
   try {
-    await fsyncFd(fd);
+    if (durable) await fsyncFd(fd);
   } catch (err) {
     closeSync(fd);
     rmSync(temp, { force: true });
@@ -80,11 +105,18 @@ export interface AtomicWriteOptions {
    * meanwhile, so the two fsyncs overlap.
    */
   readonly renameAfter?: Promise<unknown>;
+  /**
+   * fsync the file and the directory (default true). Without, readers still never see a torn
+   * file, but after a machine crash the target may hold the old content or none: for files
+   * nothing needs after a crash.
+   */
+  readonly durable?: boolean;
 }
 
 /** Replaces `target` whole. */
 export async function writeFileAtomic(target: string, data: string | Uint8Array, mode = 0o644, options: AtomicWriteOptions = {}): Promise<void> {
-  const writing = writeTemp(target, data, mode);
+  const durable = options.durable ?? true;
+  const writing = writeTemp(target, data, mode, durable);
   let temp: string;
   try {
     [temp] = await Promise.all([writing, options.renameAfter]);
@@ -99,7 +131,7 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array,
     rmSync(temp, { force: true });
     throw err;
   }
-  await fsyncDir(path.dirname(target));
+  if (durable) await fsyncDir(path.dirname(target));
 }
 
 /**

@@ -12,6 +12,7 @@
  */
 import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { getSystemErrorMap } from 'node:util';
 import { CairnError } from '../errors.js';
 
 /** Which step of `socketInNetns` failed; `setns-home` means the thread could not return. */
@@ -37,6 +38,13 @@ export interface NativeSys {
   socketInNetns(nsFd: number, homeFd: number, domain: number, type: number): number | NetnsFailure;
   /** A new pseudo-terminal's master fd (granted and unlocked) and its slave's path. */
   openpt(flags: number): { master: number; path: string } | number;
+  /**
+   * mount(2), on the thread pool. With `cwd`, in a thread of its own whose working directory is
+   * `cwd` (overlayfs resolves relative lowerdirs against it); the process's does not move.
+   */
+  mount(source: string, target: string, fstype: string, flags: number, data: string, cwd: string | null): Promise<number>;
+  /** umount2(2), on the thread pool (an overlay's unmount syncs its upper filesystem). */
+  umount2(target: string, flags: number): Promise<number>;
 }
 
 /** Relative to this module, which sits at the same depth in `src/` and `dist/`. */
@@ -82,6 +90,11 @@ export function sysError(syscall: string, errno: number, path?: string): NodeJS.
   err.syscall = syscall;
   if (path !== undefined) err.path = path;
   return err;
+}
+
+/** What the C library says about `errno` ("invalid argument"), for messages. */
+export function errnoText(errno: number): string {
+  return getSystemErrorMap().get(-errno)?.[1] ?? `errno ${errno}`;
 }
 
 /** `result` when the call succeeded; throws its error when it is -errno. */

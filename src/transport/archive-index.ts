@@ -22,15 +22,14 @@
  * so a failed or interrupted write never leaves a half-written archive under the real name.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, open, rename, rm } from 'node:fs/promises';
+import { mkdtemp, open, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { nodeSha256, type Digest } from '../digest/index.js';
 import { CairnError, errnoCode } from '../errors.js';
 import { cleanPath, decompressStream, packTar, tarEntries, type Compression, type TarBody, type TarEntryInit, type TarEntryType } from '../tar/index.js';
-import { fsyncDir } from '../sys/atomic.js';
+import { fsyncDir, fsyncPath, replaceVia } from '../sys/atomic.js';
 
 export interface ArchiveMember {
   /** The cleaned name (`a/b`, never `./a/b`). */
@@ -270,25 +269,15 @@ export interface ArchiveItem {
  */
 export async function writeArchiveAtomic(file: string, items: readonly ArchiveItem[]): Promise<void> {
   const dir = path.dirname(path.resolve(file));
-  const temp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
   const bodies = function* (): Generator<{ entry: TarEntryInit; body?: TarBody }> {
     for (const item of items) {
       const body = typeof item.body === 'function' ? item.body() : item.body;
       yield body === undefined ? { entry: item.entry } : { entry: item.entry, body };
     }
   };
-  try {
+  await replaceVia(file, async (temp) => {
     await pipeline(packTar(bodies()), createWriteStream(temp, { flags: 'wx', mode: 0o644 }));
-    const handle = await open(temp, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, file);
-  } catch (err) {
-    await rm(temp, { force: true });
-    throw err;
-  }
+    await fsyncPath(temp);
+  });
   await fsyncDir(dir);
 }

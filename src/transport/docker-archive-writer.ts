@@ -5,12 +5,12 @@
  * `manifest.json`, `repositories`), several images per file, deterministic, committed whole
  * (temp file beside the target, then rename). Format rules: spec-notes/docker-archive.md.
  */
-import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline as pipelineCb, Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { randomHex } from '../sys/crypto.js';
 import { DigestStream, digestOf, type Digest } from '../digest/index.js';
 import { CairnError } from '../errors.js';
 import {
@@ -78,7 +78,7 @@ class DockerArchiveWriter implements ImageDestination {
       bytes.destroy();
       return;
     }
-    const target = path.join(this.#stage, `blob-${randomBytes(8).toString('hex')}`);
+    const target = path.join(this.#stage, `blob-${randomHex(8)}`);
     try {
       const staged = await stageUncompressed(descriptor, bytes, what, target);
       this.#blobs.set(descriptor.digest, staged);

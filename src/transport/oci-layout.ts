@@ -5,8 +5,8 @@
  * means the only entry there is. As a destination, REF is written as the ref.name annotation.
  */
 import { mkdir, rm } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
 import path from 'node:path';
+import { randomHex } from '../sys/crypto.js';
 import { isDigest } from '../digest/index.js';
 import { CairnError } from '../errors.js';
 import type { Descriptor } from '../oci/types.js';
@@ -54,7 +54,7 @@ export function pickEntry(manifests: readonly Descriptor[], ref: string | undefi
  * commit is a rename), removed on close.
  */
 export async function openOciLayoutDestination(dir: string, ref?: string): Promise<ImageDestination> {
-  const tmp = path.join(dir, `.cairn-tmp-${randomBytes(4).toString('hex')}`);
+  const tmp = path.join(dir, `.cairn-tmp-${randomHex(4)}`);
   const layout = new OciLayout(dir, tmp);
   await layout.exists();
   await mkdir(dir, { recursive: true });

@@ -23,8 +23,8 @@
  * directory entry, or 0755 0:0 epoch when every layer only implies it) until a non-directory
  * below ends it.
  */
-import { keyOf, pathKey, type IndexTable } from '../layer/index-table.js';
-import { parseWhiteout, WHITEOUT_PREFIX } from '../layer/whiteout.js';
+import { keyOf, NAME_CLIMBS, NAME_ROOT, NAME_WHITEOUT, pathKey, type IndexTable } from '../layer/index-table.js';
+import { parseWhiteout } from '../layer/whiteout.js';
 import { inodeOf } from './merge.js';
 import { dirInode, type Inode, type TreeNode } from './tree.js';
 
@@ -74,18 +74,6 @@ function below(layer: StackLayer, path: Uint8Array, length: number, from = 0, to
   return [lo, lowerBound(layer, keyOf(path, length, 1), lo, to)];
 }
 
-const bytesOf = (text: string): Uint8Array => new TextEncoder().encode(text);
-const ROOT = bytesOf('.');
-const PARENT = bytesOf('..');
-const PARENT_DIR = bytesOf('../');
-const WHITEOUT = bytesOf(WHITEOUT_PREFIX);
-
-/** The entry for the archive root itself (`.`). */
-const isRoot = (table: IndexTable, i: number): boolean => table.pathLength(i) === 1 && table.hasBytesAt(i, ROOT, 0);
-/** A path that starts by climbing out of the root (`..`, `../x`): the applier clamps it. */
-const climbs = (table: IndexTable, i: number): boolean =>
-  table.hasBytesAt(i, PARENT_DIR, 0) || (table.pathLength(i) === 2 && table.hasBytesAt(i, PARENT, 0));
-const isWhiteout = (table: IndexTable, i: number): boolean => table.hasBytesAt(i, WHITEOUT, table.lastSlash(i) + 1);
 
 /** A directory's children, read from the stack on first use (see the module comment). */
 class LazyChildren extends Map<string, TreeNode> {
@@ -201,17 +189,18 @@ export class LowerStack {
       // Indexed loops: iterating a typed array costs more while the code is still cold.
       for (let p = 0; p < sorted.length; p++) {
         const i = sorted[p] as number;
-        if (isRoot(table, i)) {
-          if (table.type(i) === 'directory') rootMeta = { layer: k, entry: i };
+        const name = table.nameFlags(i);
+        if (name & NAME_ROOT) {
+          if (table.isDirectory(i)) rootMeta = { layer: k, entry: i };
           continue;
         }
-        if (climbs(table, i)) return undefined;
+        if (name & NAME_CLIMBS) return undefined;
         if (prev >= 0) {
           // Below a symlink the replay would follow it (a whiteout's parent too).
           const relation = table.relation(prev, i);
-          if (relation === 'same' || (relation === 'below' && table.type(prev) !== 'directory')) return undefined;
+          if (relation === 'same' || (relation === 'below' && !table.isDirectory(prev))) return undefined;
         }
-        if (isWhiteout(table, i)) {
+        if (name & NAME_WHITEOUT) {
           if (k > 0 || !validWhiteout(table, i)) return undefined;
           continue;
         }

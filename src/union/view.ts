@@ -12,8 +12,8 @@
  * absolute symlinks are re-rooted and `..` stops at the root. A view is a snapshot: the upper
  * is read once, when the view is built.
  */
-import { createHash } from 'node:crypto';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { createHash } from '../sys/crypto.js';
 import type { Digest } from '../digest/index.js';
 import { CairnError } from '../errors.js';
 import type { LayerIndex } from '../layer/layer-index.js';

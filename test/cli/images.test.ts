@@ -1,8 +1,8 @@
 /**
- * The image commands as a user types them: images, tag, rmi, inspect, history, copy, load,
- * save, gc, fsck — run in process against a real store holding real fixture images.
+ * The image commands as a user types them: images (-a with a build's intermediate images), tag,
+ * rmi, inspect, history, copy, load, save, gc, fsck — run in process against a real store holding real fixture images.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -37,6 +37,40 @@ describe.skipIf(skipWithoutFixtures('busybox/oci-umoci:3', 'busybox/oci-umoci:1'
     expect((await cairn(store, 'images', '--digests')).stdout).toContain(umoci3.manifestDigest ?? 'missing');
     const json = JSON.parse((await cairn(store, 'images', '--json')).stdout) as { Repository: string; Tag: string; Id: string }[];
     expect(json).toEqual([expect.objectContaining({ Repository: 'busybox', Tag: '3', Id: umoci3.configDigest })]);
+  });
+
+  it('images -a adds the build steps\' intermediate images as <none>, each once; plain images hides them', async () => {
+    const steps = path.join(dir, 'steps');
+    const context = path.join(dir, 'steps-context');
+    await mkdir(context);
+    await writeFile(path.join(context, 'a.txt'), 'a\n');
+    await writeFile(path.join(context, 'b.txt'), 'b\n');
+    await writeFile(path.join(context, 'Dockerfile'), 'FROM scratch\nCOPY a.txt /a.txt\nCOPY b.txt /b.txt\nENV X=1\n');
+    const built = await cairn(steps, 'build', '-t', 'steps:1', context);
+    expect(built.status, built.stderr).toBe(0);
+    // The build prints each step's image ID (" ---> 0123456789ab"); the last is the tagged image.
+    const stepIds = [...built.stdout.matchAll(/---> ([0-9a-f]{12})$/gm)].map((m) => m[1]);
+    expect(stepIds).toHaveLength(3);
+    const finalId = stepIds.at(-1);
+    const ids = async (...args: string[]): Promise<string[]> => (await cairn(steps, 'images', ...args)).stdout.split('\n').filter(Boolean);
+    expect(await ids('-q')).toEqual([finalId]);
+    expect((await ids('-a', '-q')).sort()).toEqual([...stepIds].sort());
+    const rows = (await cairn(steps, 'images', '--all')).stdout.trimEnd().split('\n').slice(1);
+    expect(rows.filter((row) => /^steps\s+1\s/.test(row))).toHaveLength(1);
+    expect(rows.filter((row) => /^<none>\s+<none>\s/.test(row))).toHaveLength(2);
+    // A filter names a repository, which intermediate images do not have.
+    expect(await ids('-a', '-q', 'steps')).toEqual([finalId]);
+    // A rebuild that hits the cache adds nothing; one that changes a step adds its new images,
+    // and the old final image stays as a dangling image, listed without -a too.
+    expect((await cairn(steps, 'build', '-t', 'steps:1', context)).status).toBe(0);
+    expect((await ids('-a', '-q')).sort()).toEqual([...stepIds].sort());
+    await writeFile(path.join(context, 'b.txt'), 'changed\n');
+    expect((await cairn(steps, 'build', '-t', 'steps:1', context)).status).toBe(0);
+    expect(await ids('-q')).toHaveLength(2);
+    expect(await ids('-a', '-q')).toHaveLength(5);
+    const json = JSON.parse((await cairn(steps, 'images', '-a', '--json')).stdout) as { Repository: string; Id: string }[];
+    expect(json.filter((image) => image.Repository === '<none>')).toHaveLength(4);
+    expect(new Set(json.map((image) => image.Id)).size).toBe(5);
   });
 
   it('tags, filters by repository, and removes tags like docker', async () => {

@@ -17,10 +17,12 @@ import {
   copyIntoContainer,
   createContainer,
   makeContainerDir,
+  mountRootfs,
   readContainerFile,
   removeContainer,
   removeContainerPath,
   symlinkInContainer,
+  unmountRootfs,
   writeContainerFile,
   type ContainerRecord,
   type RootfsMode,
@@ -193,6 +195,22 @@ describe.skipIf(needsRoot() || skipWithoutFixtures(BUSYBOX))('containers from co
       `A ${outside}`,
     ]);
     await removeContainer(t.store, c);
+  });
+
+  it('a --rm container mounts volatile, and mounts again after an unmount (the kernel marks such an upper)', async () => {
+    const t = await newStore();
+    const c = await createContainer(t.store, { image: 'busybox', name: 'ephemeral', autoRemove: true });
+    await writeContainerFile(t.store, c, '/kept', 'through a remount\n');
+    const root = containerDirs(t.store, c.id).rootfs;
+    const line = (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').find((l) => l.split(' ')[4] === root);
+    expect(line).toContain('volatile');
+    // What a start after a killed `run --rm` does: the watchdog unmounted it, the record stayed.
+    await unmountRootfs(t.store, c);
+    expect(existsSync(path.join(containerDirs(t.store, c.id).work, 'work', 'incompat', 'volatile'))).toBe(true);
+    await mountRootfs(t.store, c);
+    expect((await readContainerFile(t.store, c, '/kept')).toString()).toBe('through a remount\n');
+    await removeContainer(t.store, c);
+    expect(await mountsUnder(t.root)).toEqual([]);
   });
 
   it('cp into a container never writes through its symlinks to the host', async () => {

@@ -2,15 +2,18 @@
 // it: the layer is one consistent snapshot, and the container runs on afterwards); two commits
 // of one container at once; exec into a stopped container; `-p` on a host port already taken;
 // a command missing from the image; a name already in use; `rm` of a running container; and a
-// supervisor killed with SIGKILL. Each gives a clear error or a correct result, leaves nothing
+// supervisor killed with SIGKILL (of a kept container, and of a `run -d --rm` one). Each gives a clear error or a correct result, leaves nothing
 // running, and `fsck` stays clean.
 import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { containerDirs, findContainer } from '../../src/container/index.js';
 import { pauseWhile } from '../../src/container/pause.js';
 import { resolveImage } from '../../src/image/resolve.js';
+import { processStartTime } from '../../src/runtime/proc.js';
 import type { Store } from '../../src/store/store.js';
 import { decompressStream, tarEntries } from '../../src/tar/index.js';
 import { httpGet } from '../support/http.js';
@@ -62,6 +65,14 @@ function expectConsistent(content: string | undefined): number {
   expect(got.pop()).toBe(''); // ends with a whole line (or is empty)
   expect(got).toEqual(got.map((_, i) => `${LINE} ${i + 1}`));
   return got.length;
+}
+
+/**
+ * Whether `pid` is a live process. A zombie is not: `kill -0` succeeds on one, and an orphaned
+ * supervisor that has exited stays a zombie until pid 1 reaps it (about a second in this VM).
+ */
+async function running(pid: number): Promise<boolean> {
+  return pid > 0 && (await processStartTime(pid)) !== null;
 }
 
 describe.skipIf(skipWithoutContainers())('containers: faults and bad input', () => {
@@ -211,7 +222,7 @@ describe.skipIf(skipWithoutContainers())('containers: faults and bad input', () 
     expect(await t.cli('rm', '-f', 'alive')).toEqual({ status: 0, stdout: 'alive\n', stderr: '' });
     expect(lines((await t.cli('ps', '-a')).stdout)).toHaveLength(1);
     expect(await mountsUnder(t.root)).toEqual([]);
-    for (const pid of [state.supervisor.pid, state.pid?.pid ?? 0]) expect(spawnSync('kill', ['-0', String(pid)]).status).not.toBe(0);
+    for (const pid of [state.supervisor.pid, state.pid?.pid ?? 0]) expect(await running(pid)).toBe(false);
     await fsckClean(t);
   });
 
@@ -236,7 +247,7 @@ describe.skipIf(skipWithoutContainers())('containers: faults and bad input', () 
     expect(row?.[4]).toMatch(/^Exited \(137\)/);
     expect(lines((await t.cli('ps')).stdout)).toHaveLength(1);
     expect(runcStatus(t, id)).toBeNull();
-    expect(spawnSync('kill', ['-0', String(state.pid?.pid)]).status).not.toBe(0);
+    expect(await running(state.pid?.pid ?? 0)).toBe(false);
     expect(await isListening(port)).toBe(false);
     await fsckClean(t);
     // It can be started again, and removed without -f once stopped.
@@ -246,6 +257,33 @@ describe.skipIf(skipWithoutContainers())('containers: faults and bad input', () 
     expect((await t.cli('stop', '-t', '0', 'orphan')).status).toBe(0);
     expect(await t.cli('rm', 'orphan')).toEqual({ status: 0, stdout: 'orphan\n', stderr: '' });
     expect(await mountsUnder(t.root)).toEqual([]);
+  });
+
+  it('a run -d --rm whose supervisor is killed with SIGKILL: its watchdog removes it, with no later command', async () => {
+    const t = await newStore();
+    const port = trackPort(await freePort());
+    const run = await t.cli('run', '-d', '--rm', '--name', 'doomed', '-p', `${port}:80`, 'busybox', 'busybox', 'httpd', '-f', '-p', '80', '-h', '/etc');
+    expect([run.status, run.stderr]).toEqual([0, '']);
+    const id = run.stdout.trim();
+    expect((await httpGet(port, { path: '/motd' })).status).toBe(200);
+    const state = await stateOf(t, id);
+    expect(await mountsUnder(t.root)).toEqual([path.join(containerDirs(t.store, id).dir, 'rootfs')]);
+    process.kill(state.supervisor.pid, 'SIGKILL');
+
+    // No cairn command runs until the directory is gone: the watchdog alone removed it.
+    const containers = path.join(t.root, 'cairn', 'containers');
+    for (let i = 0; i < 200 && existsSync(containerDirs(t.store, id).dir); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(existsSync(containerDirs(t.store, id).dir)).toBe(false);
+    expect(await mountsUnder(t.root)).toEqual([]);
+    expect(spawnSync('kill', ['-0', String(state.pid?.pid)]).status).not.toBe(0);
+    expect(await isListening(port)).toBe(false);
+    // Removed whole: nothing left beside it either (the hidden directory it was moved to).
+    for (let i = 0; i < 100 && (await readdir(containers)).length > 0; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(await readdir(containers)).toEqual([]);
+    expect(lines((await t.cli('ps', '-a', '-q')).stdout)).toEqual([]);
+    await fsckClean(t);
+    // The name is free again.
+    expect((await t.cli('create', '--name', 'doomed', 'busybox')).status).toBe(0);
   });
 
   it('a commit killed with SIGKILL while the container is paused: the container runs on at once, with no later command', async () => {

@@ -10,7 +10,8 @@ import type { Change } from '../../src/diff/change.js';
 import { diffLayerStacks } from '../../src/diff/images.js';
 import { diffTrees } from '../../src/diff/tree-diff.js';
 import { UnionTreeSide, unionTree } from '../../src/diff/union-trees.js';
-import { IndexTable, pathKey } from '../../src/layer/index-table.js';
+import { IndexTable, NAME_CLIMBS, NAME_ROOT, NAME_WHITEOUT, pathKey } from '../../src/layer/index-table.js';
+import { comparePaths } from '../../src/tar/entry.js';
 import type { LayerIndex, LayerIndexEntry } from '../../src/layer/layer-index.js';
 import { isUnloaded, LowerStack } from '../../src/union/lower-stack.js';
 import { sortedChildren, type TreeNode } from '../../src/union/tree.js';
@@ -179,6 +180,25 @@ describe('IndexTable: key order and lookups', () => {
     expect(table.relation(3, 2)).toBe('below');
     expect(table.relation(2, 5)).toBe('below');
     expect(table.relation(3, 1)).toBeUndefined();
+  });
+
+  it('orders random archives (runs of entries out of place, duplicates) as a stable sort by comparePaths', () => {
+    const segment = fc.constantFrom('a', 'a.b', 'a-b', 'b', 'a/b', 'ä', 'a.b/c');
+    const paths = fc.array(fc.array(segment, { minLength: 1, maxLength: 3 }).map((parts) => parts.join('/')), { maxLength: 40 });
+    fc.assert(
+      fc.property(paths, (list) => {
+        const table = IndexTable.of(layer(list.map((p) => indexEntry(p))));
+        const expected = list.map((p, i) => ({ p, i })).sort((x, y) => comparePaths(x.p, y.p) || x.i - y.i).map((e) => e.i);
+        expect([...table.sorted]).toEqual(expected);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('flags the root, paths that climb out, and whiteout names', () => {
+    const paths = ['.', '..', '../x', '..x', '.x', 'a/.wh.b', '.wh..wh..opq', 'a/.wh.', 'a/.whb', '.wh.a/b', 'a/b'];
+    const table = IndexTable.of(layer(paths.map((p) => indexEntry(p))));
+    expect(paths.map((_, i) => table.nameFlags(i))).toEqual([NAME_ROOT, NAME_CLIMBS, NAME_CLIMBS, 0, 0, NAME_WHITEOUT, NAME_WHITEOUT, NAME_WHITEOUT, 0, 0, 0]);
   });
 });
 

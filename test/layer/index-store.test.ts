@@ -1,11 +1,11 @@
 // Layer indexes in the store: built once (one pass per layer, diffID checked) and then read from
-// meta; records saved beside them; shared between blobs of the same content; rebuilt by
+// their files; records saved in meta; shared between blobs of the same content; rebuilt by
 // `fsck --rebuild`; a seekable cache written in the same pass when asked.
 import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Digest } from '../../src/digest/index.js';
 import { isCairnError } from '../../src/errors.js';
-import { getLayerIndex, imageLayers, indexImage, rebuildMetaWithIndexes, type LayerRef } from '../../src/layer/index-store.js';
+import { getLayerIndex, imageLayers, indexImage, layerTables, rebuildMetaWithIndexes, type LayerRef } from '../../src/layer/index-store.js';
 import { decodeLayerIndex } from '../../src/layer/index-table.js';
 import { hasSeekableCache, SEEKABLE_MIN_SIZE } from '../../src/layer/random-access.js';
 import { rebuildMeta } from '../../src/store/rebuild.js';
@@ -22,16 +22,12 @@ afterEach(async () => {
 const base = [dir('etc'), file('etc/passwd', 'root:x:0:0::/root:/bin/sh\n'), dir('usr/bin'), file('usr/bin/sh', 'ELF'), symlink('bin', 'usr/bin')];
 const top = [dir('etc'), file('etc/motd', 'hello\n'), file('etc/.wh.passwd')];
 
-async function storedIndexes(): Promise<string[]> {
-  const keys: string[] = [];
-  await t.store.withMeta(async (meta) => {
-    for await (const [key] of meta.layerIndexes.entries()) keys.push(key);
-  });
-  return keys;
+function storedIndexes(): string[] {
+  return t.store.layerIndexes.list();
 }
 
 describe('layer indexes in the store', () => {
-  it('builds each layer once, then reads indexes (and records) from meta', async () => {
+  it('builds each layer once, then reads indexes (from their files) and records (from meta)', async () => {
     const image = await makeImage(t.store, 'test:1', [base, top]);
     const built: LayerRef[] = [];
     const first = await indexImage(t.store, image, { onBuild: (l) => built.push(l) });
@@ -50,11 +46,15 @@ describe('layer indexes in the store', () => {
     expect(again.map((l) => l.record)).toEqual(first.map((l) => l.record));
     expect(again[0]?.record).toMatchObject({ compression: 'gzip', diffId: refs[0]?.diffId });
 
+    const stored = t.store.layerIndexes.get(refs[1]?.diffId as Digest);
+    expect(decodeLayerIndex(stored as Uint8Array)).toEqual(first[1]?.index);
     await t.store.withMeta(async (meta) => {
-      const stored = await meta.layerIndexes.get(refs[1]?.diffId as string);
-      expect(decodeLayerIndex(stored as Uint8Array)).toEqual(first[1]?.index);
       expect(await meta.layers.get(image.manifest.layers[1]?.digest as string)).toEqual(first[1]?.record);
     });
+    // Tables alone (what an image diff reads): no build, the same entries.
+    const tables = await layerTables(t.store, refs);
+    expect(built.length).toBe(2);
+    expect(tables.map((table) => table.toIndex())).toEqual(first.map((l) => l.index));
 
     const layer = image.manifest.layers[0];
     if (!layer || !refs[0]) throw new Error('no layer');
@@ -66,7 +66,20 @@ describe('layer indexes in the store', () => {
     const err = await indexImage(t.store, image).catch((e: unknown) => e);
     expect(isCairnError(err, 'digest-mismatch')).toBe(true);
     expect((err as Error).message).toContain(image.manifest.layers[0]?.digest);
-    expect(await storedIndexes()).toEqual([]);
+    expect(storedIndexes()).toEqual([]);
+  });
+
+  it('reads a damaged index file as missing and builds it again', async () => {
+    const image = await makeImage(t.store, 'test:1', [base]);
+    const [ref] = await imageLayers(t.store, image);
+    if (!ref) throw new Error('no layer');
+    await t.store.layerIndexes.put(ref.diffId, new Uint8Array([0x43, 0x4c, 0x58, 0x01, 7]));
+    const built: LayerRef[] = [];
+    const [table] = await layerTables(t.store, [ref]);
+    const [layer] = await indexImage(t.store, image, { onBuild: (l) => built.push(l) });
+    expect(built).toEqual([]);
+    expect(table?.toIndex()).toEqual(layer?.index);
+    expect(table?.toIndex().entries.map((e) => e.path)).toEqual(['etc', 'etc/passwd', 'usr/bin', 'usr/bin/sh', 'bin']);
   });
 
   it('shares one index between blobs of the same content (gzip and zstd)', async () => {
@@ -83,10 +96,10 @@ describe('layer indexes in the store', () => {
   it('fsck --rebuild clears indexes and, with the indexing scanner, writes them back', async () => {
     const image = await makeImage(t.store, 'test:1', [base, top]);
     await indexImage(t.store, image);
-    expect((await storedIndexes()).length).toBe(2);
+    expect(storedIndexes().length).toBe(2);
     const plain = await rebuildMeta(t.store);
     expect(plain).toMatchObject({ layers: 2, indexes: 0, problems: [] });
-    expect(await storedIndexes()).toEqual([]);
+    expect(storedIndexes()).toEqual([]);
     const rebuilt = await rebuildMetaWithIndexes(t.store);
     expect(rebuilt).toMatchObject({ layers: 2, indexes: 2, problems: [] });
     const builds: LayerRef[] = [];

@@ -1,8 +1,10 @@
 // Detached containers under real runc: a supervisor process per container (dist/runtime/
 // supervisor-main.js) with published ports, exec, logs, stop, and the faults — a port already
 // taken, exec into a stopped container, and SIGKILL of the supervisor, after which the state must
-// read exited and nothing may be left (runc state, processes, listening port).
+// read exited and nothing may be left (runc state, processes, listening port) — and, with its
+// watchdog killed too, the first reader does the exit actions (`--rm`: the container is removed).
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import path from 'node:path';
@@ -44,6 +46,16 @@ async function processesMentioning(needle: string): Promise<number[]> {
     } catch {
       // exited meanwhile
     }
+  }
+  return found;
+}
+
+/** The watchdog of the container in `dir` (runtime/watchdog): `flock` and the shell it runs. */
+async function watchdogProcesses(dir: string): Promise<number[]> {
+  const found: number[] = [];
+  for (const pid of await processesMentioning(dir)) {
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (cmdline.startsWith('flock\0') || cmdline.startsWith('/bin/sh\0-c\0read line')) found.push(pid);
   }
   return found;
 }
@@ -255,5 +267,23 @@ describe.skipIf(skipWithoutTools('runc', 'script') || skipWithoutFixtures())('ru
     for (let i = 0; i < 100 && (await processesMentioning(dir)).length > 0; i++) await delay(50);
     expect(await processesMentioning(dir)).toEqual([]);
     expect(await readState(dir)).toEqual(after); // recorded once, stable
+  });
+
+  it('with the supervisor and its watchdog both killed, the first reader does the exit actions: --rm removes it', async () => {
+    const rootfs = await busyboxRootfs();
+    const dir = await containerDir('gone');
+    const spec = await generateSpec(busyboxImage(), { rootfs, args: ['sleep', '60'] });
+    const state = await startDetached({ containerDir: dir, spec, onExit: { remove: true } });
+    expect(state.onExit).toEqual({ remove: true }); // recorded for whoever finishes it
+    let watchdog = await watchdogProcesses(dir);
+    for (let i = 0; i < 100 && watchdog.length < 2; i++) watchdog = (await delay(20), await watchdogProcesses(dir));
+    expect(watchdog).toHaveLength(2); // flock and its shell, which holds the lock too
+    for (const pid of [...watchdog, state.supervisor.pid]) process.kill(pid, 'SIGKILL');
+    for (let i = 0; i < 100 && (await isAlive(state.supervisor)); i++) await delay(20);
+    expect(existsSync(dir)).toBe(true); // nobody has finished it yet
+    expect(await readState(dir)).toBeNull();
+    expect(existsSync(dir)).toBe(false);
+    expect(await readdir(path.dirname(dir))).toEqual([]); // removed whole, nothing left beside it
+    expect(state.pid && (await isAlive(state.pid))).toBe(false);
   });
 });

@@ -1,6 +1,6 @@
 /**
- * gc's sweep of derived data: seekable layer caches (by diffID) and unpacked layer dirs (by
- * chainID) survive while an image names them and go once none does.
+ * gc's sweep of derived data: layer indexes and seekable layer caches (by diffID) and unpacked
+ * layer dirs (by chainID) survive while an image names them and go once none does.
  */
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -22,13 +22,14 @@ describe('gc of derived data', () => {
     await removeDir(dir);
   });
 
-  it('keeps caches and layer dirs of tagged images and removes the rest', async () => {
+  it('keeps indexes, caches and layer dirs of tagged images and removes the rest', async () => {
     const kept = await makeImage(store, { layers: [{ 'a.txt': 'a' }, { 'b.txt': 'b' }], tag: 'kept:1' });
     const gone = await makeImage(store, { layers: [{ 'c.txt': 'c' }], tag: 'gone:1' });
     const seekable = path.join(store.paths.cache, 'seekable');
     await mkdir(seekable, { recursive: true });
     const cacheOf = (diffId: string) => path.join(seekable, `${digestHex(diffId as never)}.tar.zst`);
     for (const id of [...kept.diffIds, ...gone.diffIds]) await writeFile(cacheOf(id), 'cache');
+    for (const id of [...kept.diffIds, ...gone.diffIds]) await store.layerIndexes.put(id, new Uint8Array([1, 2, 3]));
     const keptChains = chainIds(kept.diffIds, nodeSha256).map(digestHex);
     const goneChains = chainIds(gone.diffIds, nodeSha256).map(digestHex);
     for (const id of [...keptChains, ...goneChains]) await mkdir(path.join(store.paths.layers, id, 'usr'), { recursive: true });
@@ -39,6 +40,7 @@ describe('gc of derived data', () => {
     expect(dry.derivedRemoved.sort()).toEqual([
       ...goneChains.map((c) => `layers/${c}`),
       ...gone.diffIds.map((d) => `cache/seekable/${digestHex(d)}.tar.zst`),
+      ...gone.diffIds.map((d) => `indexes/sha256/${digestHex(d)}`),
     ].sort());
     expect((await readdir(seekable)).length).toBe(3);
 
@@ -46,5 +48,6 @@ describe('gc of derived data', () => {
     expect(swept.derivedRemoved).toHaveLength(dry.derivedRemoved.length);
     expect((await readdir(seekable)).sort()).toEqual(kept.diffIds.map((d) => `${digestHex(d)}.tar.zst`).sort());
     expect((await readdir(store.paths.layers)).sort()).toEqual([...keptChains].sort());
+    expect(store.layerIndexes.list().sort()).toEqual([...kept.diffIds].sort());
   });
 });

@@ -7,12 +7,10 @@
  * final name and renamed into place only when complete.
  */
 import { createWriteStream } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
-import path from 'node:path';
 import { CairnError } from '../../errors.js';
 import { exportRootfs } from '../../layer/unpack.js';
 import { parsePlatform } from '../../oci/index.js';
+import { replaceVia } from '../../sys/atomic.js';
 import { defineCommand, openStore } from '../context.js';
 
 export const command = defineCommand({
@@ -35,14 +33,7 @@ export const command = defineCommand({
       await exportRootfs(store, image, io.stdout, { ...opts, end: false });
       return 0;
     }
-    const temp = path.join(path.dirname(output), `.${path.basename(output)}.${randomBytes(6).toString('hex')}.tmp`);
-    try {
-      await exportRootfs(store, image, createWriteStream(temp, { flags: 'wx', mode: 0o644 }), opts);
-      await rename(temp, output);
-    } catch (err) {
-      await rm(temp, { force: true });
-      throw err;
-    }
+    await replaceVia(output, (temp) => exportRootfs(store, image, createWriteStream(temp, { flags: 'wx', mode: 0o644 }), opts));
     return 0;
   },
 });

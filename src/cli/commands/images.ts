@@ -1,7 +1,9 @@
 /**
  * @module cli/commands/images
- * `cairn images [REPO[:TAG]]`: docker's table (REPOSITORY, TAG, IMAGE ID, CREATED, SIZE).
- * SIZE is what the image's blobs take in the store (compressed layers + config).
+ * `cairn images [-a] [REPO[:TAG]]`: docker's table (REPOSITORY, TAG, IMAGE ID, CREATED, SIZE).
+ * SIZE is what the image's blobs take in the store (compressed layers + config). Without `-a`,
+ * the images index.json lists (tagged and dangling); `-a` adds the build steps' intermediate
+ * images (build/step-images), which only it opens the metadata database for.
  */
 import { listImages, type ImageSummary } from '../../image/list.js';
 import { parseReference } from '../../store/reference.js';
@@ -12,6 +14,7 @@ export const command = defineCommand({
   usage: 'images [OPTIONS] [REPOSITORY[:TAG]]',
   summary: 'List images',
   options: {
+    all: { type: 'boolean', short: 'a', description: 'show all images (default hides intermediate images)' },
     quiet: { type: 'boolean', short: 'q', description: 'only show image IDs' },
     digests: { type: 'boolean', description: 'show digests' },
     'no-trunc': { type: 'boolean', description: "don't truncate output" },
@@ -19,8 +22,9 @@ export const command = defineCommand({
   },
   async run(io, { options, positionals }) {
     const store = await openStore(io, options.store);
-    let images = await listImages(store);
     const filter = positionals[0];
+    // Intermediate images have no name, so a filter never shows them: no database to open then.
+    let images = options.all && filter === undefined ? await (await import('../../build/step-images.js')).listAllImages(store) : await listImages(store);
     if (filter !== undefined) {
       const ref = parseReference(filter);
       images = images.filter((i) => i.name === ref.name && (ref.tag === undefined || i.tag === ref.tag));

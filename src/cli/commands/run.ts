@@ -4,7 +4,7 @@
  * leaves the container to its supervisor; otherwise the CLI waits and exits with the
  * container's status (125 when it could not be created, 126/127 when the command could not run).
  */
-import { createContainer } from '../../container/create.js';
+import { createContainerWithConfig } from '../../container/create.js';
 import { startContainer } from '../../container/lifecycle.js';
 import { CairnError, isCairnError } from '../../errors.js';
 import { parsePlatform } from '../../oci/platform.js';
@@ -23,17 +23,18 @@ export const command = defineCommand({
     const [image, ...args] = positionals;
     if (image === undefined) throw new CairnError('invalid-argument', 'run: name an image');
     const store = await openStore(io, options.store);
-    const record = await createContainer(store, {
+    const { record, imageConfig } = await createContainerWithConfig(store, {
       ...createOptionsFrom(options, image, args),
       ...(options.platform !== undefined ? { platform: parsePlatform(options.platform) } : {}),
     });
     if (options.detach) {
-      await startContainer(store, record);
+      await startContainer(store, record, { imageConfig });
       print(io.stdout, record.id);
       return 0;
     }
     try {
       const status = await startContainer(store, record, {
+        imageConfig,
         attach: io.stdout === process.stdout ? 'inherit' : { stdin: io.stdin, stdout: io.stdout, stderr: io.stderr },
       });
       return typeof status === 'number' ? status : 0;

@@ -1,0 +1,79 @@
+/**
+ * bin/cairn.js: the command runs the bundled CLI (dist/cli/cairn.cjs, made by
+ * scripts/bundle-cli.mjs) through a V8 code cache that it keeps itself. These tests run a copy of
+ * bin/ and the bundle in a temp tree, so the project's own cache is left alone.
+ */
+import { spawnSync } from 'node:child_process';
+import { copyFile, mkdir, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cairnProcess } from '../support/cli.js';
+import { fixture, skipWithoutFixtures, transportRef } from '../support/fixtures.js';
+import { REPO_ROOT } from '../support/tools.js';
+
+describe('bin/cairn.js', () => {
+  let root: string;
+  let bundle: string;
+  let cache: string;
+  beforeAll(async () => {
+    root = await mkdtemp(path.join(os.tmpdir(), 'cairn-bin-'));
+    await mkdir(path.join(root, 'bin'));
+    await mkdir(path.join(root, 'dist', 'cli'), { recursive: true });
+    for (const file of ['bin/cairn.js', 'bin/package.json', 'dist/cli/cairn.cjs']) {
+      await copyFile(path.join(REPO_ROOT, file), path.join(root, file));
+    }
+    bundle = path.join(root, 'dist', 'cli', 'cairn.cjs');
+    cache = `${bundle}.cache`;
+  });
+  afterAll(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  /** Runs the copy's `cairn version`; returns what it said about the code cache. */
+  function version(): string {
+    const r = spawnSync(process.execPath, [path.join(root, 'bin', 'cairn.js'), 'version'], {
+      encoding: 'utf8',
+      env: { ...process.env, CAIRN_DEBUG: '1', NODE_OPTIONS: '' },
+    });
+    expect(r.stdout).toBe('cairn 0.1.0\n');
+    expect(r.status).toBe(0);
+    return /code cache: (\w+)/.exec(r.stderr)?.[1] ?? `no report in ${JSON.stringify(r.stderr)}`;
+  }
+
+  it('writes a code cache on the first run and uses it on the next', async () => {
+    await rm(cache, { force: true });
+    expect(version()).toBe('absent');
+    expect((await readFile(cache)).length).toBeGreaterThan(1000);
+    expect(version()).toBe('used');
+  });
+
+  it('replaces a cache that V8 refuses', async () => {
+    version();
+    const file = await readFile(cache);
+    const key = file.subarray(0, file.indexOf(0x0a) + 1);
+    await writeFile(cache, Buffer.concat([key, Buffer.from('not a V8 code cache')]));
+    expect(version()).toBe('rejected');
+    expect(version()).toBe('used');
+  });
+
+  it('ignores a cache made for another build of the bundle', async () => {
+    version();
+    const later = new Date(Date.now() + 5000);
+    await utimes(bundle, later, later);
+    expect(version()).toBe('absent');
+    expect(version()).toBe('used');
+  });
+
+  it.skipIf(skipWithoutFixtures('busybox/oci-umoci:1'))('runs commands whose modules find files beside themselves', async () => {
+    // The project's own bin: `copy` takes the store lock through the native addon, which
+    // sys/native finds from its own module URL inside the bundle, and hashes through node:crypto,
+    // which sys/crypto loads the same way.
+    const store = path.join(root, 'store');
+    const copied = cairnProcess(['--store', store, 'copy', transportRef(fixture('busybox/oci-umoci:1')), 'bb:1']);
+    expect(copied.stderr).toBe('');
+    expect(copied.status).toBe(0);
+    const listed = cairnProcess(['--store', store, 'images']);
+    expect(listed.stdout).toMatch(/^bb\s+1\s+[0-9a-f]{12}\s/m);
+  });
+});
