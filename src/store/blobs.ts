@@ -4,7 +4,7 @@
  * containerd's content store:
  * - a blob is invisible until it is committed: bytes stream into `cairn/tmp`, are hashed and
  *   counted on the way, checked against the expected digest and size, fsynced and made
- *   read-only, then renamed into place in one step;
+ *   read-only, then renamed into place in one step, and the directory fsynced;
  * - "already exists" is success, and a put of a blob we already hold does not read its source;
  * - the staging file is removed whatever happens, so a failed put leaves nothing behind (a
  *   process killed mid-put leaves only an orphan in `cairn/tmp`, which no reader looks at).
@@ -16,7 +16,7 @@ import { Readable, Transform, pipeline as pipelineCallback, type TransformCallba
 import { pipeline } from 'node:stream/promises';
 import { DigestStream, digestAlgorithm, digestHex, digestOf, isDigest, nodeSha256, type Digest } from '../digest/index.js';
 import { CairnError, errnoCode } from '../errors.js';
-import { createWithData, fsyncFd, uniqueHex } from '../sys/atomic.js';
+import { createWithData, fsyncDir, fsyncFd, uniqueHex } from '../sys/atomic.js';
 
 export interface BlobRef {
   readonly digest: Digest;
@@ -159,8 +159,13 @@ export class BlobStore {
   /** The commit point: one rename makes the (sealed: durable, read-only) blob visible. */
   async #commit(temp: string, digest: Digest): Promise<void> {
     const target = this.path(digest);
-    await this.#ensureDir(path.dirname(target));
+    const dir = path.dirname(target);
+    await this.#ensureDir(dir);
     renameSync(temp, target);
+    // The new name must be durable before anything (index.json) can point at it: on an ext4
+    // without a journal, as on this project's VMs, a later fsync of the store root does not
+    // carry the rename with it. Blobs of one batch share the directory, so one fsync covers all.
+    await fsyncDir(dir);
   }
 
   async #tempPath(): Promise<string> {
