@@ -451,15 +451,19 @@ static napi_value queue_mount(napi_env env, mount_req *r, const char *name) {
   return promise;
 }
 
+/* The call's `argc` arguments into argv, and a zeroed request; NULL (with a JS error) when either fails. */
+static mount_req *new_mount_req(napi_env env, napi_callback_info info, size_t argc, napi_value *argv) {
+  if (!get_args(env, info, argc, argv)) return NULL;
+  mount_req *r = calloc(1, sizeof *r);
+  if (r == NULL) napi_throw_error(env, "ENOMEM", "out of memory");
+  return r;
+}
+
 /* mount(source, target, fstype, flags, data, cwd | null) -> Promise<0 | -errno> */
 static napi_value js_mount(napi_env env, napi_callback_info info) {
   napi_value argv[6];
-  if (!get_args(env, info, 6, argv)) return NULL;
-  mount_req *r = calloc(1, sizeof *r);
-  if (r == NULL) {
-    napi_throw_error(env, "ENOMEM", "out of memory");
-    return NULL;
-  }
+  mount_req *r = new_mount_req(env, info, 6, argv);
+  if (r == NULL) return NULL;
   napi_valuetype cwd_type;
   bool ok = get_int(env, argv[3], "flags", &r->flags) && (r->source = heap_cstr(env, argv[0], "source")) != NULL &&
             (r->target = heap_cstr(env, argv[1], "target")) != NULL &&
@@ -476,12 +480,8 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
 /* umount2(target, flags) -> Promise<0 | -errno> */
 static napi_value js_umount2(napi_env env, napi_callback_info info) {
   napi_value argv[2];
-  if (!get_args(env, info, 2, argv)) return NULL;
-  mount_req *r = calloc(1, sizeof *r);
-  if (r == NULL) {
-    napi_throw_error(env, "ENOMEM", "out of memory");
-    return NULL;
-  }
+  mount_req *r = new_mount_req(env, info, 2, argv);
+  if (r == NULL) return NULL;
   r->unmount = true;
   if (!get_int(env, argv[1], "flags", &r->flags) || (r->target = heap_cstr(env, argv[0], "target")) == NULL) {
     mount_req_free(r);
