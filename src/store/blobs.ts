@@ -3,13 +3,14 @@
  * Content-addressed blobs under `blobs/<alg>/<hex>` (OCI image layout). The contract, after
  * containerd's content store:
  * - a blob is invisible until it is committed: bytes stream into `cairn/tmp`, are hashed and
- *   counted on the way, checked against the expected digest and size, fsynced and made
- *   read-only, then renamed into place in one step, and the directory fsynced;
- * - "already exists" is success, and a put of a blob we already hold does not read its source;
+ *   counted on the way, checked against the expected digest and size, made read-only and
+ *   fsynced, then renamed into place in one step, and the directory fsynced;
+ * - "already exists" is success: a put of a blob we already hold does not read its source (when
+ *   its digest is given) or write anything (bytes in memory, hashed first);
  * - the staging file is removed whatever happens, so a failed put leaves nothing behind (a
  *   process killed mid-put leaves only an orphan in `cairn/tmp`, which no reader looks at).
  */
-import { closeSync, createReadStream, createWriteStream, fchmodSync, fstatSync, openSync, readSync, renameSync } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, fchmodSync, fstatSync, openSync, readSync, renameSync, statSync } from 'node:fs';
 import { mkdir, rm, stat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable, Transform, pipeline as pipelineCallback, type TransformCallback } from 'node:stream';
@@ -36,6 +37,54 @@ function present(digest: Digest, size: number): StagedBlob {
   return { digest, size, commit: async () => {}, discard: async () => {} };
 }
 
+/**
+ * A blob staged in `cairn/tmp` by `BlobStore.stage`. `publish` is the rename alone, so that
+ * `BlobStore.commitAll` can make the names of many blobs durable with one fsync of their
+ * directory.
+ */
+class StagedTemp implements StagedBlob {
+  readonly digest: Digest;
+  readonly size: number;
+  readonly #temp: string;
+  readonly #sealed: Promise<void>;
+  readonly #place: (temp: string, digest: Digest) => Promise<string>;
+  #settled = false;
+
+  /** `place` renames the sealed temp file into place and returns the directory it went into. */
+  constructor(written: WrittenTemp, temp: string, place: (temp: string, digest: Digest) => Promise<string>) {
+    this.digest = written.digest;
+    this.size = written.size;
+    this.#sealed = written.sealed;
+    this.#temp = temp;
+    this.#place = place;
+  }
+
+  /** Waits until the bytes are durable and read-only, then renames them into place. */
+  async publish(): Promise<string | undefined> {
+    if (this.#settled) return undefined;
+    this.#settled = true;
+    try {
+      await this.#sealed;
+      return await this.#place(this.#temp, this.digest);
+    } catch (err) {
+      await rm(this.#temp, { force: true });
+      throw err;
+    }
+  }
+
+  async commit(): Promise<void> {
+    const dir = await this.publish();
+    if (dir !== undefined) await fsyncDir(dir);
+  }
+
+  async discard(): Promise<void> {
+    if (this.#settled) return;
+    this.#settled = true;
+    await this.#sealed.catch(() => undefined);
+    await rm(this.#temp, { force: true });
+  }
+}
+
 export interface PutOptions {
   /** The digest the bytes must have. Without it the blob is stored under whatever they hash to. */
   digest?: Digest;
@@ -60,6 +109,8 @@ export class BlobStore {
   readonly #tmp: string;
   /** Directories this process made or found: each put would otherwise `mkdir` two of them again. */
   readonly #dirsMade = new Set<string>();
+  /** `#place`, for the blobs this store stages. */
+  readonly #placer = (temp: string, digest: Digest): Promise<string> => this.#place(temp, digest);
 
   constructor(layoutRoot: string, tmpDir: string) {
     this.#root = path.join(layoutRoot, 'blobs');
@@ -112,43 +163,56 @@ export class BlobStore {
       throw new CairnError('unsupported', `${what}: cannot verify ${options.digest}: cairn stores sha256 blobs only`, { what });
     }
     if (options.digest !== undefined) {
-      const existing = await this.stat(options.digest);
+      const existing = this.#sizeIfPresent(options.digest);
       if (existing !== undefined && (options.size === undefined || existing === options.size)) {
         if (source instanceof Readable) source.destroy();
         return present(options.digest, existing);
       }
     }
+    return source instanceof Uint8Array ? this.#stageBytes(source, what, options) : this.#stageStream(source, what, options);
+  }
+
+  /**
+   * Bytes in memory are hashed before anything is written, so a blob we hold already (a commit
+   * of the same change, a layer built before) is neither written nor renamed over: replacing a
+   * file frees its blocks, which on an ext4 mounted with `discard` and no journal (this
+   * project's VMs) waits for the disk, for milliseconds.
+   */
+  async #stageBytes(bytes: Uint8Array, what: string, options: PutOptions): Promise<StagedBlob> {
+    const digest = digestOf(bytes);
+    checkExpected(what, digest, bytes.length, options);
+    if (this.#sizeIfPresent(digest) === bytes.length) return present(digest, bytes.length);
+    const temp = await this.#tempPath();
+    // A failed write removes the file it created.
+    const fd = await createWithData(temp, bytes, 0o644);
+    return new StagedTemp({ digest, size: bytes.length, sealed: seal(fd) }, temp, this.#placer);
+  }
+
+  async #stageStream(source: Readable, what: string, options: PutOptions): Promise<StagedBlob> {
     const temp = await this.#tempPath();
     let written: WrittenTemp;
     try {
-      written = source instanceof Uint8Array ? await writeBytes(temp, source, what, options) : await writeStream(temp, source, what, options);
+      written = await writeStream(temp, source, what, options);
     } catch (err) {
       await rm(temp, { force: true });
       throw err;
     }
-    const { digest, size, sealed } = written;
-    let settled = false;
-    return {
-      digest,
-      size,
-      commit: async () => {
-        if (settled) return;
-        settled = true;
-        try {
-          await sealed;
-          await this.#commit(temp, digest);
-        } catch (err) {
-          await rm(temp, { force: true });
-          throw err;
-        }
-      },
-      discard: async () => {
-        if (settled) return;
-        settled = true;
-        await sealed.catch(() => undefined);
-        await rm(temp, { force: true });
-      },
-    };
+    return new StagedTemp(written, temp, this.#placer);
+  }
+
+  /**
+   * Makes staged blobs visible, each once it is durable, and their names durable with one fsync
+   * per directory (one for a batch of sha256 blobs) instead of one per blob. Waits for every
+   * blob, then fails with the first error, if any.
+   */
+  async commitAll(staged: readonly StagedBlob[]): Promise<void> {
+    const results = await Promise.allSettled(staged.map((blob) => (blob instanceof StagedTemp ? blob.publish() : blob.commit().then(() => undefined))));
+    const dirs = new Set<string>();
+    for (const result of results) {
+      if (result.status === 'rejected') throw result.reason;
+      if (result.value !== undefined) dirs.add(result.value);
+    }
+    await Promise.all([...dirs].map((dir) => fsyncDir(dir)));
   }
 
   /** A batch of blobs that become visible together (see `BlobBatch`). */
@@ -156,16 +220,23 @@ export class BlobStore {
     return new BlobBatch(this);
   }
 
-  /** The commit point: one rename makes the (sealed: durable, read-only) blob visible. */
-  async #commit(temp: string, digest: Digest): Promise<void> {
+  /**
+   * The commit point: one rename makes the (sealed: durable, read-only) blob visible. Returns the
+   * directory to fsync next: the new name must be durable before anything (index.json) can point
+   * at it, and on an ext4 without a journal, as on this project's VMs, a later fsync of the store
+   * root does not carry the rename with it.
+   */
+  async #place(temp: string, digest: Digest): Promise<string> {
     const target = this.path(digest);
     const dir = path.dirname(target);
     await this.#ensureDir(dir);
     renameSync(temp, target);
-    // The new name must be durable before anything (index.json) can point at it: on an ext4
-    // without a journal, as on this project's VMs, a later fsync of the store root does not
-    // carry the rename with it. Blobs of one batch share the directory, so one fsync covers all.
-    await fsyncDir(dir);
+    return dir;
+  }
+
+  /** The size of a blob the store holds, or undefined. (Synchronous: one stat, see sys/atomic.) */
+  #sizeIfPresent(digest: Digest): number | undefined {
+    return statSync(this.path(digest), { throwIfNoEntry: false })?.size;
   }
 
   async #tempPath(): Promise<string> {
@@ -268,13 +339,6 @@ interface WrittenTemp extends BlobRef {
   readonly sealed: Promise<void>;
 }
 
-/** Writes bytes whose digest is known before the first write: a mismatch writes nothing. */
-async function writeBytes(temp: string, bytes: Uint8Array, what: string, expected: PutOptions): Promise<WrittenTemp> {
-  const digest = digestOf(bytes);
-  checkExpected(what, digest, bytes.length, expected);
-  return { digest, size: bytes.length, sealed: seal(await createWithData(temp, bytes, 0o644)) };
-}
-
 async function writeStream(temp: string, source: Readable, what: string, expected: PutOptions): Promise<WrittenTemp> {
   const hashing = new DigestStream(nodeSha256);
   const out = createWriteStream(temp, { flags: 'wx', mode: 0o644 });
@@ -290,14 +354,15 @@ async function writeStream(temp: string, source: Readable, what: string, expecte
 }
 
 /**
- * fsync (in the background: the returned promise is already handled, an error surfaces where it
- * is awaited), then read-only (0444 whatever the umask), then close.
+ * Read-only (0444 whatever the umask), then fsync — in the background: the returned promise is
+ * already handled, an error surfaces where it is awaited — then close. The mode is changed
+ * first so that the fsync makes it durable too.
  */
 function seal(fd: number): Promise<void> {
   const sealing = (async () => {
     try {
-      await fsyncFd(fd);
       fchmodSync(fd, 0o444);
+      await fsyncFd(fd);
     } finally {
       closeSync(fd);
     }
@@ -335,9 +400,9 @@ export class BlobBatch implements BlobSink {
     return { digest: staged.digest, size: staged.size };
   }
 
-  /** Makes every staged blob durable and visible. */
+  /** Makes every staged blob durable and visible (`BlobStore.commitAll`: one directory fsync). */
   async commit(): Promise<void> {
-    await Promise.all(this.#staged.splice(0).map((s) => s.commit()));
+    await this.#blobs.commitAll(this.#staged.splice(0));
   }
 
   /** Drops every staged blob not yet committed. */
