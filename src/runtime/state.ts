@@ -14,7 +14,8 @@
  * the supervisor's exit actions and records the exit, once. The watchdog of a detached container
  * normally got there first (runtime/watchdog).
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { replaceVia } from '../sys/atomic.js';
 import { CairnError, errnoCode } from '../errors.js';
@@ -107,7 +108,8 @@ export async function writeState(paths: ContainerPaths, state: ContainerState): 
 export async function readRecordedState(paths: ContainerPaths): Promise<ContainerState | null> {
   let text: string;
   try {
-    text = await readFile(paths.state, 'utf8');
+    // Synchronous: a small file (see sys/atomic), read by every commit and state query.
+    text = readFileSync(paths.state, 'utf8');
   } catch (err) {
     if (errnoCode(err) === 'ENOENT') return null;
     throw err;
