@@ -7,7 +7,7 @@ import { buffer } from 'node:stream/consumers';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { writeLayer } from '../../src/image/draft.js';
 import { Store } from '../../src/store/store.js';
-import { encodeLayer, packTar, type Compression, type TarEntryInit } from '../../src/tar/index.js';
+import { encodeLayer, packTar, tarBytes, type Compression, type TarEntryInit } from '../../src/tar/index.js';
 import { dirEntries, listBlobs, removeDir, seededStream, tempDir } from '../support/images.js';
 
 const run = promisify(execFile);
@@ -53,6 +53,17 @@ describe('writeLayer', () => {
         expect(await dirEntries(store.paths.tmp)).toEqual([]);
       });
     }
+  }
+
+  for (const compression of ['gzip', 'none', 'zstd'] as Compression[]) {
+    it(`${compression}, a tar given as bytes: the digests of the streaming encoder`, async () => {
+      const expected = encodeLayer(packTar(await items(1000)), compression);
+      await buffer(expected.stream);
+      const { digest, diffId } = await expected.result();
+      const layer = await writeLayer(store, tarBytes(await items(1000)), { compression });
+      expect([layer.descriptor.digest, layer.diffId]).toEqual([digest, diffId]);
+      expect(await store.blobs.has(digest)).toBe(true);
+    });
   }
 
   it('a tar source that fails leaves no blob and nothing staged', async () => {

@@ -16,7 +16,9 @@ import {
   createTarWriter,
   listTar,
   packTar,
+  packTarSmall,
   sortEntries,
+  tarBytes,
   tarEntries,
   type TarBody,
   type TarEntryInit,
@@ -285,5 +287,38 @@ describe('packTar', () => {
       n++;
     }
     expect(n).toBe(50);
+  });
+});
+
+describe('packTarSmall and tarBytes', () => {
+  const inMemory = (): Item[] => sample().filter((item) => item.body === undefined || item.body instanceof Uint8Array);
+
+  it('a small archive with every body in memory comes back as the bytes packTar streams', async () => {
+    const small = await packTarSmall(inMemory(), 1 << 20, { clampMtime: new Date(1_600_000_000_000) });
+    expect(small).toBeInstanceOf(Uint8Array);
+    expect(Buffer.from(small as Uint8Array).equals(await pack(inMemory(), { clampMtime: new Date(1_600_000_000_000) }))).toBe(true);
+    expect(tarBytes([]).equals(await pack([]))).toBe(true);
+  });
+
+  it('a streamed body, or more than the limit, gives the stream of every entry, the ones read before included', async () => {
+    const streamed = await packTarSmall(sample(), 1 << 20);
+    expect(streamed).toBeInstanceOf(Readable);
+    expect((await buffer(streamed as Readable)).equals(await pack(sample()))).toBe(true);
+    const overLimit = await packTarSmall(inMemory(), 3 * 512);
+    expect(overLimit).toBeInstanceOf(Readable);
+    expect((await buffer(overLimit as Readable)).equals(await pack(inMemory()))).toBe(true);
+  });
+
+  it('a body of the wrong size, or a file without its body, is a size-mismatch', () => {
+    const code = (fn: () => unknown): string | undefined => {
+      try {
+        fn();
+      } catch (err) {
+        return isCairnError(err) ? err.code : 'not a CairnError';
+      }
+      return undefined;
+    };
+    expect(code(() => tarBytes([{ entry: { path: 'f', type: 'file', size: 3 }, body: Buffer.from('four') }]))).toBe('size-mismatch');
+    expect(code(() => tarBytes([{ entry: { path: 'f', type: 'file', size: 3 } }]))).toBe('size-mismatch');
   });
 });
