@@ -74,7 +74,7 @@ async function changesLayer(store: Store, record: ContainerRecord, image: Promis
  */
 export async function commitContainer(store: Store, record: ContainerRecord, options: CommitOptions = {}): Promise<CommitResult> {
   // A bad name fails before anything is written.
-  if (options.reference !== undefined) parseReference(options.reference);
+  const reference = options.reference === undefined ? undefined : parseReference(options.reference);
   return store.ingest(() =>
     pauseWhile(store, record, async () => {
       const batch = store.blobs.batch();
@@ -102,7 +102,7 @@ export async function commitContainer(store: Store, record: ContainerRecord, opt
           draft = mutateConfig(draft, (config) => applyChanges(config, changes));
         }
         const { descriptor, id } = await writeImageWithId(store, draft, { created: now, into: batch, ...(options.author !== undefined ? { author: options.author } : {}) });
-        await store.setTag(options.reference, descriptor, { renameAfter: batch.commit() });
+        await store.setTag(reference, descriptor, { renameAfter: batch.commit() });
         return { descriptor, id, layer: layer.descriptor };
       } finally {
         await batch.discard();
