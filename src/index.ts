@@ -15,7 +15,7 @@ export { defaultStorePath } from './store/paths.js';
 export { parseReference, formatReference, tagged } from './store/reference.js';
 export type { Reference } from './store/reference.js';
 export type { TagRecord } from './store/tags.js';
-export { BlobBatch } from './store/blobs.js';
+export { BlobBatch } from './store/blob-batch.js';
 export type { BlobRef, BlobSink, StagedBlob, PutOptions, ReadOptions } from './store/blobs.js';
 export { gc } from './store/gc.js';
 export type { GcResult, GcOptions } from './store/gc.js';

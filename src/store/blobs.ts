@@ -10,14 +10,15 @@
  * - the staging file is removed whatever happens, so a failed put leaves nothing behind (a
  *   process killed mid-put leaves only an orphan in `cairn/tmp`, which no reader looks at).
  */
-import { closeSync, createReadStream, createWriteStream, fchmodSync, fstatSync, openSync, readSync, renameSync, statSync } from 'node:fs';
+import { closeSync, createReadStream, fstatSync, openSync, readSync, renameSync, statSync } from 'node:fs';
 import { mkdir, rm, stat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable, Transform, pipeline as pipelineCallback, type TransformCallback } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { DigestStream, digestAlgorithm, digestHex, digestOf, isDigest, nodeSha256, type Digest } from '../digest/index.js';
+import { digestAlgorithm, digestHex, digestOf, isDigest, nodeSha256, type Digest } from '../digest/index.js';
 import { CairnError, errnoCode } from '../errors.js';
-import { createWithData, fsyncDir, fsyncFd, uniqueHex } from '../sys/atomic.js';
+import { createWithData, fsyncDir, uniqueHex } from '../sys/atomic.js';
+import { BlobBatch } from './blob-batch.js';
+import { checkExpected, mismatch, seal, StagedTemp, writeStream, type WrittenTemp } from './blob-staging.js';
 
 export interface BlobRef {
   readonly digest: Digest;
@@ -35,54 +36,6 @@ export interface StagedBlob extends BlobRef {
 /** A "staged" blob the store already had: nothing to commit or discard. */
 function present(digest: Digest, size: number): StagedBlob {
   return { digest, size, commit: async () => {}, discard: async () => {} };
-}
-
-/**
- * A blob staged in `cairn/tmp` by `BlobStore.stage`. `publish` is the rename alone, so that
- * `BlobStore.commitAll` can make the names of many blobs durable with one fsync of their
- * directory.
- */
-class StagedTemp implements StagedBlob {
-  readonly digest: Digest;
-  readonly size: number;
-  readonly #temp: string;
-  readonly #sealed: Promise<void>;
-  readonly #place: (temp: string, digest: Digest) => Promise<string>;
-  #settled = false;
-
-  /** `place` renames the sealed temp file into place and returns the directory it went into. */
-  constructor(written: WrittenTemp, temp: string, place: (temp: string, digest: Digest) => Promise<string>) {
-    this.digest = written.digest;
-    this.size = written.size;
-    this.#sealed = written.sealed;
-    this.#temp = temp;
-    this.#place = place;
-  }
-
-  /** Waits until the bytes are durable and read-only, then renames them into place. */
-  async publish(): Promise<string | undefined> {
-    if (this.#settled) return undefined;
-    this.#settled = true;
-    try {
-      await this.#sealed;
-      return await this.#place(this.#temp, this.digest);
-    } catch (err) {
-      await rm(this.#temp, { force: true });
-      throw err;
-    }
-  }
-
-  async commit(): Promise<void> {
-    const dir = await this.publish();
-    if (dir !== undefined) await fsyncDir(dir);
-  }
-
-  async discard(): Promise<void> {
-    if (this.#settled) return;
-    this.#settled = true;
-    await this.#sealed.catch(() => undefined);
-    await rm(this.#temp, { force: true });
-  }
 }
 
 export interface PutOptions {
@@ -215,7 +168,7 @@ export class BlobStore {
     await Promise.all([...dirs].map((dir) => fsyncDir(dir)));
   }
 
-  /** A batch of blobs that become visible together (see `BlobBatch`). */
+  /** A batch of blobs that become visible together (see `BlobBatch`, ./blob-batch.ts). */
   batch(): BlobBatch {
     return new BlobBatch(this);
   }
@@ -334,119 +287,8 @@ function readUpTo(fd: number, size: number): Buffer {
   return bytes.subarray(0, filled);
 }
 
-/** A temp file written and verified; `sealed` settles once it is durable and read-only. */
-interface WrittenTemp extends BlobRef {
-  readonly sealed: Promise<void>;
-}
-
-async function writeStream(temp: string, source: Readable, what: string, expected: PutOptions): Promise<WrittenTemp> {
-  const hashing = new DigestStream(nodeSha256);
-  const out = createWriteStream(temp, { flags: 'wx', mode: 0o644 });
-  if (expected.size !== undefined) await pipeline(source, sizeLimit(what, expected.size), hashing, out);
-  else await pipeline(source, hashing, out);
-  const digest = hashing.digest;
-  if (digest === undefined) throw new Error('digest stream ended without a digest');
-  checkExpected(what, digest, hashing.size, expected);
-  // The write stream has closed its descriptor (see FileHandle.createWriteStream: with autoClose
-  // off it keeps the handle referenced and `close()` never settles), so the seal opens the file
-  // again; fsync and fchmod work on a read-only descriptor.
-  return { digest, size: hashing.size, sealed: seal(openSync(temp, 'r')) };
-}
-
-/**
- * Read-only (0444 whatever the umask), then fsync — in the background: the returned promise is
- * already handled, an error surfaces where it is awaited — then close. The mode is changed
- * first so that the fsync makes it durable too.
- */
-function seal(fd: number): Promise<void> {
-  const sealing = (async () => {
-    try {
-      fchmodSync(fd, 0o444);
-      await fsyncFd(fd);
-    } finally {
-      closeSync(fd);
-    }
-  })();
-  sealing.catch(() => undefined);
-  return sealing;
-}
-
-/**
- * Blobs written together and made visible together, for small sets written in one go (commit:
- * layer, config, manifest). Each `put` streams, hashes and verifies its bytes into `cairn/tmp`
- * as `BlobStore.put` does, its fsync starting in the background as soon as it is written, so
- * the fsyncs of a batch overlap each other and the work between the puts instead of running one
- * after another (they are most of a small commit's time); `commit()` waits for them and renames
- * each blob into place. The contract is the store's: no blob is visible before its bytes are
- * durable and verified. Until `commit()` the blobs are invisible; `discard()` (or a process
- * death) leaves none behind.
- *
- * @example
- * const batch = store.blobs.batch();
- * const config = await batch.put(configBytes);
- * await batch.commit();
- */
-export class BlobBatch implements BlobSink {
-  readonly #blobs: BlobStore;
-  readonly #staged: StagedBlob[] = [];
-
-  constructor(blobs: BlobStore) {
-    this.#blobs = blobs;
-  }
-
-  async put(source: Readable | Uint8Array, options: PutOptions = {}): Promise<BlobRef> {
-    const staged = await this.#blobs.stage(source, options);
-    this.#staged.push(staged);
-    return { digest: staged.digest, size: staged.size };
-  }
-
-  /** Makes every staged blob durable and visible (`BlobStore.commitAll`: one directory fsync). */
-  async commit(): Promise<void> {
-    await this.#blobs.commitAll(this.#staged.splice(0));
-  }
-
-  /** Drops every staged blob not yet committed. */
-  async discard(): Promise<void> {
-    await Promise.all(this.#staged.splice(0).map((s) => s.discard()));
-  }
-}
-
-function checkExpected(what: string, digest: Digest, size: number, expected: PutOptions): void {
-  if (expected.size !== undefined && size !== expected.size) {
-    throw new CairnError('size-mismatch', `${what}: expected ${expected.size} bytes, got ${size}`, {
-      what,
-      expected: expected.size,
-      actual: size,
-    });
-  }
-  if (expected.digest !== undefined && digest !== expected.digest) throw mismatch(what, expected.digest, digest);
-}
-
-function mismatch(what: string, expected: Digest, actual: Digest): CairnError {
-  return new CairnError('digest-mismatch', `${what}: content does not match its digest ${expected} (it hashes to ${actual})`, {
-    what,
-    expected,
-    actual,
-  });
-}
-
 export function blobNotFound(digest: Digest): CairnError {
   return new CairnError('not-found', `blob ${digest} is not in the store`, { digest });
-}
-
-/** Fails as soon as more bytes than promised arrive, so a lying source cannot fill the disk. */
-function sizeLimit(what: string, size: number): Transform {
-  let seen = 0;
-  return new Transform({
-    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
-      seen += chunk.length;
-      if (seen > size) {
-        callback(new CairnError('size-mismatch', `${what}: more than the ${size} bytes expected`, { what, expected: size }));
-        return;
-      }
-      callback(null, chunk);
-    },
-  });
 }
 
 /** A pass-through that checks the digest at the end of the stream. */
