@@ -8,7 +8,8 @@
  * Only the fsyncs wait in the thread pool. The open, write (up to `SYNC_WRITE_MAX`), rename and
  * close around them are synchronous calls of a few microseconds each on a local disk, where a
  * promise-based `fs` call costs ~0.1 ms of CPU (a FileHandle, a promise, a hop to a pool thread
- * and back); a small commit or tag makes dozens of them.
+ * and back); a small commit or tag makes dozens of them. The one close that can take long — of
+ * the file a rename replaced, which frees its blocks — runs in the thread pool, unawaited.
  */
 import { close, closeSync, fsync, linkSync, openSync, renameSync, rmSync, write, writeSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
