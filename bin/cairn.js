@@ -15,8 +15,7 @@
  * rest of a small command.
  */
 'use strict';
-const { existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } = require('node:fs');
-const { createRequire } = require('node:module');
+const { existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } = require('node:fs');
 const path = require('node:path');
 const vm = require('node:vm');
 
@@ -38,7 +37,9 @@ function loadBundle() {
   const wrapper = `(function (exports, require, module, __filename, __dirname) {${source}\n})`;
   const script = new vm.Script(wrapper, { filename: BUNDLE, cachedData: cached });
   const module = { exports: {} };
-  script.runInThisContext().call(module.exports, module.exports, createRequire(BUNDLE), module, BUNDLE, path.dirname(BUNDLE));
+  // This file's require finds the same packages as one beside the bundle would (both search the
+  // package's node_modules), and needs no node:module.
+  script.runInThisContext().call(module.exports, module.exports, require, module, BUNDLE, path.dirname(BUNDLE));
   const fresh = cached === undefined || script.cachedDataRejected === true;
   if (process.env.CAIRN_DEBUG === '1') process.stderr.write(`code cache: ${cached === undefined ? 'absent' : fresh ? 'rejected' : 'used'}\n`);
   const saveCache = () => {
@@ -55,13 +56,71 @@ function loadBundle() {
   return { main: module.exports.main, saveCache };
 }
 
+/**
+ * process.stdout and process.stderr are streams built on first use, from node:stream and node:net
+ * or node:tty (~5 ms at the start of a command). Most commands write a few lines of text: until
+ * something needs the stream itself (a pipe, a listener, isTTY), a string is written straight to
+ * the descriptor, as Node itself does for a file. After that every write goes through the stream,
+ * so output keeps its order; a write the descriptor refuses (EAGAIN on a non-blocking pipe) is
+ * handed to the stream too.
+ *
+ * A reader that went away (`cairn images | head -1`: EPIPE) is not the command's failure. The rest
+ * of its output is dropped and the command finishes normally, so that it still cleans up what it
+ * holds (mounts, containers, locks) instead of dying in the middle as SIGPIPE would make it.
+ */
+function descriptorOutput(fd, open) {
+  let stream;
+  let readerGone = false;
+  const materialise = () => {
+    if (stream === undefined) {
+      stream = open();
+      stream.on('error', (err) => {
+        if (err.code !== 'EPIPE') throw err;
+        readerGone = true;
+      });
+    }
+    return stream;
+  };
+  function write(chunk, encoding, callback) {
+    const done = typeof encoding === 'function' ? encoding : callback;
+    if (readerGone) {
+      if (done) process.nextTick(done);
+      return true;
+    }
+    if (stream !== undefined || typeof chunk !== 'string') return materialise().write(chunk, encoding, callback);
+    let bytes = Buffer.from(chunk, typeof encoding === 'string' ? encoding : 'utf8');
+    try {
+      while (bytes.length > 0) bytes = bytes.subarray(writeSync(fd, bytes));
+    } catch (err) {
+      if (err.code !== 'EPIPE') return materialise().write(bytes, encoding, callback);
+      readerGone = true;
+    }
+    if (done) process.nextTick(done);
+    return true;
+  }
+  return new Proxy(
+    {},
+    {
+      get(_, key) {
+        if (key === 'write') return write;
+        const target = materialise();
+        const value = Reflect.get(target, key, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+      set: (_, key, value) => Reflect.set(materialise(), key, value),
+      has: (_, key) => Reflect.has(materialise(), key),
+      getPrototypeOf: () => Reflect.getPrototypeOf(materialise()),
+    },
+  );
+}
+
 async function run() {
   const { main, saveCache } = existsSync(BUNDLE)
     ? loadBundle()
     : { main: (await import('../dist/cli/main.js')).main, saveCache: () => undefined };
   process.exitCode = await main(process.argv.slice(2), {
-    stdout: process.stdout,
-    stderr: process.stderr,
+    stdout: descriptorOutput(1, () => process.stdout),
+    stderr: descriptorOutput(2, () => process.stderr),
     // process.stdin is a getter that builds a stream (~6 ms): only commands that read it pay.
     get stdin() {
       return process.stdin;

@@ -19,6 +19,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -35,6 +36,43 @@ const CODE_CACHE = `${BUNDLE}.cache`;
  */
 const MODULE_URL = '__cairnModuleUrl';
 const MODULE_URL_BANNER = `var ${MODULE_URL} = (fromBundle) => "file://" + require("node:path").join(__dirname, fromBundle).split("/").map(encodeURIComponent).join("/");`;
+
+/**
+ * Built-in modules that cost milliseconds to load. esbuild turns `import { mkdir } from
+ * 'node:fs/promises'` into a require() when the importing module initialises, and loading
+ * node:fs/promises alone pulls in readline, streams and file watchers (~5 ms): a command that
+ * never calls one of its functions would still pay. Here each is replaced by a stand-in whose
+ * properties load the real module on first access (a class that extends one of them at a module's
+ * top level loads it when that module initialises, as before). esbuild reads imported names as properties
+ * at each call (`(0, fsp.mkdir)(…)`), so nothing loads before it is used.
+ */
+const LAZY_BUILTINS = ['node:fs/promises', 'node:stream', 'node:stream/promises', 'node:timers/promises', 'node:os', 'node:child_process', 'node:module'];
+const LAZY_NAMESPACE = 'lazy-builtin';
+
+/** A CommonJS stand-in for `name`: one getter per export of the real module, which it requires on first use. */
+function lazyBuiltinSource(name) {
+  const keys = Object.keys(createRequire(import.meta.url)(name)).filter((key) => key !== 'default');
+  const getters = keys.map((key) => `  ${JSON.stringify(key)}: { enumerable: true, get: () => load()[${JSON.stringify(key)}] },`);
+  return [
+    'let real;',
+    `const load = () => (real ??= require(${JSON.stringify(name)}));`,
+    `module.exports = Object.defineProperties({}, {`,
+    ...getters,
+    '});',
+  ].join('\n');
+}
+
+const lazyBuiltinsPlugin = {
+  name: 'lazy-builtins',
+  setup(b) {
+    const filter = new RegExp(`^(${LAZY_BUILTINS.join('|')})$`);
+    b.onResolve({ filter }, (args) =>
+      // The stand-in's own require() of the real module stays a plain require().
+      args.namespace === LAZY_NAMESPACE ? { path: args.path, external: true } : { path: args.path, namespace: LAZY_NAMESPACE },
+    );
+    b.onLoad({ filter: /.*/, namespace: LAZY_NAMESPACE }, (args) => ({ contents: lazyBuiltinSource(args.path), loader: 'js' }));
+  },
+};
 
 /** Rewrites `import.meta.url` in each dist module to that module's URL, found from the bundle's `__dirname`. */
 const moduleUrlPlugin = {
@@ -62,7 +100,7 @@ await build({
   // vm.Script, which has no ES module loader behind it.
   supported: { 'dynamic-import': false },
   external: ['level'],
-  plugins: [moduleUrlPlugin],
+  plugins: [lazyBuiltinsPlugin, moduleUrlPlugin],
   banner: { js: MODULE_URL_BANNER },
   minifyWhitespace: true,
   legalComments: 'none',

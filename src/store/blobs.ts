@@ -14,7 +14,7 @@ import { mkdir, rm, stat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable, Transform, pipeline as pipelineCallback, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { DigestStream, digestAlgorithm, digestHex, digestOf, isDigest, nodeSha256, type Digest } from '../digest/index.js';
+import { digestAlgorithm, digestHex, digestOf, isDigest, nodeSha256, type Digest } from '../digest/index.js';
 import { CairnError, errnoCode } from '../errors.js';
 import { createWithData, fsyncDir, fsyncFd, uniqueHex } from '../sys/atomic.js';
 
@@ -276,6 +276,9 @@ async function writeBytes(temp: string, bytes: Uint8Array, what: string, expecte
 }
 
 async function writeStream(temp: string, source: Readable, what: string, expected: PutOptions): Promise<WrittenTemp> {
+  // Loaded here: DigestStream extends node:stream's Transform, which every store user would
+  // otherwise load at start (~4 ms) to read a few small files.
+  const { DigestStream } = await import('../digest/stream.js');
   const hashing = new DigestStream(nodeSha256);
   const out = createWriteStream(temp, { flags: 'wx', mode: 0o644 });
   if (expected.size !== undefined) await pipeline(source, sizeLimit(what, expected.size), hashing, out);

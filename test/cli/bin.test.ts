@@ -3,12 +3,12 @@
  * scripts/bundle-cli.mjs) through a V8 code cache that it keeps itself. These tests run a copy of
  * bin/ and the bundle in a temp tree, so the project's own cache is left alone.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cairnProcess } from '../support/cli.js';
+import { cairnProcess, type CliResult } from '../support/cli.js';
 import { fixture, skipWithoutFixtures, transportRef } from '../support/fixtures.js';
 import { REPO_ROOT } from '../support/tools.js';
 
@@ -75,5 +75,36 @@ describe('bin/cairn.js', () => {
     expect(copied.status).toBe(0);
     const listed = cairnProcess(['--store', store, 'images']);
     expect(listed.stdout).toMatch(/^bb\s+1\s+[0-9a-f]{12}\s/m);
+  });
+
+  /** Runs the project's bin with its stdout read by nobody: the pipe's read end is closed before the command starts. */
+  function withReaderGone(args: readonly string[]): Promise<Omit<CliResult, 'stdout'>> {
+    const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin', 'cairn.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+    return new Promise((resolve, reject) => {
+      child.on('error', reject);
+      child.on('close', (status) => resolve({ status: status ?? -1, stderr }));
+    });
+  }
+
+  it.skipIf(skipWithoutFixtures('busybox/oci-umoci:1'))('finishes quietly when the reader of its output goes away', async () => {
+    const store = path.join(root, 'store-epipe');
+    expect(cairnProcess(['--store', store, 'copy', transportRef(fixture('busybox/oci-umoci:1')), 'bb:1']).status).toBe(0);
+    // Text (written straight to the descriptor) and a file's bytes (streamed): EPIPE ends the
+    // output, not the command, and prints no stack trace.
+    for (const args of [['images'], ['cat', 'bb:1', '/bin/busybox']]) {
+      expect(await withReaderGone(['--store', store, ...args])).toEqual({ status: 0, stderr: '' });
+    }
+  });
+
+  it('writes text to a file and to a pipe alike', async () => {
+    const file = path.join(root, 'help.txt');
+    const toPipe = cairnProcess(['help']);
+    const r = spawnSync('sh', ['-c', 'exec "$@" > "$0"', file, process.execPath, path.join(REPO_ROOT, 'bin', 'cairn.js'), 'help']);
+    expect(r.status).toBe(0);
+    expect(toPipe.stdout).toMatch(/^Usage: cairn /);
+    expect(await readFile(file, 'utf8')).toBe(toPipe.stdout);
   });
 });
