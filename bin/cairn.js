@@ -3,7 +3,7 @@
  * The cairn command.
  *
  * It runs dist/cli/cairn.cjs, the whole CLI bundled into one script by scripts/bundle-cli.mjs,
- * compiled with V8's code cache (dist/cli/cairn.cjs.cache) so that V8 need not parse it: a
+ * compiled with a V8 code cache (dist/cli/cairn.cjs.COMMAND.cache) so that V8 need not parse it: a
  * command is a short process and most of its start would otherwise be module loading. The cache
  * is only a cache: V8 refuses one made by another Node version or with other flags, ours is tied
  * to the bundle's size and mtime, and whenever it is missing or refused this run writes a new one
@@ -20,16 +20,27 @@ const path = require('node:path');
 const vm = require('node:vm');
 
 const BUNDLE = path.join(__dirname, '..', 'dist', 'cli', 'cairn.cjs');
-const CODE_CACHE = `${BUNDLE}.cache`;
+
+/**
+ * Each command has its own code cache, saved by its first run: it holds the functions that
+ * command compiled, so a run deserialises only what it is likely to need (a cache of every
+ * command's code costs more to load than it saves).
+ */
+function codeCachePath(argv) {
+  let i = 0;
+  while (argv[i]?.startsWith('--store')) i += argv[i].includes('=') ? 1 : 2;
+  const name = argv[i];
+  return `${BUNDLE}.${name !== undefined && /^[a-z]{1,20}$/.test(name) ? name : 'other'}.cache`;
+}
 
 /** The bundle's exports, and a function that saves a fresh code cache when the one on disk was not used. */
-function loadBundle() {
+function loadBundle(codeCache) {
   const source = readFileSync(BUNDLE, 'utf8');
   const { size, mtimeMs } = statSync(BUNDLE);
   const key = Buffer.from(`${size}:${mtimeMs}\n`);
   let cached;
   try {
-    const file = readFileSync(CODE_CACHE);
+    const file = readFileSync(codeCache);
     if (file.subarray(0, key.length).equals(key)) cached = file.subarray(key.length);
   } catch {
     // no cache yet
@@ -44,10 +55,10 @@ function loadBundle() {
   if (process.env.CAIRN_DEBUG === '1') process.stderr.write(`code cache: ${cached === undefined ? 'absent' : fresh ? 'rejected' : 'used'}\n`);
   const saveCache = () => {
     if (!fresh) return;
-    const temp = `${CODE_CACHE}.${process.pid}.tmp`;
+    const temp = `${codeCache}.${process.pid}.tmp`;
     try {
       writeFileSync(temp, Buffer.concat([key, script.createCachedData()]));
-      renameSync(temp, CODE_CACHE);
+      renameSync(temp, codeCache);
     } catch {
       // a read-only install runs without a cache, as it would without the bundle
       rmSync(temp, { force: true });
@@ -116,7 +127,7 @@ function descriptorOutput(fd, open) {
 
 async function run() {
   const { main, saveCache } = existsSync(BUNDLE)
-    ? loadBundle()
+    ? loadBundle(codeCachePath(process.argv.slice(2)))
     : { main: (await import('../dist/cli/main.js')).main, saveCache: () => undefined };
   process.exitCode = await main(process.argv.slice(2), {
     stdout: descriptorOutput(1, () => process.stdout),

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * Bundles the compiled CLI (dist/cli/main.js and everything it imports) into one CommonJS
- * script, dist/cli/cairn.cjs, which bin/cairn.js runs through V8's code cache.
+ * script, dist/cli/cairn.cjs, which bin/cairn.js runs through a V8 code cache per command.
  *
  * Why: a cairn command is a short process, and on Node 20 most of its start is the ES module
  * loader resolving, reading and compiling ~40–90 files one by one (about 1 ms each). One script
@@ -18,7 +18,7 @@
  * Usage: node scripts/bundle-cli.mjs   (run by `npm run build` after tsc)
  */
 import { spawnSync } from 'node:child_process';
-import { readFile, rm } from 'node:fs/promises';
+import { readFile, readdir, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,7 +27,6 @@ import { build } from 'esbuild';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DIST = path.join(ROOT, 'dist');
 const BUNDLE = path.join(DIST, 'cli', 'cairn.cjs');
-const CODE_CACHE = `${BUNDLE}.cache`;
 
 /**
  * Defined once at the bundle's top, where `require` and `__dirname` are the bundle's own (a module
@@ -107,10 +106,12 @@ await build({
   logLevel: 'warning',
 });
 
-// A new bundle makes the old code cache useless; the first run writes a new one. `--help` loads
-// every command module, so the cache it leaves covers every command's top level.
-await rm(CODE_CACHE, { force: true });
+// A new bundle makes the old code caches useless (bin/cairn.js would refuse them); each command's
+// first run writes its own. `--help` loads every command module: a check that the bundle runs.
+for (const name of await readdir(path.dirname(BUNDLE))) {
+  if (name.startsWith(`${path.basename(BUNDLE)}.`) && name.endsWith('.cache')) await rm(path.join(path.dirname(BUNDLE), name), { force: true });
+}
 const env = { ...process.env };
 delete env.NODE_OPTIONS;
-const warm = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'cairn.js'), '--help'], { env, stdio: 'ignore' });
-if (warm.status !== 0) throw new Error(`bin/cairn.js --help exited with ${warm.status ?? warm.signal}`);
+const check = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'cairn.js'), '--help'], { env, stdio: 'ignore' });
+if (check.status !== 0) throw new Error(`bin/cairn.js --help exited with ${check.status ?? check.signal}`);

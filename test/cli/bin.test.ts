@@ -24,27 +24,35 @@ describe('bin/cairn.js', () => {
       await copyFile(path.join(REPO_ROOT, file), path.join(root, file));
     }
     bundle = path.join(root, 'dist', 'cli', 'cairn.cjs');
-    cache = `${bundle}.cache`;
+    cache = `${bundle}.version.cache`;
   });
   afterAll(async () => {
     await rm(root, { recursive: true, force: true });
   });
 
-  /** Runs the copy's `cairn version`; returns what it said about the code cache. */
-  function version(): string {
-    const r = spawnSync(process.execPath, [path.join(root, 'bin', 'cairn.js'), 'version'], {
+  /** Runs the copy's `cairn ARGS`; returns what it said about the code cache. */
+  function cacheReport(args: readonly string[]): string {
+    const r = spawnSync(process.execPath, [path.join(root, 'bin', 'cairn.js'), ...args], {
       encoding: 'utf8',
       env: { ...process.env, CAIRN_DEBUG: '1', NODE_OPTIONS: '' },
     });
-    expect(r.stdout).toBe('cairn 0.1.0\n');
     expect(r.status).toBe(0);
     return /code cache: (\w+)/.exec(r.stderr)?.[1] ?? `no report in ${JSON.stringify(r.stderr)}`;
   }
+  const version = (): string => cacheReport(['version']);
 
   it('writes a code cache on the first run and uses it on the next', async () => {
     await rm(cache, { force: true });
     expect(version()).toBe('absent');
     expect((await readFile(cache)).length).toBeGreaterThan(1000);
+    expect(version()).toBe('used');
+  });
+
+  it('keeps a cache per command', async () => {
+    version();
+    await rm(`${bundle}.help.cache`, { force: true });
+    expect(cacheReport(['--store', path.join(root, 'none'), 'help'])).toBe('absent');
+    expect(cacheReport(['help'])).toBe('used');
     expect(version()).toBe('used');
   });
 
