@@ -2,6 +2,9 @@
 /**
  * The cairn command.
  *
+ * Environment: CAIRN_DEBUG=1 prints stack traces (mapped to the TypeScript sources);
+ * CAIRN_DEBUG=code-cache says whether this run's code cache was absent, rejected or used.
+ *
  * It runs dist/cli/cairn.cjs, the whole CLI bundled into one script by scripts/bundle-cli.mjs,
  * compiled with a V8 code cache (dist/cli/cairn.cjs.COMMAND.cache) so that V8 need not parse it: a
  * command is a short process and most of its start would otherwise be module loading. The cache
@@ -52,7 +55,7 @@ function loadBundle(codeCache) {
   // package's node_modules), and needs no node:module.
   script.runInThisContext().call(module.exports, module.exports, require, module, BUNDLE, path.dirname(BUNDLE));
   const fresh = cached === undefined || script.cachedDataRejected === true;
-  if (process.env.CAIRN_DEBUG === '1') process.stderr.write(`code cache: ${cached === undefined ? 'absent' : fresh ? 'rejected' : 'used'}\n`);
+  if (process.env.CAIRN_DEBUG === 'code-cache') process.stderr.write(`code cache: ${cached === undefined ? 'absent' : fresh ? 'rejected' : 'used'}\n`);
   const saveCache = () => {
     if (!fresh) return;
     const temp = `${codeCache}.${process.pid}.tmp`;
@@ -65,6 +68,15 @@ function loadBundle(codeCache) {
     }
   };
   return { main: module.exports.main, saveCache };
+}
+
+/**
+ * CAIRN_DEBUG=1 prints stack traces. The bundle is minified; loaded as a plain CommonJS module,
+ * with source maps on, its map turns them back into the TypeScript sources' names and lines.
+ */
+function debugBundle() {
+  process.setSourceMapsEnabled(true);
+  return { main: require(BUNDLE).main, saveCache: () => undefined };
 }
 
 /**
@@ -126,9 +138,11 @@ function descriptorOutput(fd, open) {
 }
 
 async function run() {
-  const { main, saveCache } = existsSync(BUNDLE)
-    ? loadBundle(codeCachePath(process.argv.slice(2)))
-    : { main: (await import('../dist/cli/main.js')).main, saveCache: () => undefined };
+  const { main, saveCache } = !existsSync(BUNDLE)
+    ? { main: (await import('../dist/cli/main.js')).main, saveCache: () => undefined }
+    : process.env.CAIRN_DEBUG === '1'
+      ? debugBundle()
+      : loadBundle(codeCachePath(process.argv.slice(2)));
   process.exitCode = await main(process.argv.slice(2), {
     stdout: descriptorOutput(1, () => process.stdout),
     stderr: descriptorOutput(2, () => process.stderr),

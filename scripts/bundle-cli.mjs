@@ -101,7 +101,11 @@ await build({
   external: ['level'],
   plugins: [lazyBuiltinsPlugin, moduleUrlPlugin],
   banner: { js: MODULE_URL_BANNER },
-  minifyWhitespace: true,
+  // A third smaller (600 -> 400 KB): less to read, hash and deserialise on every run (~4% of the
+  // instructions of `cairn diff CONTAINER`). bin/cairn.js maps stack traces back through the
+  // source map under CAIRN_DEBUG=1.
+  minify: true,
+  sourcemap: 'linked',
   legalComments: 'none',
   logLevel: 'warning',
 });

@@ -34,7 +34,7 @@ describe('bin/cairn.js', () => {
   function cacheReport(args: readonly string[]): string {
     const r = spawnSync(process.execPath, [path.join(root, 'bin', 'cairn.js'), ...args], {
       encoding: 'utf8',
-      env: { ...process.env, CAIRN_DEBUG: '1', NODE_OPTIONS: '' },
+      env: { ...process.env, CAIRN_DEBUG: 'code-cache', NODE_OPTIONS: '' },
     });
     expect(r.status).toBe(0);
     return /code cache: (\w+)/.exec(r.stderr)?.[1] ?? `no report in ${JSON.stringify(r.stderr)}`;
@@ -105,6 +105,13 @@ describe('bin/cairn.js', () => {
     for (const args of [['images'], ['cat', 'bb:1', '/bin/busybox']]) {
       expect(await withReaderGone(['--store', store, ...args])).toEqual({ status: 0, stderr: '' });
     }
+  });
+
+  it('prints stack traces in the TypeScript sources with CAIRN_DEBUG=1', () => {
+    const r = cairnProcess(['diff'], { CAIRN_DEBUG: '1' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^CairnError: diff: needs one image/m);
+    expect(r.stderr).toMatch(/\(.*\/src\/cli\/commands\/diff\.ts:\d+:\d+\)$/m);
   });
 
   it('writes text to a file and to a pipe alike', async () => {
