@@ -151,6 +151,7 @@ async function run() {
       return process.stdin;
     },
     env: process.env,
+    processStdio: true,
   });
   saveCache();
 }
