@@ -45,7 +45,21 @@ const MODULE_URL_BANNER = `var ${MODULE_URL} = (fromBundle) => "file://" + requi
  * top level loads it when that module initialises, as before). esbuild reads imported names as properties
  * at each call (`(0, fsp.mkdir)(…)`), so nothing loads before it is used.
  */
-const LAZY_BUILTINS = ['node:fs/promises', 'node:stream', 'node:stream/promises', 'node:timers/promises', 'node:os', 'node:child_process', 'node:module'];
+const LAZY_BUILTINS = [
+  'node:fs/promises',
+  'node:stream',
+  'node:stream/promises',
+  'node:timers/promises',
+  'node:os',
+  'node:child_process',
+  'node:module',
+  'node:net',
+  'node:http',
+  'node:https',
+  'node:zlib',
+  'node:worker_threads',
+  'node:readline',
+];
 const LAZY_NAMESPACE = 'lazy-builtin';
 
 /** A CommonJS stand-in for `name`: one getter per export of the real module, which it requires on first use. */
