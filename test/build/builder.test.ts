@@ -373,6 +373,26 @@ describe.skipIf(skipWithoutFixtures(BUSYBOX))('cairn build', () => {
       expect((await lstat(path.join(out, 'opt', 'bb'))).size).toBe((await lstat(path.join(out, 'bin', 'busybox'))).size);
       expect(await readFile(path.join(out, 'opt', 'f.txt'), 'utf8')).toBe('linked');
     });
+
+    it('FROM and COPY --from an intermediate image by its ID, also while the cache session holds the database', async () => {
+      const dir = await context({ 'a.txt': 'a', 'b.txt': 'b', Dockerfile: 'FROM scratch\nCOPY a.txt /a.txt\nCOPY b.txt /b.txt\n' });
+      const first = await buildIn(dir, { tags: ['mid:1'] });
+      // The first step's image, which only the build cache holds (images -a lists it).
+      const stepId = first.log.match(/---> ([0-9a-f]{12})$/m)?.[1] ?? 'missing';
+      // Without the index copy, stage one's cached steps are found in the database, which the
+      // cache session keeps open (with the store lock) until a step runs: resolving the ID must
+      // not wait for that lock.
+      await rm(path.join(store.paths.cache, 'build-index.json'));
+      await writeFile(
+        path.join(dir, 'Dockerfile'),
+        `FROM scratch AS one\nCOPY a.txt /a.txt\nCOPY b.txt /b.txt\nFROM ${stepId}\nCOPY --from=${stepId} /a.txt /again.txt\nCOPY --from=one /b.txt /b.txt\n`,
+      );
+      const second = await buildIn(dir, { tags: ['on-mid:1'] });
+      expect(second.cached).toBe(2);
+      const out = path.join(work, 'on-mid');
+      await unpack(store, 'on-mid:1', out);
+      expect((await readdir(out)).sort()).toEqual(['a.txt', 'again.txt', 'b.txt']);
+    });
   });
 
   describe.skipIf(process.getuid?.() !== 0 || skipWithoutTools('runc'))('with RUN (runc)', () => {
