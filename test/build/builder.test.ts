@@ -5,8 +5,7 @@
  * mounts, heredocs, contexts from a tar stream, and bad input with its line.
  */
 import { spawnSync } from 'node:child_process';
-import { lstat, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { lstat, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,6 +23,7 @@ import { packTar } from '../../src/tar/index.js';
 import { copy } from '../../src/transport/open.js';
 import { cairn } from '../support/cli.js';
 import { fixture, skipWithoutFixtures, transportRef } from '../support/fixtures.js';
+import { removeDir, tempStore } from '../support/images.js';
 import { skipWithoutTools } from '../support/tools.js';
 
 const BUSYBOX = 'busybox/oci-umoci:1';
@@ -65,14 +65,10 @@ const layersOf = async (ref: string): Promise<number> => (await resolveImage(sto
 
 describe.skipIf(skipWithoutFixtures(BUSYBOX))('cairn build', () => {
   beforeAll(async () => {
-    work = await mkdtemp(path.join(tmpdir(), 'cairn-build-'));
-    store = await Store.open(path.join(work, 'store'));
+    ({ dir: work, store } = await tempStore('cairn-build-', { subdir: 'store' }));
     await copy(transportRef(fixture(BUSYBOX)), 'busybox:latest', { store });
   }, 60_000);
-
-  afterAll(async () => {
-    await rm(work, { recursive: true, force: true });
-  });
+  afterAll(() => removeDir(work));
 
   describe('without a container runtime', () => {
     it('FROM scratch + COPY: one layer with the file, owned by root, history in docker form', async () => {
@@ -373,7 +369,6 @@ describe.skipIf(skipWithoutFixtures(BUSYBOX))('cairn build', () => {
       expect((await lstat(path.join(out, 'opt', 'bb'))).size).toBe((await lstat(path.join(out, 'bin', 'busybox'))).size);
       expect(await readFile(path.join(out, 'opt', 'f.txt'), 'utf8')).toBe('linked');
     });
-
     it('FROM and COPY --from an intermediate image by its ID, also while the cache session holds the database', async () => {
       const dir = await context({ 'a.txt': 'a', 'b.txt': 'b', Dockerfile: 'FROM scratch\nCOPY a.txt /a.txt\nCOPY b.txt /b.txt\n' });
       const first = await buildIn(dir, { tags: ['mid:1'] });

@@ -3,26 +3,24 @@
  * rmi, inspect, history, copy, load, save, gc, fsck — run in process against a real store holding real fixture images.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cairn } from '../support/cli.js';
 import { fixture, skipWithoutFixtures, transportRef } from '../support/fixtures.js';
+import { removeDir, tempDir } from '../support/images.js';
 
 describe.skipIf(skipWithoutFixtures('busybox/oci-umoci:3', 'busybox/oci-umoci:1', 'busybox/docker-archive:3'))('image commands', () => {
   let dir: string;
   let store: string;
   beforeAll(async () => {
-    dir = await mkdtemp(path.join(os.tmpdir(), 'cairn-cli-'));
+    dir = await tempDir('cairn-cli-');
     store = path.join(dir, 'store');
     const r = await cairn(store, 'copy', transportRef(fixture('busybox/oci-umoci:3')), 'busybox:3');
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
   });
-  afterAll(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  afterAll(() => removeDir(dir));
 
   /** A build context under the test dir: `a.txt`, `b.txt` and the Dockerfile given. */
   async function twoFileContext(name: string, dockerfile: string): Promise<string> {

@@ -3,8 +3,7 @@
 // real skopeo (our reader on skopeo's archives, skopeo on ours). Rules: spec-notes/docker-archive.md.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFile, mkdir, mkdtemp, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { copyFile, mkdir, open, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { buffer } from 'node:stream/consumers';
 import { promisify } from 'node:util';
@@ -22,18 +21,15 @@ import { copyLayout, handLayout } from '../support/hand-layout.js';
 import { conformancePath, hasShared } from '../support/shared.js';
 import { hermeticContainersEnv, skipWithoutTools } from '../support/tools.js';
 import { openOciArchiveSource } from '../../src/transport/oci-archive.js';
+import { removeDir, tempDir } from '../support/images.js';
 
 const run = promisify(execFile);
 const ggcr = (...p: string[]): string => conformancePath('go-containerregistry', 'pkg', 'v1', ...p);
 const dive = (f: string): string => conformancePath('dive', '.data', f);
 
 let tmp: string;
-beforeEach(async () => {
-  tmp = await mkdtemp(path.join(tmpdir(), 'cairn-docker-archive-'));
-});
-afterEach(async () => {
-  await rm(tmp, { recursive: true, force: true });
-});
+beforeEach(async () => (tmp = await tempDir('cairn-docker-archive-')));
+afterEach(() => removeDir(tmp));
 
 const sha256 = (bytes: Buffer): string => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 
