@@ -46,7 +46,7 @@ async function processesNaming(file: string): Promise<number[]> {
 }
 
 async function until(check: () => Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
+  for (let i = 0; i < 300; i++) {
     if (await check()) return;
     await delay(50);
   }
@@ -54,23 +54,30 @@ async function until(check: () => Promise<boolean>, what: string): Promise<void>
 }
 
 /**
- * Runs `sleep 1` attached, SIGKILLs the CLI (and, with `killWatchdog`, the run's watchdog first),
+ * Runs `sleep 3` attached, SIGKILLs the CLI (and, with `killWatchdog`, the run's watchdog first),
  * and waits for the container's process to end. Returns the store to look at, with no cairn
  * command run since the kill.
  */
 async function killedMidRun(runArgs: readonly string[], killWatchdog: boolean): Promise<TestStore> {
   const t = await newStore();
-  const cli = attachedRun(t, [...runArgs, 'busybox', 'sleep', '1']);
-  const closed = new Promise((resolve) => cli.once('close', resolve));
+  // Long enough to be killed mid-run on a busy machine; with its watchdog gone it runs to the end.
+  const cli = attachedRun(t, [...runArgs, 'busybox', 'sleep', '3']);
+  const closed = new Promise<NodeJS.Signals | null>((resolve) => cli.once('close', (_code, signal) => resolve(signal)));
   try {
     const { id, pid } = await runningContainer(t);
     expect(await mountsUnder(t.root)).toEqual([path.join(containerDirs(t.store, id).dir, 'rootfs')]);
     if (killWatchdog) {
       // Its own session (detached): the group holds flock and the shell under it.
-      for (const watchdog of await processesNaming(path.join(containerDirs(t.store, id).dir, 'watchdog.lock'))) process.kill(-watchdog, 'SIGKILL');
+      for (const watchdog of await processesNaming(path.join(containerDirs(t.store, id).dir, 'watchdog.lock'))) {
+        try {
+          process.kill(-watchdog, 'SIGKILL');
+        } catch {
+          // gone meanwhile (a process that only named the file, or one that just ended)
+        }
+      }
     }
     cli.kill('SIGKILL');
-    await closed;
+    expect(await closed).toBe('SIGKILL'); // killed mid-run, not ended by itself
     await until(async () => (await processStartTime(pid)) === null, 'the container process ended');
   } finally {
     cli.kill('SIGKILL');
