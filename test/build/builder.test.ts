@@ -25,6 +25,7 @@ import { cairn } from '../support/cli.js';
 import { fixture, skipWithoutFixtures, transportRef } from '../support/fixtures.js';
 import { removeDir, tempStore } from '../support/images.js';
 import { skipWithoutTools } from '../support/tools.js';
+import { failure } from '../support/errors.js';
 
 const BUSYBOX = 'busybox/oci-umoci:1';
 let work: string;
@@ -51,15 +52,6 @@ async function configOf(ref: string): Promise<ImageConfig> {
   return readConfig(store, await resolveImage(store, ref));
 }
 
-async function failure(promise: Promise<unknown>): Promise<CairnError> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof CairnError) return err;
-    throw err;
-  }
-  throw new Error('expected the build to fail');
-}
 
 const layersOf = async (ref: string): Promise<number> => (await resolveImage(store, ref)).manifest.layers.length;
 

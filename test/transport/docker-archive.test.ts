@@ -10,7 +10,6 @@ import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { digestOf } from '../../src/digest/index.js';
-import { isCairnError } from '../../src/errors.js';
 import { MediaType, parseManifest } from '../../src/oci/index.js';
 import { packTar } from '../../src/tar/index.js';
 import { ArchiveIndex } from '../../src/transport/archive-index.js';
@@ -22,6 +21,7 @@ import { conformancePath, hasShared } from '../support/shared.js';
 import { hermeticContainersEnv, skipWithoutTools } from '../support/tools.js';
 import { openOciArchiveSource } from '../../src/transport/oci-archive.js';
 import { removeDir, tempDir } from '../support/images.js';
+import { failure } from '../support/errors.js';
 
 const run = promisify(execFile);
 const ggcr = (...p: string[]): string => conformancePath('go-containerregistry', 'pkg', 'v1', ...p);
@@ -58,15 +58,6 @@ async function load(file: string, options: Parameters<typeof openDockerArchiveSo
   }
 }
 
-async function failure(promise: Promise<unknown>): Promise<{ code: string; message: string }> {
-  try {
-    await promise;
-  } catch (err) {
-    if (isCairnError(err)) return { code: err.code, message: err.message };
-    throw err;
-  }
-  throw new Error('expected a CairnError');
-}
 
 describe.skipIf(!hasShared)('conformance docker-save archives', () => {
   const cases: { file: string; ref?: string; names: string[]; layers: number; config: string; gzip?: boolean }[] = [

@@ -20,6 +20,7 @@ import { copyLayout, handLayout } from '../support/hand-layout.js';
 import { conformancePath, hasShared } from '../support/shared.js';
 import { skipWithoutTools } from '../support/tools.js';
 import { removeDir, tempDir } from '../support/images.js';
+import { failure } from '../support/errors.js';
 
 const run = promisify(execFile);
 const dive = (f: string): string => conformancePath('dive', '.data', f);
@@ -29,15 +30,6 @@ let tmp: string;
 beforeEach(async () => (tmp = await tempDir('cairn-oci-archive-')));
 afterEach(() => removeDir(tmp));
 
-async function failure(promise: Promise<unknown>): Promise<{ code: string; message: string }> {
-  try {
-    await promise;
-  } catch (err) {
-    if (isCairnError(err)) return { code: err.code, message: err.message };
-    throw err;
-  }
-  throw new Error('expected a CairnError');
-}
 
 /** The root, its manifest (through one index level), and every blob checked against its descriptor. */
 async function inspect(source: ImageSource) {
