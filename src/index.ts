@@ -5,7 +5,8 @@
 export { CairnError, isCairnError } from './errors.js';
 export type { ErrorCode, ErrorData } from './errors.js';
 
-export { parseDigest, isDigest, digestOf, digestHex, shortId, nodeSha256, DigestStream } from './digest/index.js';
+export { parseDigest, isDigest, digestOf, digestHex, shortId, nodeSha256 } from './digest/index.js';
+export { DigestStream } from './digest/stream.js';
 export type { Digest, Hasher, HasherFactory } from './digest/index.js';
 
 export { Store } from './store/store.js';

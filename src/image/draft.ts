@@ -9,7 +9,8 @@
  */
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { DigestStream, digestOf, type Digest } from '../digest/index.js';
+import { digestOf, type Digest } from '../digest/index.js';
+import { DigestStream } from '../digest/stream.js';
 import {
   MediaType,
   encodeDocument,

@@ -9,7 +9,7 @@ import { closeSync, createWriteStream, fchmodSync, openSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { DigestStream, nodeSha256, type Digest } from '../digest/index.js';
+import { nodeSha256, type Digest } from '../digest/index.js';
 import { CairnError } from '../errors.js';
 import { fsyncDir, fsyncFd } from '../sys/atomic.js';
 import type { BlobRef, PutOptions, StagedBlob } from './blobs.js';
@@ -68,6 +68,9 @@ export interface WrittenTemp extends BlobRef {
 }
 
 export async function writeStream(temp: string, source: Readable, what: string, expected: PutOptions): Promise<WrittenTemp> {
+  // Loaded here: DigestStream extends node:stream's Transform, which every store user would
+  // otherwise load at start (~4 ms) to read a few small files.
+  const { DigestStream } = await import('../digest/stream.js');
   const hashing = new DigestStream(nodeSha256);
   const out = createWriteStream(temp, { flags: 'wx', mode: 0o644 });
   if (expected.size !== undefined) await pipeline(source, sizeLimit(what, expected.size), hashing, out);

@@ -29,18 +29,15 @@ import { setXattr } from '../../src/sys/xattr.js';
 import { listTar } from '../../src/tar/index.js';
 import { UnionView } from '../../src/union/view.js';
 import { baseOps, copyTree, dirLayer, forgiveApplierMs, mutationOps, records, runOps, type Op } from './trees.js';
+import { removeDir, tempDir } from '../support/images.js';
 
 const run = promisify(execFile);
 const lines = (changes: readonly Change[]): string[] => formatChanges(changes).trimEnd().split('\n').filter((l) => l !== '');
 const asRoot = process.getuid?.() === 0;
 
 let work: string;
-beforeAll(async () => {
-  work = await mkdtemp(path.join(tmpdir(), 'cairn-diff-overlay-'));
-});
-afterAll(async () => {
-  await rm(work, { recursive: true, force: true });
-});
+beforeAll(async () => (work = await tempDir('cairn-diff-overlay-')));
+afterAll(() => removeDir(work));
 
 /** The union view of a directory taken as one layer (walked, packed, indexed: no store). */
 async function viewOf(dir: string): Promise<UnionView> {

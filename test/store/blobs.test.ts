@@ -10,29 +10,15 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { digestOf, type Digest } from '../../src/digest/index.js';
 import { CairnError, isCairnError } from '../../src/errors.js';
 import { Store } from '../../src/store/store.js';
-import { dirEntries, listBlobs, removeDir, seededStream, tempDir } from '../support/images.js';
+import { dirEntries, listBlobs, removeDir, seededStream, tempStore } from '../support/images.js';
+import { failure } from '../support/errors.js';
 
 let dir: string;
 let store: Store;
 
-beforeEach(async () => {
-  dir = await tempDir('cairn-blobs-');
-  store = await Store.open(dir);
-  await store.prepare();
-});
-afterEach(async () => {
-  await removeDir(dir);
-});
+beforeEach(async () => ({ dir, store } = await tempStore('cairn-blobs-', { prepare: true })));
+afterEach(() => removeDir(dir));
 
-async function failure(promise: Promise<unknown>): Promise<CairnError> {
-  try {
-    await promise;
-  } catch (err) {
-    if (isCairnError(err)) return err;
-    throw err;
-  }
-  throw new Error('expected a CairnError');
-}
 
 const sha = (bytes: Uint8Array): Digest => digestOf(bytes);
 const FAKE = `sha256:${'ab'.repeat(32)}` as Digest;

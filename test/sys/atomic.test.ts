@@ -2,21 +2,19 @@
 // left; the replaced file, held open across the rename (so that its blocks are freed at its
 // close rather than in the rename), is closed soon after.
 import { readdirSync, readlinkSync } from 'node:fs';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { writeFileAtomic } from '../../src/sys/atomic.js';
+import { removeDir, tempDir } from '../support/images.js';
 
 let dir: string;
 
 beforeEach(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), 'cairn-atomic-'));
+  dir = await tempDir('cairn-atomic-');
 });
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+afterEach(() => removeDir(dir));
 
 /** What this process's descriptors point at. */
 function openFiles(): string[] {

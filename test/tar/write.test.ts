@@ -3,8 +3,7 @@
 // ordering rule; argument and size errors.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { lstat, mkdir, mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { lstat, mkdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
@@ -24,17 +23,14 @@ import {
   type TarEntryInit,
   type TarWriterOptions,
 } from '../../src/tar/index.js';
+import { removeDir, tempDir } from '../support/images.js';
 
 const run = promisify(execFile);
 const isRoot = process.getuid?.() === 0;
 let work: string;
 
-beforeAll(async () => {
-  work = await mkdtemp(path.join(tmpdir(), 'cairn-tar-write-'));
-});
-afterAll(async () => {
-  await rm(work, { recursive: true, force: true });
-});
+beforeAll(async () => (work = await tempDir('cairn-tar-write-')));
+afterAll(() => removeDir(work));
 
 type Item = { entry: TarEntryInit; body?: TarBody };
 
