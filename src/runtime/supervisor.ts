@@ -19,7 +19,8 @@
 import type { ChildProcess } from 'node:child_process';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
-import { createHash } from '../sys/crypto.js';
+import { digestHex } from '../digest/digest.js';
+import { digestOf } from '../digest/hasher.js';
 import { CairnError, isCairnError } from '../errors.js';
 import { removeContainerDir, unmountAll, type ExitActions } from './exit-actions.js';
 import { LogWriter, type LogStream } from './logs.js';
@@ -223,7 +224,7 @@ export class Supervision {
  */
 export function withCgroupsPath(spec: RuntimeSpec, id: string, dir: string): RuntimeSpec {
   if (spec.linux.cgroupsPath) return spec;
-  const hash = createHash('sha256').update(dir).digest('hex').slice(0, 12);
+  const hash = digestHex(digestOf(dir)).slice(0, 12);
   return { ...spec, linux: { ...spec.linux, cgroupsPath: `cairn-${id.slice(0, 64)}-${hash}` } };
 }
 
