@@ -6,10 +6,12 @@
  * unpacked into `rootfs/` at create; changes are then found by a snapshot diff against the
  * image's layer indexes (kaniko-style: correct, O(files)).
  *
- * Between the image and the upper sits a small init layer of the container's own (docker's
- * `-init` layer): the mount points the runtime needs (/dev, /proc, /sys). Without it runc
- * creates them in the upper, and every image lacking them would show `A /proc` in `diff` and
- * carry empty directories into `commit`.
+ * Between the image and the upper sits a small init layer (docker's `-init` layer): the mount
+ * points the runtime needs (/dev, /proc, /sys). Without it runc creates them in the upper, and
+ * every image lacking them would show `A /proc` in `diff` and carry empty directories into
+ * `commit`. Three empty directories are the same for every container, and a lowerdir is never
+ * written through the overlay, so the whole store shares one (`cairn/container-init`): a start
+ * and a removal make and delete four directories fewer (~0.2 ms of disk work each here).
  *
  * The directories are made and looked up with synchronous calls: a handful of metadata syscalls
  * on local directories, each cheaper than a thread-pool round trip, on every container start.
@@ -41,8 +43,8 @@ function mountPath(dir: string): string {
 export async function mountRootfs(store: Store, record: ContainerRecord): Promise<string> {
   const dirs = containerDirs(store, record.id);
   if (record.rootfs === 'copy') return dirs.rootfs;
-  const init = path.join(dirs.dir, 'init');
-  // Making the directories is harmless when the rootfs is mounted already.
+  const init = store.paths.containerInit;
+  // Making the directories is harmless when they exist or the rootfs is mounted already.
   for (const dir of [dirs.upper, dirs.work, dirs.rootfs]) mkdirSync(dir, { recursive: true });
   for (const dir of MOUNT_POINTS) mkdirSync(path.join(init, dir), { recursive: true, mode: 0o755 });
   const target = path.join(mountPath(dirs.dir), 'rootfs');
