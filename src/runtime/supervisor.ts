@@ -172,12 +172,19 @@ export class Supervision {
       async (pid) => {
         proxy?.attach(pid);
         const identity = await identityOf(pid);
+        const running: ContainerState = { ...state, status: 'running', pid: identity ?? { pid, startTime: 0 }, startedAt: new Date().toISOString() };
         // A container process that is gone already (a short `run --rm` often ends before its
-        // start is noticed) leaves the runtime to finish and clean up on its own: no watchdog.
-        if (opts.watchdog !== false && identity !== null) {
+        // start is noticed) leaves the runtime to finish and clean up on its own: no watchdog,
+        // and no `running` on disk, which `exited` replaces a moment later (each state write
+        // is a new file, and creating one costs this VM's ext4 more than all else it does).
+        if (identity === null) {
+          state = running;
+          return running;
+        }
+        if (opts.watchdog !== false) {
           watchdog = startWatchdog(paths, opts.runtime.teardownCommand(runtimeContext(paths, opts.id), pid), opts.onExit);
         }
-        return record({ ...state, status: 'running', pid: identity ?? { pid, startTime: 0 }, startedAt: new Date().toISOString() });
+        return record(running);
       },
       async (err: unknown) => {
         await proxy?.close();
