@@ -5,7 +5,8 @@
 export { CairnError, isCairnError } from './errors.js';
 export type { ErrorCode, ErrorData } from './errors.js';
 
-export { parseDigest, isDigest, digestOf, digestHex, shortId, nodeSha256, DigestStream } from './digest/index.js';
+export { parseDigest, isDigest, digestOf, digestHex, shortId, nodeSha256 } from './digest/index.js';
+export { DigestStream } from './digest/stream.js';
 export type { Digest, Hasher, HasherFactory } from './digest/index.js';
 
 export { Store } from './store/store.js';
@@ -15,7 +16,7 @@ export { defaultStorePath } from './store/paths.js';
 export { parseReference, formatReference, tagged } from './store/reference.js';
 export type { Reference } from './store/reference.js';
 export type { TagRecord } from './store/tags.js';
-export { BlobBatch } from './store/blobs.js';
+export { BlobBatch } from './store/blob-batch.js';
 export type { BlobRef, BlobSink, StagedBlob, PutOptions, ReadOptions } from './store/blobs.js';
 export { gc } from './store/gc.js';
 export type { GcResult, GcOptions } from './store/gc.js';

@@ -106,6 +106,14 @@ export function isRecord(value: unknown): value is CacheRecord {
   return typeof r === 'object' && r !== null && r.v === CACHE_VERSION && typeof r.manifest === 'string' && typeof r.config === 'string';
 }
 
+/** Deletes the records under `keys`, from the database and its index copy (call under the store lock, as `withMeta` is). */
+export async function removeCacheRecords(paths: StorePaths, meta: Meta, keys: readonly string[]): Promise<void> {
+  for (const key of keys) await meta.buildCache.del(key);
+  const copy = await readIndexCopy(paths);
+  for (const key of keys) copy.delete(key);
+  await writeIndexCopy(paths, copy);
+}
+
 /**
  * One build's access to the cache: lookups share one meta open, new records are written in one
  * batch by `flush`.

@@ -58,11 +58,16 @@ export interface MemoRecord {
   readonly steps: number;
 }
 
+/** Where the memos live: removing it forgets them all (the build cache lost records they rely on). */
+export function memoDir(paths: StorePaths): string {
+  return path.join(paths.cache, 'build-memo');
+}
+
 function memoPath(paths: StorePaths, identity: MemoIdentity): string {
   const key = createHash('sha256')
     .update(JSON.stringify([MEMO_VERSION, identity.contextRoot, identity.dockerfile, [...identity.tags].sort(), Object.entries(identity.buildArgs).sort(), identity.target ?? null, identity.timestamp ?? null, identity.platform]))
     .digest('hex');
-  return path.join(paths.cache, 'build-memo', `${key}.json`);
+  return path.join(memoDir(paths), `${key}.json`);
 }
 
 async function hasBlob(paths: StorePaths, digest: string): Promise<boolean> {

@@ -21,7 +21,8 @@ import { parseConfig, type ImageConfig } from '../oci/index.js';
 import { containerRoots, gc, type GcResult } from '../store/gc.js';
 import { walkGraph } from '../store/graph.js';
 import type { Store } from '../store/store.js';
-import { isRecord, readIndexCopy, writeIndexCopy, type CacheRecord } from './cache.js';
+import { isRecord, removeCacheRecords, type CacheRecord } from './cache.js';
+import { memoDir } from './memo.js';
 
 export interface PruneBuildCacheOptions {
   /** Every record, cache mounts and memos too; default: only dangling records. */
@@ -94,10 +95,7 @@ export async function pruneBuildCache(store: Store, options: PruneBuildCacheOpti
     for await (const [key, value] of meta.buildCache.entries()) {
       if (!isRecord(value) || !inUse || !(await inUse(value))) doomed.push(key);
     }
-    for (const key of doomed) await meta.buildCache.del(key);
-    const copy = await readIndexCopy(store.paths);
-    for (const key of doomed) copy.delete(key);
-    await writeIndexCopy(store.paths, copy);
+    await removeCacheRecords(store.paths, meta, doomed);
     return doomed;
   });
   let mountBytes = 0;
@@ -105,7 +103,7 @@ export async function pruneBuildCache(store: Store, options: PruneBuildCacheOpti
     const mounts = path.join(store.paths.cache, 'build');
     mountBytes = await treeSize(mounts);
     await rm(mounts, { recursive: true, force: true });
-    await rm(path.join(store.paths.cache, 'build-memo'), { recursive: true, force: true });
+    await rm(memoDir(store.paths), { recursive: true, force: true });
   }
   const swept = await gc(store);
   return { removed, freedBytes: swept.freedBytes + mountBytes, gc: swept };

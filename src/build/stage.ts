@@ -59,6 +59,9 @@ async function baseState(session: BuildSession, plan: StagePlan): Promise<{ stat
       if (!image) throw new CairnError('invalid-document', `stage ${plan.base.index} is not built yet`, {});
     } else {
       try {
+        // An ID found nowhere else is looked up in the build cache's database (image/resolve):
+        // the cache session must not hold it open (and the store lock with it) meanwhile.
+        await session.cache.release();
         image = await resolveImage(session.store, plan.base.ref, { platform });
         noteRef(session, plan.base.ref, image);
       } catch (err) {

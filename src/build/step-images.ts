@@ -9,16 +9,22 @@
  * which keeps only the newest records. A step image is listed once, by image ID, and not at all
  * when index.json lists it already (the last step of a build is the tagged image); a record
  * whose blobs are gone is skipped.
+ *
+ * Like docker's, these images can be named by ID wherever an image is (image/resolve looks here
+ * for an ID index.json lacks: inspect, history, run, tag), and `rmi` removes one.
  */
+import { rm } from 'node:fs/promises';
 import type { Digest } from '../digest/index.js';
 import { listImages, newestFirst, summarize, type ImageSummary } from '../image/list.js';
 import { manifestOf } from '../image/resolve.js';
-import { MediaType } from '../oci/index.js';
+import { MediaType, type Descriptor } from '../oci/index.js';
 import type { Store } from '../store/store.js';
-import { isRecord, type CacheRecord } from './cache.js';
+import { isRecord, removeCacheRecords, type CacheRecord } from './cache.js';
+import { memoDir } from './memo.js';
 
-/** Every build cache record (the database is the truth). */
+/** Every build cache record (the database is the truth; a store without one has none). */
 async function cacheRecords(store: Store): Promise<CacheRecord[]> {
+  if (!(await store.hasMeta())) return [];
   return store.withMeta(async (meta) => {
     const records: CacheRecord[] = [];
     for await (const [, value] of meta.buildCache.entries()) if (isRecord(value)) records.push(value);
@@ -26,18 +32,55 @@ async function cacheRecords(store: Store): Promise<CacheRecord[]> {
   });
 }
 
-/** The step images of the build cache that `listed` does not hold, untagged, one per image ID. */
-export async function listStepImages(store: Store, listed: readonly ImageSummary[]): Promise<ImageSummary[]> {
-  const seen = new Set<Digest>(listed.map((image) => image.id));
-  const steps: ImageSummary[] = [];
+/** A build step's image as the build cache records it. */
+export interface StepImage {
+  /** The image ID (config digest). */
+  readonly id: Digest;
+  readonly descriptor: Descriptor;
+}
+
+/**
+ * The images the build cache holds, one per image ID, skipping those whose blobs are gone. Some
+ * may be listed in index.json too (the last step of a tagged build).
+ */
+export async function stepImages(store: Store): Promise<StepImage[]> {
+  const seen = new Set<Digest>();
+  const steps: StepImage[] = [];
   for (const record of await cacheRecords(store)) {
     if (seen.has(record.config)) continue;
     seen.add(record.config);
     if (!(await store.blobs.has(record.manifest)) || !(await store.blobs.has(record.config))) continue;
-    const descriptor = { mediaType: MediaType.OciManifest, digest: record.manifest, size: record.manifestSize };
-    steps.push(await summarize(store, await manifestOf(store, descriptor)));
+    steps.push({ id: record.config, descriptor: { mediaType: MediaType.OciManifest, digest: record.manifest, size: record.manifestSize } });
   }
   return steps;
+}
+
+/** The step images of the build cache that `listed` does not hold, untagged, one per image ID. */
+export async function listStepImages(store: Store, listed: readonly ImageSummary[]): Promise<ImageSummary[]> {
+  const shown = new Set<Digest>(listed.map((image) => image.id));
+  const steps: ImageSummary[] = [];
+  for (const step of await stepImages(store)) {
+    if (!shown.has(step.id)) steps.push(await summarize(store, await manifestOf(store, step.descriptor)));
+  }
+  return steps;
+}
+
+/**
+ * Removes an intermediate image (`rmi` of an ID `images -a` lists): the build cache records
+ * that hold it, so that it is no longer listed and gc may free its blobs. A later build runs
+ * that step again, so the rebuild memos, which promise that every step would hit, go too.
+ * Returns how many records went (0: the build cache does not hold it).
+ */
+export async function removeStepImage(store: Store, id: Digest): Promise<number> {
+  return store.withMeta(async (meta) => {
+    const doomed: string[] = [];
+    for await (const [key, value] of meta.buildCache.entries()) if (isRecord(value) && value.config === id) doomed.push(key);
+    if (doomed.length > 0) {
+      await removeCacheRecords(store.paths, meta, doomed);
+      await rm(memoDir(store.paths), { recursive: true, force: true });
+    }
+    return doomed.length;
+  });
 }
 
 /**

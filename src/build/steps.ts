@@ -242,6 +242,7 @@ async function fromImage(session: BuildSession, ctx: StepContext, from: string):
   }
   try {
     const { resolveImage } = await import('../image/resolve.js');
+    await session.cache.release(); // as for FROM (build/stage): resolving may open the database
     const image = await resolveImage(session.store, from);
     noteRef(session, from, image);
     return image;

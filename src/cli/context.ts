@@ -13,6 +13,12 @@ export interface CliIO {
   readonly stderr: Writable & { isTTY?: boolean; columns?: number };
   readonly stdin: Readable & { isTTY?: boolean };
   readonly env: Readonly<Record<string, string | undefined>>;
+  /**
+   * True when the streams are this process's own descriptors 0–2 (the `cairn` command), so a
+   * child process can inherit them and a terminal stays a terminal (`run -it`, `exec -it`).
+   * Tests that run the CLI in process pass their own streams and leave this unset.
+   */
+  readonly processStdio?: boolean;
 }
 
 export interface Command<S extends OptionSpecs = OptionSpecs> {

@@ -11,14 +11,14 @@
  * copy-mode differ load only when used.
  */
 import type { Readable } from 'node:stream';
-import { layerFromOverlayUpper } from '../diff/overlay-layer.js';
-import { mutateConfig, withLayer, writeImageWithId, writeLayer, type ImageDraft } from '../image/draft.js';
+import { overlayUpperTar } from '../diff/overlay-layer.js';
+import { mutateConfig, SMALL_LAYER_BYTES, withLayer, writeImageWithId, writeLayer, type ImageDraft } from '../image/draft.js';
 import type { ResolvedImage } from '../image/resolve.js';
 import { parseReference } from '../store/reference.js';
 import type { Descriptor } from '../oci/types.js';
 import type { Store } from '../store/store.js';
 import type { Compression } from '../tar/compression.js';
-import { packTar } from '../tar/write.js';
+import { tarBytes } from '../tar/write.js';
 import { isDirectory, overlayLower } from './changes.js';
 import { configOf, imageOf } from './image.js';
 import { pauseWhile } from './pause.js';
@@ -46,13 +46,13 @@ export interface CommitResult {
 /**
  * The layer tar of a container's changes. Overlay: the upper as it is, its whiteouts checked
  * against the container's layer directories (one lookup per whiteout, whatever the image
- * weighs). Copy: the rootfs compared with the image's layer indexes.
+ * weighs); as bytes when small. Copy: the rootfs compared with the image's layer indexes.
  */
-async function changesLayer(store: Store, record: ContainerRecord, image: Promise<ResolvedImage>): Promise<Readable> {
+async function changesLayer(store: Store, record: ContainerRecord, image: Promise<ResolvedImage>): Promise<Readable | Uint8Array> {
   const dirs = containerDirs(store, record.id);
   if (record.rootfs === 'overlay') {
-    if (!(await isDirectory(dirs.upper))) return packTar([]);
-    return layerFromOverlayUpper(dirs.upper, { lower: await overlayLower(store, record) });
+    if (!(await isDirectory(dirs.upper))) return tarBytes([]);
+    return overlayUpperTar(dirs.upper, SMALL_LAYER_BYTES, { lower: await overlayLower(store, record) });
   }
   const [{ diffDirectoryAgainstImage }, { writeChangesetLayer }, { UnionView }] = await Promise.all([
     import('../diff/directories.js'),
@@ -74,7 +74,7 @@ async function changesLayer(store: Store, record: ContainerRecord, image: Promis
  */
 export async function commitContainer(store: Store, record: ContainerRecord, options: CommitOptions = {}): Promise<CommitResult> {
   // A bad name fails before anything is written.
-  if (options.reference !== undefined) parseReference(options.reference);
+  const reference = options.reference === undefined ? undefined : parseReference(options.reference);
   return store.ingest(() =>
     pauseWhile(store, record, async () => {
       const batch = store.blobs.batch();
@@ -102,7 +102,7 @@ export async function commitContainer(store: Store, record: ContainerRecord, opt
           draft = mutateConfig(draft, (config) => applyChanges(config, changes));
         }
         const { descriptor, id } = await writeImageWithId(store, draft, { created: now, into: batch, ...(options.author !== undefined ? { author: options.author } : {}) });
-        await store.setTag(options.reference, descriptor, { renameAfter: batch.commit() });
+        await store.setTag(reference, descriptor, { renameAfter: batch.commit() });
         return { descriptor, id, layer: layer.descriptor };
       } finally {
         await batch.discard();

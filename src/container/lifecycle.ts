@@ -99,16 +99,15 @@ export async function startContainer(store: Store, record: ContainerRecord, opti
   const rootfs = await mountRootfs(store, record);
   const spec = await specFor(store, record, rootfs, options.imageConfig);
   if (options.mounts) spec.mounts.push(...options.mounts.map((m) => ({ ...m, ...(m.options ? { options: [...m.options] } : {}) })));
-  const common = { containerDir: dirs.dir, id: record.id, spec, ports: record.ports, runtime: record.runtime };
+  // The supervisor cleans up when the process exits, whenever that is: no later command needed.
+  // Recorded in the state for attached runs too, so that a CLI killed mid-run (SIGKILL) leaves
+  // its watchdog or the next reader (runtime/reconcile) to unmount and, for --rm, remove it.
+  const onExit = { unmount: record.rootfs === 'overlay' ? [dirs.rootfs] : [], remove: record.autoRemove };
+  const common = { containerDir: dirs.dir, id: record.id, spec, ports: record.ports, runtime: record.runtime, onExit };
   if (options.attach === undefined) {
     try {
       const { startDetached } = await import('../runtime/detach.js');
-      return await startDetached({
-        ...common,
-        interactive: record.interactive,
-        // The supervisor cleans up when the process exits, whenever that is: no later command needed.
-        onExit: { unmount: record.rootfs === 'overlay' ? [dirs.rootfs] : [], remove: record.autoRemove },
-      });
+      return await startDetached({ ...common, interactive: record.interactive });
     } catch (err) {
       if (record.autoRemove) await removeContainer(store, record, { force: true });
       else await unmountRootfs(store, record);
@@ -123,6 +122,7 @@ export async function startContainer(store: Store, record: ContainerRecord, opti
       ...(options.forwardSignals !== undefined ? { forwardSignals: options.forwardSignals } : {}),
     });
   } finally {
+    // The supervisor did this already unless the start failed; both steps are idempotent.
     if (record.autoRemove) await removeContainer(store, record, { force: true });
     else await unmountRootfs(store, record);
   }

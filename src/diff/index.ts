@@ -16,7 +16,7 @@ export { diffImages, diffLayerStacks, diffTopLayer } from './images.js';
 export type { OverlayDiffOptions } from './overlay.js';
 export { diffOverlayUpper } from './overlay.js';
 export type { OverlayLayerOptions } from './overlay-layer.js';
-export { layerFromOverlayUpper } from './overlay-layer.js';
+export { layerFromOverlayUpper, overlayUpperTar } from './overlay-layer.js';
 export type { LowerEntry, OverlayLower } from './overlay-lower.js';
 export { layerDirsLower, unionLower } from './overlay-lower.js';
 export type { ChangesetLayerOptions } from './layer-writer.js';

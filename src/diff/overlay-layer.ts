@@ -2,7 +2,7 @@
  * @module diff/overlay-layer
  * `layerFromOverlayUpper`: an overlay upper directory as a layer tar, as it is (what `commit`
  * stores): the upper's own whiteouts and opaque markers in OCI form (`src/layer/walk.ts` does
- * the conversion).
+ * the conversion). `overlayUpperTar`: the same tar, as bytes when it is small.
  */
 import { closeSync, constants, createReadStream, openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -10,8 +10,7 @@ import type { Readable } from 'node:stream';
 import { walkTree } from '../layer/walk.js';
 import { parseWhiteout, type OverlayXattrPrefix } from '../layer/whiteout.js';
 // The tar modules themselves, not the tar index: it would load node:child_process (archive-compression) too.
-import type { TarEntryInit } from '../tar/entry.js';
-import { packTar, type TarBody } from '../tar/write.js';
+import { packTar, packTarSmall, type TarBody, type TarInput } from '../tar/write.js';
 import type { UnionView } from '../union/view.js';
 import { asOverlayLower, type OverlayLower } from './overlay-lower.js';
 
@@ -58,19 +57,33 @@ function fileBody(file: string, size: number): TarBody {
  * const draft2 = await appendLayer(store, draft, layerFromOverlayUpper(upper, { clampMtime }));
  */
 export function layerFromOverlayUpper(upperDir: string, options: OverlayLayerOptions = {}): Readable {
+  return packTar(upperItems(upperDir, options), options.clampMtime ? { clampMtime: options.clampMtime } : {});
+}
+
+/**
+ * The layer tar of `layerFromOverlayUpper`, as bytes when the upper holds at most `limit` bytes
+ * of small files (a commit of a few changed files), built in memory without a stream; as that
+ * stream otherwise.
+ *
+ * @example
+ * const layer = await writeLayer(store, await overlayUpperTar(upper, 256 * 1024));
+ */
+export function overlayUpperTar(upperDir: string, limit: number, options: OverlayLayerOptions = {}): Promise<Uint8Array | Readable> {
+  return packTarSmall(upperItems(upperDir, options), limit, options.clampMtime ? { clampMtime: options.clampMtime } : {});
+}
+
+/** The upper's entries in OCI form, whiteouts of what the lower lacks left out, with their contents. */
+async function* upperItems(upperDir: string, options: OverlayLayerOptions): AsyncGenerator<TarInput> {
   const lower = options.lower && asOverlayLower(options.lower);
   const root = path.resolve(upperDir);
-  async function* items(): AsyncGenerator<{ entry: TarEntryInit; body?: TarBody }> {
-    for await (const { entry, source } of walkTree(root, { overlay: options.xattrPrefix ?? 'trusted.overlay.', root: false })) {
-      const whiteout = parseWhiteout(entry.path, 'upper');
-      if (whiteout) {
-        const target = whiteout.kind === 'opaque' ? undefined : whiteout.dir === '' ? whiteout.name : `${whiteout.dir}/${whiteout.name}`;
-        if (lower && target !== undefined && (await lower.entry(target)) === undefined) continue;
-        yield { entry };
-        continue;
-      }
-      yield source !== undefined && entry.type === 'file' ? { entry, body: fileBody(source, entry.size ?? 0) } : { entry };
+  for await (const { entry, source } of walkTree(root, { overlay: options.xattrPrefix ?? 'trusted.overlay.', root: false })) {
+    const whiteout = parseWhiteout(entry.path, 'upper');
+    if (whiteout) {
+      const target = whiteout.kind === 'opaque' ? undefined : whiteout.dir === '' ? whiteout.name : `${whiteout.dir}/${whiteout.name}`;
+      if (lower && target !== undefined && (await lower.entry(target)) === undefined) continue;
+      yield { entry };
+      continue;
     }
+    yield source !== undefined && entry.type === 'file' ? { entry, body: fileBody(source, entry.size ?? 0) } : { entry };
   }
-  return packTar(items(), options.clampMtime ? { clampMtime: options.clampMtime } : {});
 }

@@ -9,7 +9,8 @@
  */
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { DigestStream, digestOf, type Digest } from '../digest/index.js';
+import { digestOf, type Digest } from '../digest/index.js';
+import { DigestStream } from '../digest/stream.js';
 import {
   MediaType,
   encodeDocument,
@@ -21,7 +22,7 @@ import {
   type ImageConfig,
   type ImageManifest,
 } from '../oci/index.js';
-import type { BlobSink } from '../store/blobs.js';
+import type { BlobRef, BlobSink } from '../store/blobs.js';
 import type { Store } from '../store/store.js';
 // The tar modules themselves, not the tar index: it would load node:child_process (archive-compression) too.
 import { compressBytes, compressStream, type Compression } from '../tar/compression.js';
@@ -84,32 +85,47 @@ export interface WrittenLayer {
  * A layer tar up to this size is compressed in memory, in one call (a commit of a few changed
  * files: the streaming chain costs more than the work). Big enough for a small change, small
  * enough that holding it and compressing it without yielding (a few ms at most) does not matter.
+ * Producers that can hand over such a tar as bytes (`overlayUpperTar`) use the same bound.
  */
-const SMALL_LAYER_BYTES = 256 * 1024;
+export const SMALL_LAYER_BYTES = 256 * 1024;
 
 /**
  * Streams `tar` (an uncompressed layer) into the store, compressed. The diffID is hashed before
  * the compressor and the blob digest by the store's ingest after it: each form of the bytes is
- * hashed once. A small tar is hashed and compressed in memory instead, to the same bytes. Needs
- * no image: a caller can write the layer while it reads the image it goes on (`withLayer` joins
- * them).
+ * hashed once. A small tar (or one given as bytes) is hashed and compressed in memory instead,
+ * to the same bytes. Needs no image: a caller can write the layer while it reads the image it
+ * goes on (`withLayer` joins them).
  */
-export async function writeLayer(store: Store, tar: Readable | AsyncIterable<Uint8Array>, options: Omit<AppendLayerOptions, 'history'> = {}): Promise<WrittenLayer> {
+export async function writeLayer(
+  store: Store,
+  tar: Readable | AsyncIterable<Uint8Array> | Uint8Array,
+  options: Omit<AppendLayerOptions, 'history'> = {},
+): Promise<WrittenLayer> {
   const compression = options.compression ?? 'gzip';
   const level = options.level !== undefined ? { level: options.level } : {};
   const sink = options.into ?? store.blobs;
   const what = options.what ?? 'new layer';
-  const source = tar instanceof Readable ? tar : Readable.from(tar, { objectMode: false });
-  const whole = compression === 'zstd' ? undefined : await readIfSmall(source, SMALL_LAYER_BYTES);
-  if (whole !== undefined && compression !== 'zstd') {
-    const blob = await sink.put(compressBytes(compression, whole, level), { what });
-    return { descriptor: { mediaType: LAYER_MEDIA_TYPE[compression], digest: blob.digest, size: blob.size }, diffId: digestOf(whole) };
+  const written = (blob: BlobRef, diffId: Digest): WrittenLayer => ({
+    descriptor: { mediaType: LAYER_MEDIA_TYPE[compression], digest: blob.digest, size: blob.size },
+    diffId,
+  });
+  const inMemory = async (whole: Uint8Array, method: 'gzip' | 'none'): Promise<WrittenLayer> =>
+    written(await sink.put(compressBytes(method, whole, level), { what }), digestOf(whole));
+  // zstd always streams (see compressBytes).
+  let source: Readable;
+  if (tar instanceof Uint8Array) {
+    if (compression !== 'zstd') return inMemory(tar, compression);
+    source = Readable.from([tar]);
+  } else {
+    source = tar instanceof Readable ? tar : Readable.from(tar, { objectMode: false });
+    const whole = compression === 'zstd' ? undefined : await readIfSmall(source, SMALL_LAYER_BYTES);
+    if (whole !== undefined && compression !== 'zstd') return inMemory(whole, compression);
   }
   const diffHash = new DigestStream();
   const compressor = compressStream(compression, level);
   const piping = pipeline(source, diffHash, compressor);
   const [blob] = await Promise.all([sink.put(compressor, { what }), piping]);
-  return { descriptor: { mediaType: LAYER_MEDIA_TYPE[compression], digest: blob.digest, size: blob.size }, diffId: diffHash.digest as Digest };
+  return written(blob, diffHash.digest as Digest);
 }
 
 /** The draft with `layer` on top, and its history entry. */
@@ -128,7 +144,7 @@ export function withLayer(draft: ImageDraft, layer: WrittenLayer, history?: Hist
  * Streams `tar` (an uncompressed layer) into the store, compressed, and returns the draft with
  * the layer on top (`writeLayer` + `withLayer`).
  */
-export async function appendLayer(store: Store, draft: ImageDraft, tar: Readable | AsyncIterable<Uint8Array>, options: AppendLayerOptions = {}): Promise<ImageDraft> {
+export async function appendLayer(store: Store, draft: ImageDraft, tar: Readable | AsyncIterable<Uint8Array> | Uint8Array, options: AppendLayerOptions = {}): Promise<ImageDraft> {
   return withLayer(draft, await writeLayer(store, tar, options), options.history);
 }
 

@@ -3,6 +3,10 @@
  * Finds the image a user means, as docker does: a tag (`name`, `name:tag`), `name@digest`, a
  * manifest digest, or an image ID (the config digest, `sha256:` optional) or any unique prefix
  * of one. Indexes resolve to the manifest for the requested platform.
+ *
+ * An ID that no index.json entry has may be a build step's intermediate image, which only the
+ * build cache holds (`images -a` lists them; docker finds any image that lists): those are
+ * looked up then (build/step-images), and only then is the metadata database opened.
  */
 import { isDigest, type Digest } from '../digest/index.js';
 import { CairnError } from '../errors.js';
@@ -69,10 +73,11 @@ export async function resolveImage(store: Store, text: string, options: ResolveO
     if (byManifest) return manifestOf(store, byManifest, options);
   }
   if (looksLikeId) {
-    const matches = new Map<Digest, ResolvedImage>();
-    for (const entry of entries) {
-      const image = await manifestOf(store, entry, options).catch(() => undefined);
-      if (image && image.id.slice(7).startsWith(idText) && !matches.has(image.id)) matches.set(image.id, image);
+    let matches = await imagesWithIdPrefix(store, entries, idText, options);
+    if (matches.size === 0) {
+      const { stepImages } = await import('../build/step-images.js');
+      const steps = (await stepImages(store)).filter((step) => step.id.slice(7).startsWith(idText));
+      matches = await imagesWithIdPrefix(store, steps.map((step) => step.descriptor), idText, options);
     }
     if (matches.size === 1) return [...matches.values()][0] as ResolvedImage;
     if (matches.size > 1) {
@@ -82,6 +87,21 @@ export async function resolveImage(store: Store, text: string, options: ResolveO
     }
   }
   throw new CairnError('not-found', `image "${text}" is not in the store ${store.root}`, { reference: text });
+}
+
+/** The images of `entries` whose ID (hex, no `sha256:`) starts with `idText`, one per ID. */
+async function imagesWithIdPrefix(
+  store: Store,
+  entries: readonly Descriptor[],
+  idText: string,
+  options: ResolveOptions,
+): Promise<Map<Digest, ResolvedImage>> {
+  const matches = new Map<Digest, ResolvedImage>();
+  for (const entry of entries) {
+    const image = await manifestOf(store, entry, options).catch(() => undefined);
+    if (image && image.id.slice(7).startsWith(idText) && !matches.has(image.id)) matches.set(image.id, image);
+  }
+  return matches;
 }
 
 async function resolveByName(

@@ -15,9 +15,12 @@
  * is that of the converted names. This is the direction a diff writer needs (upper → layer).
  *
  * Memory stays flat: one directory's children at a time per level of the current path.
+ *
+ * Metadata is read with synchronous calls, as `diff/overlay` does: an lstat or readdir takes
+ * microseconds, a thread-pool round trip for it several times that, and the walk waits for each
+ * one anyway. Contents are the caller's to read.
  */
-import type { Stats } from 'node:fs';
-import { lstat, readdir, readlink } from 'node:fs/promises';
+import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { errnoCode } from '../errors.js';
 import { splitDev } from '../sys/mknod.js';
@@ -85,7 +88,7 @@ export async function* walkTree(root: string, options: WalkOptions = {}): AsyncG
     links: options.hardlinks === false ? undefined : new Map<string, string>(),
     overlay: options.overlay,
   };
-  const top = await describe('.', root, await lstat(root), ctx);
+  const top = describe('.', root, lstatSync(root), ctx);
   const opaque = ctx.overlay !== undefined && isOverlayOpaque(top.entry.xattrs ?? {});
   if (ctx.overlay) top.entry = overlayToOci(top.entry, ctx.overlay)[0] as TarEntryInit;
   if (options.root ?? true) yield top;
@@ -103,15 +106,10 @@ interface Child {
 
 async function* walkDir(abs: string, rel: string, ctx: Ctx, opaque: boolean): AsyncGenerator<WalkedEntry> {
   const children: Child[] = [];
-  for (const name of await readdir(abs)) {
+  for (const name of readdirSync(abs)) {
     const childAbs = path.join(abs, name);
-    let st: Stats;
-    try {
-      st = await lstat(childAbs);
-    } catch (err) {
-      if (errnoCode(err) === 'ENOENT') continue; // removed while walking
-      throw err;
-    }
+    const st = lstatSync(childAbs, { throwIfNoEntry: false });
+    if (st === undefined) continue; // removed while walking
     if (st.isSocket()) continue;
     const { major, minor } = splitDev(st.rdev);
     const whiteout = ctx.overlay !== undefined && isOverlayWhiteout({ type: st.isCharacterDevice() ? 'char' : '', devmajor: major, devminor: minor });
@@ -126,7 +124,7 @@ async function* walkDir(abs: string, rel: string, ctx: Ctx, opaque: boolean): As
       yield { entry: whiteoutEntry(childRel) };
       continue;
     }
-    const item = await describe(childRel, child.abs, child.st, ctx);
+    const item = describe(childRel, child.abs, child.st, ctx);
     const childOpaque = ctx.overlay !== undefined && child.st.isDirectory() && isOverlayOpaque(item.entry.xattrs ?? {});
     if (ctx.overlay) item.entry = overlayToOci(item.entry, ctx.overlay)[0] as TarEntryInit;
     yield item;
@@ -134,7 +132,7 @@ async function* walkDir(abs: string, rel: string, ctx: Ctx, opaque: boolean): As
   }
 }
 
-async function describe(rel: string, abs: string, st: Stats, ctx: Ctx): Promise<WalkedEntry> {
+function describe(rel: string, abs: string, st: Stats, ctx: Ctx): WalkedEntry {
   // Truncated to the millisecond as every other reader does (Node's st.mtime rounds).
   const base = { path: rel, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: new Date(Math.trunc(st.mtimeMs)) };
   if (st.isDirectory()) return { entry: { ...base, type: 'directory', xattrs: xattrsOf(abs, ctx.withXattrs) } };
@@ -146,7 +144,7 @@ async function describe(rel: string, abs: string, st: Stats, ctx: Ctx): Promise<
   }
   const xattrs = xattrsOf(abs, ctx.withXattrs);
   if (st.isFile()) return { entry: { ...base, type: 'file', size: st.size, xattrs }, source: abs };
-  if (st.isSymbolicLink()) return { entry: { ...base, type: 'symlink', linkname: await readlink(abs), xattrs } };
+  if (st.isSymbolicLink()) return { entry: { ...base, type: 'symlink', linkname: readlinkSync(abs), xattrs } };
   if (st.isFIFO()) return { entry: { ...base, type: 'fifo', xattrs } };
   const { major, minor } = splitDev(st.rdev);
   return { entry: { ...base, type: st.isCharacterDevice() ? 'char' : 'block', devmajor: major, devminor: minor, xattrs } };

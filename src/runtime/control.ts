@@ -19,6 +19,7 @@ import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { randomHex } from '../sys/crypto.js';
 import { CairnError, errnoCode } from '../errors.js';
+import type { ExitActions } from './exit-actions.js';
 import { forwardSignals, supervisedIO, type Stdio } from './io.js';
 import { readLogFile, type FollowOptions, type LogLine } from './logs.js';
 import type { PortMapping } from './ports.js';
@@ -71,6 +72,12 @@ export interface ContainerRunOptions {
   spec: RuntimeSpec;
   ports?: readonly PortMapping[];
   runtime?: RuntimeChoice;
+  /**
+   * What the supervisor cleans up as soon as the container exits (by itself or stopped): mount
+   * points to detach, and with `remove` the whole container directory (`--rm`). Recorded in the
+   * state, so that if the supervisor dies its watchdog or the next reader does it instead.
+   */
+  onExit?: ExitActions;
 }
 
 export function runtimeId(opts: Pick<ContainerRunOptions, 'containerDir' | 'id'>): string {
@@ -106,6 +113,7 @@ export async function runAttached(opts: AttachedOptions): Promise<number> {
     runtime,
     ...(binary ? { runtimeBinary: binary } : {}),
     ...(opts.ports ? { ports: opts.ports } : {}),
+    ...(opts.onExit ? { onExit: opts.onExit } : {}),
     detached: false,
     io: supervisedIO(opts.stdio, tty, opts.interactive ?? false),
   });

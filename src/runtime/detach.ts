@@ -46,11 +46,6 @@ export interface DetachedOptions extends ContainerRunOptions {
   timeoutMs?: number;
   /** Keep stdin open (`-di`): a shell then waits instead of exiting at end of input. */
   interactive?: boolean;
-  /**
-   * What the supervisor cleans up as soon as the container exits (by itself or stopped): mount
-   * points to detach, and with `remove` the whole container directory (`run -d --rm`).
-   */
-  onExit?: ExitActions;
 }
 
 /**

@@ -1,7 +1,7 @@
 /**
  * @module runtime/exit-actions
- * A detached container's cleanup once it has exited: detach its mounts and, for `run -d --rm`,
- * remove its directory. Whoever sees the exit does it — the supervisor (in process), its
+ * A container's cleanup once it has exited: detach its mounts and, for `--rm`, remove its
+ * directory. Whoever sees the exit does it — the supervisor (in process), its
  * watchdog when the supervisor was killed (as shell), or a reader that finds both gone
  * (runtime/reconcile) — so this module gives both forms of the same steps.
  *
@@ -17,13 +17,13 @@ import { unmount } from '../sys/mount.js';
 import { shQuote } from './runc.js';
 
 /**
- * A detached container's cleanup, given as data because this layer cannot call into the
- * container module: its mounts and `--rm`.
+ * A container's cleanup, given as data because this layer cannot call into the container
+ * module: its mounts and `--rm`.
  */
 export interface ExitActions {
   /** Mount points to detach (the overlay root filesystem), before `exited` is recorded. */
   unmount?: readonly string[];
-  /** Delete the whole container directory after the exit (`run -d --rm`). */
+  /** Delete the whole container directory after the exit (`--rm`). */
   remove?: boolean;
 }
 

@@ -2,6 +2,8 @@
  * @module runtime/reconcile
  * Finishing a container whose supervisor died (SIGKILL, OOM, crash), done by the first reader
  * that notices (runtime/control's readState): what the supervisor would have done at the exit.
+ * The supervisor is the detached supervisor process, or for an attached `run` the CLI process
+ * itself: a `cairn run --rm` killed mid-run is removed here like a `run -d --rm` one.
  *
  * Its watchdog normally did the work already (runtime/watchdog), so the reader first waits for it,
  * under its lock, and then does what is left: kill the container through the runtime, do the

@@ -111,6 +111,7 @@ export async function writeState(paths: ContainerPaths, state: ContainerState): 
 export async function readRecordedState(paths: ContainerPaths): Promise<ContainerState | null> {
   let text: string;
   try {
+    // Synchronous: a small file (see sys/atomic), read by every commit and state query.
     text = readFileSync(paths.state, 'utf8');
   } catch (err) {
     if (errnoCode(err) === 'ENOENT') return null;

@@ -3,20 +3,22 @@
  * Content-addressed blobs under `blobs/<alg>/<hex>` (OCI image layout). The contract, after
  * containerd's content store:
  * - a blob is invisible until it is committed: bytes stream into `cairn/tmp`, are hashed and
- *   counted on the way, checked against the expected digest and size, fsynced and made
- *   read-only, then renamed into place in one step, and the directory fsynced;
- * - "already exists" is success, and a put of a blob we already hold does not read its source;
+ *   counted on the way, checked against the expected digest and size, made read-only and
+ *   fsynced, then renamed into place in one step, and the directory fsynced;
+ * - "already exists" is success: a put of a blob we already hold does not read its source (when
+ *   its digest is given) or write anything (bytes in memory, hashed first);
  * - the staging file is removed whatever happens, so a failed put leaves nothing behind (a
  *   process killed mid-put leaves only an orphan in `cairn/tmp`, which no reader looks at).
  */
-import { closeSync, createReadStream, createWriteStream, fchmodSync, fstatSync, openSync, readSync, renameSync } from 'node:fs';
+import { closeSync, createReadStream, fstatSync, openSync, readSync, renameSync, statSync } from 'node:fs';
 import { mkdir, rm, stat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable, Transform, pipeline as pipelineCallback, type TransformCallback } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { DigestStream, digestAlgorithm, digestHex, digestOf, isDigest, nodeSha256, type Digest } from '../digest/index.js';
+import { digestAlgorithm, digestHex, digestOf, isDigest, nodeSha256, type Digest } from '../digest/index.js';
 import { CairnError, errnoCode } from '../errors.js';
-import { createWithData, fsyncDir, fsyncFd, uniqueHex } from '../sys/atomic.js';
+import { createWithData, fsyncDir, uniqueHex } from '../sys/atomic.js';
+import { BlobBatch } from './blob-batch.js';
+import { checkExpected, mismatch, seal, StagedTemp, writeStream, type WrittenTemp } from './blob-staging.js';
 
 export interface BlobRef {
   readonly digest: Digest;
@@ -60,6 +62,8 @@ export class BlobStore {
   readonly #tmp: string;
   /** Directories this process made or found: each put would otherwise `mkdir` two of them again. */
   readonly #dirsMade = new Set<string>();
+  /** `#place`, for the blobs this store stages. */
+  readonly #placer = (temp: string, digest: Digest): Promise<string> => this.#place(temp, digest);
 
   constructor(layoutRoot: string, tmpDir: string) {
     this.#root = path.join(layoutRoot, 'blobs');
@@ -112,60 +116,80 @@ export class BlobStore {
       throw new CairnError('unsupported', `${what}: cannot verify ${options.digest}: cairn stores sha256 blobs only`, { what });
     }
     if (options.digest !== undefined) {
-      const existing = await this.stat(options.digest);
+      const existing = this.#sizeIfPresent(options.digest);
       if (existing !== undefined && (options.size === undefined || existing === options.size)) {
         if (source instanceof Readable) source.destroy();
         return present(options.digest, existing);
       }
     }
+    return source instanceof Uint8Array ? this.#stageBytes(source, what, options) : this.#stageStream(source, what, options);
+  }
+
+  /**
+   * Bytes in memory are hashed before anything is written, so a blob we hold already (a commit
+   * of the same change, a layer built before) is neither written nor renamed over: replacing a
+   * file frees its blocks, which on an ext4 mounted with `discard` and no journal (this
+   * project's VMs) waits for the disk, for milliseconds.
+   */
+  async #stageBytes(bytes: Uint8Array, what: string, options: PutOptions): Promise<StagedBlob> {
+    const digest = digestOf(bytes);
+    checkExpected(what, digest, bytes.length, options);
+    if (this.#sizeIfPresent(digest) === bytes.length) return present(digest, bytes.length);
+    const temp = await this.#tempPath();
+    // A failed write removes the file it created.
+    const fd = await createWithData(temp, bytes, 0o644);
+    return new StagedTemp({ digest, size: bytes.length, sealed: seal(fd) }, temp, this.#placer);
+  }
+
+  async #stageStream(source: Readable, what: string, options: PutOptions): Promise<StagedBlob> {
     const temp = await this.#tempPath();
     let written: WrittenTemp;
     try {
-      written = source instanceof Uint8Array ? await writeBytes(temp, source, what, options) : await writeStream(temp, source, what, options);
+      written = await writeStream(temp, source, what, options);
     } catch (err) {
       await rm(temp, { force: true });
       throw err;
     }
-    const { digest, size, sealed } = written;
-    let settled = false;
-    return {
-      digest,
-      size,
-      commit: async () => {
-        if (settled) return;
-        settled = true;
-        try {
-          await sealed;
-          await this.#commit(temp, digest);
-        } catch (err) {
-          await rm(temp, { force: true });
-          throw err;
-        }
-      },
-      discard: async () => {
-        if (settled) return;
-        settled = true;
-        await sealed.catch(() => undefined);
-        await rm(temp, { force: true });
-      },
-    };
+    return new StagedTemp(written, temp, this.#placer);
   }
 
-  /** A batch of blobs that become visible together (see `BlobBatch`). */
+  /**
+   * Makes staged blobs visible, each once it is durable, and their names durable with one fsync
+   * per directory (one for a batch of sha256 blobs) instead of one per blob. Waits for every
+   * blob, then fails with the first error, if any.
+   */
+  async commitAll(staged: readonly StagedBlob[]): Promise<void> {
+    const results = await Promise.allSettled(staged.map((blob) => (blob instanceof StagedTemp ? blob.publish() : blob.commit().then(() => undefined))));
+    const dirs = new Set<string>();
+    for (const result of results) {
+      if (result.status === 'rejected') throw result.reason;
+      if (result.value !== undefined) dirs.add(result.value);
+    }
+    await Promise.all([...dirs].map((dir) => fsyncDir(dir)));
+  }
+
+  /** A batch of blobs that become visible together (see `BlobBatch`, ./blob-batch.ts). */
   batch(): BlobBatch {
     return new BlobBatch(this);
   }
 
-  /** The commit point: one rename makes the (sealed: durable, read-only) blob visible. */
-  async #commit(temp: string, digest: Digest): Promise<void> {
+  /**
+   * The commit point: one rename makes the (sealed: durable, read-only) blob visible. Returns the
+   * directory to fsync next: the new name must be durable before anything (index.json) can point
+   * at it, and on an ext4 without a journal, as on this project's VMs, a later fsync of the store
+   * root does not carry the rename with it.
+   */
+  async #place(temp: string, digest: Digest): Promise<string> {
     const target = this.path(digest);
     const dir = path.dirname(target);
     await this.#ensureDir(dir);
     renameSync(temp, target);
-    // The new name must be durable before anything (index.json) can point at it: on an ext4
-    // without a journal, as on this project's VMs, a later fsync of the store root does not
-    // carry the rename with it. Blobs of one batch share the directory, so one fsync covers all.
-    await fsyncDir(dir);
+    return dir;
+  }
+
+  /** The size of a blob the store holds, or undefined. (Synchronous: one stat, see sys/atomic.) */
+  #sizeIfPresent(digest: Digest): number | undefined {
+    return statSync(this.path(digest), { throwIfNoEntry: false })?.size;
   }
 
   async #tempPath(): Promise<string> {
@@ -263,125 +287,8 @@ function readUpTo(fd: number, size: number): Buffer {
   return bytes.subarray(0, filled);
 }
 
-/** A temp file written and verified; `sealed` settles once it is durable and read-only. */
-interface WrittenTemp extends BlobRef {
-  readonly sealed: Promise<void>;
-}
-
-/** Writes bytes whose digest is known before the first write: a mismatch writes nothing. */
-async function writeBytes(temp: string, bytes: Uint8Array, what: string, expected: PutOptions): Promise<WrittenTemp> {
-  const digest = digestOf(bytes);
-  checkExpected(what, digest, bytes.length, expected);
-  return { digest, size: bytes.length, sealed: seal(await createWithData(temp, bytes, 0o644)) };
-}
-
-async function writeStream(temp: string, source: Readable, what: string, expected: PutOptions): Promise<WrittenTemp> {
-  const hashing = new DigestStream(nodeSha256);
-  const out = createWriteStream(temp, { flags: 'wx', mode: 0o644 });
-  if (expected.size !== undefined) await pipeline(source, sizeLimit(what, expected.size), hashing, out);
-  else await pipeline(source, hashing, out);
-  const digest = hashing.digest;
-  if (digest === undefined) throw new Error('digest stream ended without a digest');
-  checkExpected(what, digest, hashing.size, expected);
-  // The write stream has closed its descriptor (see FileHandle.createWriteStream: with autoClose
-  // off it keeps the handle referenced and `close()` never settles), so the seal opens the file
-  // again; fsync and fchmod work on a read-only descriptor.
-  return { digest, size: hashing.size, sealed: seal(openSync(temp, 'r')) };
-}
-
-/**
- * fsync (in the background: the returned promise is already handled, an error surfaces where it
- * is awaited), then read-only (0444 whatever the umask), then close.
- */
-function seal(fd: number): Promise<void> {
-  const sealing = (async () => {
-    try {
-      await fsyncFd(fd);
-      fchmodSync(fd, 0o444);
-    } finally {
-      closeSync(fd);
-    }
-  })();
-  sealing.catch(() => undefined);
-  return sealing;
-}
-
-/**
- * Blobs written together and made visible together, for small sets written in one go (commit:
- * layer, config, manifest). Each `put` streams, hashes and verifies its bytes into `cairn/tmp`
- * as `BlobStore.put` does, its fsync starting in the background as soon as it is written, so
- * the fsyncs of a batch overlap each other and the work between the puts instead of running one
- * after another (they are most of a small commit's time); `commit()` waits for them and renames
- * each blob into place. The contract is the store's: no blob is visible before its bytes are
- * durable and verified. Until `commit()` the blobs are invisible; `discard()` (or a process
- * death) leaves none behind.
- *
- * @example
- * const batch = store.blobs.batch();
- * const config = await batch.put(configBytes);
- * await batch.commit();
- */
-export class BlobBatch implements BlobSink {
-  readonly #blobs: BlobStore;
-  readonly #staged: StagedBlob[] = [];
-
-  constructor(blobs: BlobStore) {
-    this.#blobs = blobs;
-  }
-
-  async put(source: Readable | Uint8Array, options: PutOptions = {}): Promise<BlobRef> {
-    const staged = await this.#blobs.stage(source, options);
-    this.#staged.push(staged);
-    return { digest: staged.digest, size: staged.size };
-  }
-
-  /** Makes every staged blob durable and visible. */
-  async commit(): Promise<void> {
-    await Promise.all(this.#staged.splice(0).map((s) => s.commit()));
-  }
-
-  /** Drops every staged blob not yet committed. */
-  async discard(): Promise<void> {
-    await Promise.all(this.#staged.splice(0).map((s) => s.discard()));
-  }
-}
-
-function checkExpected(what: string, digest: Digest, size: number, expected: PutOptions): void {
-  if (expected.size !== undefined && size !== expected.size) {
-    throw new CairnError('size-mismatch', `${what}: expected ${expected.size} bytes, got ${size}`, {
-      what,
-      expected: expected.size,
-      actual: size,
-    });
-  }
-  if (expected.digest !== undefined && digest !== expected.digest) throw mismatch(what, expected.digest, digest);
-}
-
-function mismatch(what: string, expected: Digest, actual: Digest): CairnError {
-  return new CairnError('digest-mismatch', `${what}: content does not match its digest ${expected} (it hashes to ${actual})`, {
-    what,
-    expected,
-    actual,
-  });
-}
-
 export function blobNotFound(digest: Digest): CairnError {
   return new CairnError('not-found', `blob ${digest} is not in the store`, { digest });
-}
-
-/** Fails as soon as more bytes than promised arrive, so a lying source cannot fill the disk. */
-function sizeLimit(what: string, size: number): Transform {
-  let seen = 0;
-  return new Transform({
-    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
-      seen += chunk.length;
-      if (seen > size) {
-        callback(new CairnError('size-mismatch', `${what}: more than the ${size} bytes expected`, { what, expected: size }));
-        return;
-      }
-      callback(null, chunk);
-    },
-  });
 }
 
 /** A pass-through that checks the digest at the end of the stream. */

@@ -6,7 +6,8 @@
  */
 import { createReadStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
-import { DigestStream, type Digest } from '../digest/index.js';
+import { type Digest } from '../digest/index.js';
+import { DigestStream } from '../digest/stream.js';
 import { isCairnError } from '../errors.js';
 import { guessMediaType, isIndexType, isManifestType, validateDocument } from '../oci/index.js';
 import { referencesOf } from './graph.js';

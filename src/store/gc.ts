@@ -8,7 +8,7 @@
  * the store lock, which every index.json writer holds (a concurrent oci-layout writer that loses
  * its temp file finds the file in place: see `OciLayout.ensure`).
  */
-import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { isDigest, type Digest } from '../digest/index.js';
 import { errnoCode } from '../errors.js';
@@ -42,12 +42,7 @@ function pinnedBy(record: unknown): Digest[] {
 
 /** Digests the build cache pins: `{ gcRoots: string[] }` in its records. */
 async function metaRoots(store: Store): Promise<Digest[]> {
-  try {
-    await stat(store.paths.meta);
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return [];
-    throw err;
-  }
+  if (!(await store.hasMeta())) return [];
   return store.withMeta(async (meta: Meta) => {
     const roots: Digest[] = [];
     for await (const [, record] of meta.buildCache.entries()) roots.push(...pinnedBy(record));

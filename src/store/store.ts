@@ -109,6 +109,17 @@ export class Store {
     return this.withLock(() => withMetaDb(this.paths.meta, fn));
   }
 
+  /** Whether the metadata database exists: a reader can skip opening it (which would create it) when not. */
+  async hasMeta(): Promise<boolean> {
+    try {
+      await stat(this.paths.meta);
+      return true;
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return false;
+      throw err;
+    }
+  }
+
   readIndex(): Promise<ImageIndex> {
     return this.layout.readIndex();
   }

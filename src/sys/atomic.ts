@@ -8,9 +8,10 @@
  * Only the fsyncs wait in the thread pool. The open, write (up to `SYNC_WRITE_MAX`), rename and
  * close around them are synchronous calls of a few microseconds each on a local disk, where a
  * promise-based `fs` call costs ~0.1 ms of CPU (a FileHandle, a promise, a hop to a pool thread
- * and back); a small commit or tag makes dozens of them.
+ * and back); a small commit or tag makes dozens of them. The one close that can take long — of
+ * the file a rename replaced, which frees its blocks — runs in the thread pool, unawaited.
  */
-import { closeSync, fsync, linkSync, openSync, renameSync, rmSync, write, writeSync } from 'node:fs';
+import { close, closeSync, fsync, linkSync, openSync, renameSync, rmSync, write, writeSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { errnoCode } from '../errors.js';
@@ -125,13 +126,40 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array,
     if (written !== undefined) rmSync(written, { force: true });
     throw err;
   }
+  const replaced = openIfPresent(target);
   try {
     renameSync(temp, target);
   } catch (err) {
     rmSync(temp, { force: true });
     throw err;
+  } finally {
+    if (replaced !== undefined) closeInBackground(replaced);
   }
   if (durable) await fsyncDir(path.dirname(target));
+}
+
+/**
+ * A read-only descriptor of the file a rename is about to replace, or undefined. Held across the
+ * rename, it moves the freeing of the old file's blocks from the rename to its close
+ * (`closeInBackground`): on an ext4 mounted with `discard` and no journal, as on this project's
+ * VMs, freeing blocks waits for the disk's discard, 1–4 ms measured for a small file.
+ */
+function openIfPresent(file: string): number | undefined {
+  try {
+    return openSync(file, 'r');
+  } catch {
+    // Nothing to hold (ENOENT), or it cannot be held: the rename frees it, which is only slower.
+    return undefined;
+  }
+}
+
+/**
+ * Closes `fd` in the thread pool without waiting: the last close of a replaced file frees its
+ * blocks, and nothing waits for that (the process does, before it exits). A close error on a
+ * read-only descriptor loses nothing.
+ */
+function closeInBackground(fd: number): void {
+  close(fd, () => {});
 }
 
 /**

@@ -77,13 +77,21 @@ export function native(): NativeSys {
   return loaded;
 }
 
-const ERRNO_NAMES = new Map<number, string>(Object.entries(constants.errno).map(([name, value]) => [value, name]));
-// EOPNOTSUPP and ENOTSUP share a number on Linux; name it the way Node's fs errors do.
-ERRNO_NAMES.set(constants.errno.ENOTSUP, 'ENOTSUP');
+let errnoNames: Map<number, string> | undefined;
+
+/** errno numbers to names, built on the first error (node:os loads only then). */
+function errnoName(errno: number): string | undefined {
+  if (errnoNames === undefined) {
+    errnoNames = new Map(Object.entries(constants.errno).map(([name, value]) => [value, name]));
+    // EOPNOTSUPP and ENOTSUP share a number on Linux; name it the way Node's fs errors do.
+    errnoNames.set(constants.errno.ENOTSUP, 'ENOTSUP');
+  }
+  return errnoNames.get(errno);
+}
 
 /** A Node-style system error (`err.code === 'ENOENT'`...) for a failed native call. */
 export function sysError(syscall: string, errno: number, path?: string): NodeJS.ErrnoException {
-  const code = ERRNO_NAMES.get(errno) ?? `E${errno}`;
+  const code = errnoName(errno) ?? `E${errno}`;
   const err: NodeJS.ErrnoException = new Error(`${code}: ${syscall} failed${path === undefined ? '' : ` on ${path}`}`);
   err.code = code;
   err.errno = -errno;

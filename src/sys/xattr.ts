@@ -9,7 +9,6 @@
 import { constants } from 'node:os';
 import { check, native, sysError } from './native.js';
 
-const { ENODATA } = constants.errno;
 
 /** Sets `name` on `path` itself (a symlink is not followed). */
 export function setXattr(path: string, name: string, value: Uint8Array): void {
@@ -25,7 +24,7 @@ export function fsetXattr(fd: number, name: string, value: Uint8Array, path?: st
 export function getXattr(path: string, name: string): Buffer | undefined {
   const value = native().lgetxattr(path, name);
   if (typeof value !== 'number') return value;
-  if (value === -ENODATA) return undefined;
+  if (value === -constants.errno.ENODATA) return undefined;
   throw sysError('lgetxattr', -value, path);
 }
 
@@ -49,5 +48,5 @@ export function readXattrs(path: string): Record<string, Buffer> {
 /** Removes `name` from `path` itself; a missing attribute is not an error. */
 export function removeXattr(path: string, name: string): void {
   const r = native().lremovexattr(path, name);
-  if (r !== -ENODATA) check(r, 'lremovexattr', path);
+  if (r !== -constants.errno.ENODATA) check(r, 'lremovexattr', path);
 }

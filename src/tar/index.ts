@@ -8,8 +8,8 @@ export type { TarEntry, TarEntryInit, TarEntryType } from './entry.js';
 export { cleanPath, comparePaths, sortEntries } from './entry.js';
 export type { ReadTarOptions, TarItem } from './read.js';
 export { listTar, readTar, tarEntries } from './read.js';
-export type { TarBody, TarWriter, TarWriterOptions } from './write.js';
-export { createTarWriter, packTar } from './write.js';
+export type { InMemoryTarInput, TarBody, TarInput, TarWriter, TarWriterOptions } from './write.js';
+export { createTarWriter, packTar, packTarSmall, tarBytes } from './write.js';
 export type { Compression, CompressOptions, Decompressed, DecompressOptions } from './compression.js';
 export {
   compressBytes,

@@ -11,7 +11,8 @@
  */
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { DigestStream, nodeSha256, type Digest, type HasherFactory } from '../digest/index.js';
+import { nodeSha256, type Digest, type HasherFactory } from '../digest/index.js';
+import { DigestStream } from '../digest/stream.js';
 import { compressStream, decompressStream, type Compression, type CompressOptions } from './compression.js';
 
 export interface LayerDigests {

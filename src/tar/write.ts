@@ -14,7 +14,9 @@
  * canonical one. The option `clampMtime` is SOURCE_DATE_EPOCH: mtime = min(mtime, clamp).
  *
  * The writer produces a Readable; `add` awaits the consumer (backpressure), so memory does not
- * grow with the content size.
+ * grow with the content size. A small archive whose bodies are all in memory can be had as bytes
+ * instead (`packTarSmall`, `tarBytes`): the same bytes, without a stream's machinery, which costs
+ * more than an archive of a few files.
  */
 import { Readable } from 'node:stream';
 import { CairnError } from '../errors.js';
@@ -60,11 +62,14 @@ export function createTarWriter(options: TarWriterOptions = {}): TarWriter {
   return new Writer(options);
 }
 
+/** One entry of an archive and, for a file, its content. */
+export interface TarInput {
+  readonly entry: TarEntryInit;
+  readonly body?: TarBody;
+}
+
 /** Writes a whole sequence of entries; errors destroy the returned stream. */
-export function packTar(
-  items: Iterable<{ entry: TarEntryInit; body?: TarBody }> | AsyncIterable<{ entry: TarEntryInit; body?: TarBody }>,
-  options: TarWriterOptions = {},
-): Readable {
+export function packTar(items: Iterable<TarInput> | AsyncIterable<TarInput>, options: TarWriterOptions = {}): Readable {
   const writer = createTarWriter(options);
   void (async () => {
     for await (const { entry, body } of items) await writer.add(entry, body);
@@ -144,51 +149,117 @@ class Writer implements TarWriter {
 
   async #add(init: TarEntryInit, body: TarBody | undefined): Promise<void> {
     const h = prepare(init, body, this.#clamp);
-    if (h.pax.length > 0) {
-      const records = encodePax(h.pax);
-      await this.#push(
-        encodeHeader({
-          name: asciiField(paxHeaderName(h.name), 100),
-          mode: 0o644,
-          uid: 0,
-          gid: 0,
-          size: records.length,
-          mtime: 0,
-          typeflag: 'x',
-          linkname: new Uint8Array(0),
-          devmajor: 0,
-          devminor: 0,
-        }),
-      );
-      await this.#push(records);
-      await this.#push(Buffer.alloc(padding(records.length)));
-    }
-    await this.#push(encodeHeader(h.fields));
+    for (const block of headerBlocks(h)) await this.#push(block);
     if (h.fields.typeflag === '0') await this.#body(h.name, h.size, body);
   }
 
   async #body(name: string, size: number, body: TarBody | undefined): Promise<void> {
-    let written = 0;
-    const mismatch = (): CairnError =>
-      new CairnError('size-mismatch', `tar writer: ${name}: body is not ${size} bytes`, { path: name, size });
     if (body === undefined || body instanceof Uint8Array) {
-      written = body?.length ?? 0;
-      if (written !== size) throw mismatch();
+      checkBodySize(name, size, body);
       if (body) await this.#push(body);
     } else {
+      let written = 0;
       try {
         for await (const chunk of body as AsyncIterable<Uint8Array>) {
           written += chunk.length;
-          if (written > size) throw mismatch();
+          if (written > size) throw mismatch(name, size);
           await this.#push(chunk);
         }
       } finally {
         if (body instanceof Readable && !body.readableEnded && !body.destroyed) body.destroy();
       }
-      if (written !== size) throw mismatch();
+      if (written !== size) throw mismatch(name, size);
     }
     await this.#push(Buffer.alloc(padding(size)));
   }
+}
+
+/**
+ * The archive of `items` as bytes when it is small: bodies all in memory and, with one header
+ * block per entry, at most `limit` bytes. Otherwise the `packTar` stream of all of them (the
+ * entries read so far included). The same bytes either way.
+ *
+ * @example
+ * const tar = await packTarSmall(walkedItems, 256 * 1024);
+ * if (tar instanceof Uint8Array) console.log(`${tar.length} bytes`);
+ */
+export async function packTarSmall(items: Iterable<TarInput> | AsyncIterable<TarInput>, limit: number, options: TarWriterOptions = {}): Promise<Uint8Array | Readable> {
+  const iterator = Symbol.asyncIterator in items ? items[Symbol.asyncIterator]() : items[Symbol.iterator]();
+  const held: InMemoryTarInput[] = [];
+  let size = 0;
+  for (;;) {
+    const next = await iterator.next();
+    if (next.done === true) return tarBytes(held, options);
+    const item = next.value;
+    if (inMemory(item)) {
+      held.push(item);
+      size += BLOCK + (item.body?.length ?? 0);
+      if (size <= limit) continue;
+    }
+    const readSoFar: TarInput[] = inMemory(item) ? held : [...held, item];
+    async function* all(): AsyncGenerator<TarInput> {
+      yield* readSoFar;
+      for (let more = await iterator.next(); more.done !== true; more = await iterator.next()) yield more.value;
+    }
+    return packTar(all(), options);
+  }
+}
+
+/** An item whose body (if any) is in memory. */
+export interface InMemoryTarInput extends TarInput {
+  readonly body?: Uint8Array;
+}
+
+function inMemory(item: TarInput): item is InMemoryTarInput {
+  return item.body === undefined || item.body instanceof Uint8Array;
+}
+
+/**
+ * A whole archive built in memory, in one call: the bytes `packTar` streams for the same items.
+ * For small archives; a body must have exactly its entry's size.
+ */
+export function tarBytes(items: Iterable<InMemoryTarInput>, options: TarWriterOptions = {}): Buffer {
+  const clamp = options.clampMtime?.getTime();
+  const blocks: Uint8Array[] = [];
+  for (const { entry, body } of items) {
+    const h = prepare(entry, body, clamp);
+    blocks.push(...headerBlocks(h));
+    if (h.fields.typeflag !== '0') continue;
+    checkBodySize(h.name, h.size, body);
+    if (body) blocks.push(body);
+    blocks.push(Buffer.alloc(padding(h.size)));
+  }
+  blocks.push(FOOTER);
+  return Buffer.concat(blocks);
+}
+
+function mismatch(name: string, size: number): CairnError {
+  return new CairnError('size-mismatch', `tar writer: ${name}: body is not ${size} bytes`, { path: name, size });
+}
+
+/** An in-memory body (or none) must be the entry's size. */
+function checkBodySize(name: string, size: number, body: Uint8Array | undefined): void {
+  if ((body?.length ?? 0) !== size) throw mismatch(name, size);
+}
+
+/** An entry's header block, after its PAX `x` header and records when it needs them. */
+function headerBlocks(h: Prepared): Uint8Array[] {
+  const header = encodeHeader(h.fields);
+  if (h.pax.length === 0) return [header];
+  const records = encodePax(h.pax);
+  const paxHeader = encodeHeader({
+    name: asciiField(paxHeaderName(h.name), 100),
+    mode: 0o644,
+    uid: 0,
+    gid: 0,
+    size: records.length,
+    mtime: 0,
+    typeflag: 'x',
+    linkname: new Uint8Array(0),
+    devmajor: 0,
+    devminor: 0,
+  });
+  return [paxHeader, records, Buffer.alloc(padding(records.length)), header];
 }
 
 type PaxRecord = readonly [string, Uint8Array | string];

@@ -11,7 +11,8 @@ import path from 'node:path';
 import { pipeline as pipelineCb, Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { randomHex } from '../sys/crypto.js';
-import { DigestStream, digestOf, type Digest } from '../digest/index.js';
+import { digestOf, type Digest } from '../digest/index.js';
+import { DigestStream } from '../digest/stream.js';
 import { CairnError } from '../errors.js';
 import {
   isNondistributableLayerType,

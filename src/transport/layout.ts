@@ -91,9 +91,12 @@ export class LayoutDestination implements ImageDestination {
     this.#staged.set(staged.digest, staged);
   }
 
-  /** Blobs first (each one rename), then the names: a reader never sees a name without its blobs. */
+  /**
+   * Blobs first (each one rename, then one fsync of their directory), then the names: a reader
+   * never sees a name without its blobs.
+   */
   async commit(images: readonly ImageRecord[]): Promise<void> {
-    for (const staged of this.#staged.values()) await staged.commit();
+    await this.#layout.blobs.commitAll([...this.#staged.values()]);
     this.#staged.clear();
     await this.#record(images);
   }

@@ -5,8 +5,7 @@
  * mounts, heredocs, contexts from a tar stream, and bad input with its line.
  */
 import { spawnSync } from 'node:child_process';
-import { lstat, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { lstat, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,7 +23,9 @@ import { packTar } from '../../src/tar/index.js';
 import { copy } from '../../src/transport/open.js';
 import { cairn } from '../support/cli.js';
 import { fixture, skipWithoutFixtures, transportRef } from '../support/fixtures.js';
+import { removeDir, tempStore } from '../support/images.js';
 import { skipWithoutTools } from '../support/tools.js';
+import { failure } from '../support/errors.js';
 
 const BUSYBOX = 'busybox/oci-umoci:1';
 let work: string;
@@ -51,28 +52,15 @@ async function configOf(ref: string): Promise<ImageConfig> {
   return readConfig(store, await resolveImage(store, ref));
 }
 
-async function failure(promise: Promise<unknown>): Promise<CairnError> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof CairnError) return err;
-    throw err;
-  }
-  throw new Error('expected the build to fail');
-}
 
 const layersOf = async (ref: string): Promise<number> => (await resolveImage(store, ref)).manifest.layers.length;
 
 describe.skipIf(skipWithoutFixtures(BUSYBOX))('cairn build', () => {
   beforeAll(async () => {
-    work = await mkdtemp(path.join(tmpdir(), 'cairn-build-'));
-    store = await Store.open(path.join(work, 'store'));
+    ({ dir: work, store } = await tempStore('cairn-build-', { subdir: 'store' }));
     await copy(transportRef(fixture(BUSYBOX)), 'busybox:latest', { store });
   }, 60_000);
-
-  afterAll(async () => {
-    await rm(work, { recursive: true, force: true });
-  });
+  afterAll(() => removeDir(work));
 
   describe('without a container runtime', () => {
     it('FROM scratch + COPY: one layer with the file, owned by root, history in docker form', async () => {
@@ -372,6 +360,25 @@ describe.skipIf(skipWithoutFixtures(BUSYBOX))('cairn build', () => {
       await unpack(store, 'link:busybox', out);
       expect((await lstat(path.join(out, 'opt', 'bb'))).size).toBe((await lstat(path.join(out, 'bin', 'busybox'))).size);
       expect(await readFile(path.join(out, 'opt', 'f.txt'), 'utf8')).toBe('linked');
+    });
+    it('FROM and COPY --from an intermediate image by its ID, also while the cache session holds the database', async () => {
+      const dir = await context({ 'a.txt': 'a', 'b.txt': 'b', Dockerfile: 'FROM scratch\nCOPY a.txt /a.txt\nCOPY b.txt /b.txt\n' });
+      const first = await buildIn(dir, { tags: ['mid:1'] });
+      // The first step's image, which only the build cache holds (images -a lists it).
+      const stepId = first.log.match(/---> ([0-9a-f]{12})$/m)?.[1] ?? 'missing';
+      // Without the index copy, stage one's cached steps are found in the database, which the
+      // cache session keeps open (with the store lock) until a step runs: resolving the ID must
+      // not wait for that lock.
+      await rm(path.join(store.paths.cache, 'build-index.json'));
+      await writeFile(
+        path.join(dir, 'Dockerfile'),
+        `FROM scratch AS one\nCOPY a.txt /a.txt\nCOPY b.txt /b.txt\nFROM ${stepId}\nCOPY --from=${stepId} /a.txt /again.txt\nCOPY --from=one /b.txt /b.txt\n`,
+      );
+      const second = await buildIn(dir, { tags: ['on-mid:1'] });
+      expect(second.cached).toBe(2);
+      const out = path.join(work, 'on-mid');
+      await unpack(store, 'on-mid:1', out);
+      expect((await readdir(out)).sort()).toEqual(['a.txt', 'again.txt', 'b.txt']);
     });
   });
 

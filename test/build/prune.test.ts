@@ -3,8 +3,7 @@
  * listed image and no ancestor of one), so what is tagged still rebuilds from the cache; -a
  * removes every record, the cache mounts and the memos; the store stays consistent (fsck).
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,9 +11,10 @@ import { build } from '../../src/build/builder.js';
 import { pruneBuildCache } from '../../src/build/prune.js';
 import { main } from '../../src/cli/main.js';
 import { fsck } from '../../src/store/fsck.js';
-import { Store } from '../../src/store/store.js';
+import type { Store } from '../../src/store/store.js';
 import { copy } from '../../src/transport/open.js';
 import { fixture, skipWithoutFixtures, transportRef } from '../support/fixtures.js';
+import { removeDir, tempStore } from '../support/images.js';
 
 const BUSYBOX = 'busybox/oci-umoci:1';
 
@@ -23,13 +23,10 @@ describe.skipIf(skipWithoutFixtures(BUSYBOX))('cairn builder prune', () => {
   let store: Store;
 
   beforeAll(async () => {
-    work = await mkdtemp(path.join(tmpdir(), 'cairn-prune-'));
-    store = await Store.open(path.join(work, 'store'));
+    ({ dir: work, store } = await tempStore('cairn-prune-', { subdir: 'store' }));
     await copy(transportRef(fixture(BUSYBOX)), 'busybox:latest', { store });
   }, 60_000);
-  afterAll(async () => {
-    await rm(work, { recursive: true, force: true });
-  });
+  afterAll(() => removeDir(work));
 
   async function context(name: string, files: Record<string, string>): Promise<string> {
     const dir = path.join(work, name);

@@ -2,26 +2,35 @@
  * The image commands as a user types them: images (-a with a build's intermediate images), tag,
  * rmi, inspect, history, copy, load, save, gc, fsck — run in process against a real store holding real fixture images.
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cairn } from '../support/cli.js';
 import { fixture, skipWithoutFixtures, transportRef } from '../support/fixtures.js';
+import { removeDir, tempDir } from '../support/images.js';
 
 describe.skipIf(skipWithoutFixtures('busybox/oci-umoci:3', 'busybox/oci-umoci:1', 'busybox/docker-archive:3'))('image commands', () => {
   let dir: string;
   let store: string;
   beforeAll(async () => {
-    dir = await mkdtemp(path.join(os.tmpdir(), 'cairn-cli-'));
+    dir = await tempDir('cairn-cli-');
     store = path.join(dir, 'store');
     const r = await cairn(store, 'copy', transportRef(fixture('busybox/oci-umoci:3')), 'busybox:3');
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
   });
-  afterAll(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  afterAll(() => removeDir(dir));
+
+  /** A build context under the test dir: `a.txt`, `b.txt` and the Dockerfile given. */
+  async function twoFileContext(name: string, dockerfile: string): Promise<string> {
+    const context = path.join(dir, name);
+    await mkdir(context);
+    await writeFile(path.join(context, 'a.txt'), 'a\n');
+    await writeFile(path.join(context, 'b.txt'), 'b\n');
+    await writeFile(path.join(context, 'Dockerfile'), dockerfile);
+    return context;
+  }
 
   it('lists images in docker\'s table, with -q, --digests and --json', async () => {
     const umoci3 = fixture('busybox/oci-umoci:3');
@@ -41,11 +50,7 @@ describe.skipIf(skipWithoutFixtures('busybox/oci-umoci:3', 'busybox/oci-umoci:1'
 
   it('images -a adds the build steps\' intermediate images as <none>, each once; plain images hides them', async () => {
     const steps = path.join(dir, 'steps');
-    const context = path.join(dir, 'steps-context');
-    await mkdir(context);
-    await writeFile(path.join(context, 'a.txt'), 'a\n');
-    await writeFile(path.join(context, 'b.txt'), 'b\n');
-    await writeFile(path.join(context, 'Dockerfile'), 'FROM scratch\nCOPY a.txt /a.txt\nCOPY b.txt /b.txt\nENV X=1\n');
+    const context = await twoFileContext('steps-context', 'FROM scratch\nCOPY a.txt /a.txt\nCOPY b.txt /b.txt\nENV X=1\n');
     const built = await cairn(steps, 'build', '-t', 'steps:1', context);
     expect(built.status, built.stderr).toBe(0);
     // The build prints each step's image ID (" ---> 0123456789ab"); the last is the tagged image.
@@ -71,6 +76,48 @@ describe.skipIf(skipWithoutFixtures('busybox/oci-umoci:3', 'busybox/oci-umoci:1'
     const json = JSON.parse((await cairn(steps, 'images', '-a', '--json')).stdout) as { Repository: string; Id: string }[];
     expect(json.filter((image) => image.Repository === '<none>')).toHaveLength(4);
     expect(new Set(json.map((image) => image.Id)).size).toBe(5);
+  });
+
+  it('an intermediate image is named by its ID like any other: inspect, history, tag, rmi', async () => {
+    const mid = path.join(dir, 'mid');
+    const context = await twoFileContext('mid-context', 'FROM scratch\nCOPY a.txt /a.txt\nCOPY b.txt /b.txt\n');
+    const built = await cairn(mid, 'build', '-t', 'mid:1', context);
+    expect(built.status, built.stderr).toBe(0);
+    const [short, finalShort] = [...built.stdout.matchAll(/---> ([0-9a-f]{12})$/gm)].map((m) => m[1] ?? '');
+    const all = (await cairn(mid, 'images', '-a', '-q', '--no-trunc')).stdout.split('\n').filter(Boolean);
+    const full = all.find((id) => id.startsWith(`sha256:${short}`)) ?? 'missing';
+    expect(all).toHaveLength(2);
+    // inspect: the 12-character short ID, the 64-hex ID, the sha256: form.
+    for (const text of [short ?? '', full.slice(7), full]) {
+      const r = await cairn(mid, 'inspect', text);
+      expect([r.status, r.stderr]).toEqual([0, '']);
+      const [doc] = JSON.parse(r.stdout) as { Id: string; RepoTags: string[]; RootFS: { Layers: string[] } }[];
+      expect(doc?.Id).toBe(full);
+      expect(doc?.RepoTags).toEqual([]);
+      expect(doc?.RootFS.Layers).toHaveLength(1);
+    }
+    const history = await cairn(mid, 'history', '-q', short ?? '');
+    expect([history.status, history.stdout]).toEqual([0, `${short}\n`]);
+    // tag gives it a name (so plain images lists it); rmi of that name leaves it intermediate.
+    expect((await cairn(mid, 'tag', short ?? '', 'named:1')).status).toBe(0);
+    expect((await cairn(mid, 'inspect', '--format', '{{.Id}}', 'named:1')).stdout).toBe(`${full}\n`);
+    expect((await cairn(mid, 'rmi', 'named:1')).stdout).toMatch(/^Untagged: named:1\n/);
+    // rmi by ID removes it: no longer listed, no longer found; the image built on it is intact.
+    expect(await cairn(mid, 'rmi', short ?? '')).toEqual({ status: 0, stdout: `Deleted: ${full}\n`, stderr: '' });
+    expect((await cairn(mid, 'images', '-a', '-q')).stdout).toBe(`${finalShort}\n`);
+    expect((await cairn(mid, 'inspect', short ?? '')).stderr).toBe(`Error: image "${short}" is not in the store ${mid}\n`);
+    expect((await cairn(mid, 'gc')).status).toBe(0);
+    expect((await cairn(mid, 'inspect', '--format', '{{.RootFS.Layers}}', 'mid:1')).status).toBe(0);
+    expect((await cairn(mid, 'fsck')).status).toBe(0);
+    // A rebuild runs that step again (the removed image no longer answers for it).
+    const rebuilt = await cairn(mid, 'build', '-t', 'mid:1', context);
+    expect(rebuilt.stdout).toMatch(/Step 2\/3 : COPY a\.txt \/a\.txt\n(?! ---> Using cache)/);
+  });
+
+  it('an ID that names no image, intermediate or not, is not found (and opens no database in a store without builds)', async () => {
+    const r = await cairn(store, 'inspect', '0123456789ab');
+    expect(r.stderr).toBe(`Error: image "0123456789ab" is not in the store ${store}\n`);
+    expect(existsSync(path.join(store, 'cairn', 'meta'))).toBe(false);
   });
 
   it('tags, filters by repository, and removes tags like docker', async () => {

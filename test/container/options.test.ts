@@ -1,6 +1,7 @@
 // docker's container options through the CLI: `cp` both ways (files, directories, symlinks,
 // into a running and a stopped container), `run --rm`, `-e`, `-w`, `-u`, `--entrypoint`,
-// `--hostname`, `--network none|host`, `exec -e -w -u`, and create → start → kill.
+// `--hostname`, `--network none|host`, `exec -e -w -u`, create → start → kill, and run by an
+// intermediate image's ID.
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, readlink, lstat, writeFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -86,6 +87,25 @@ describe.skipIf(skipWithoutContainers())('container options', () => {
     expect(lines((await t.cli('ps', '-a', '-q')).stdout)).toEqual([]);
     expect(await readdir(path.join(t.root, 'cairn', 'containers')).catch(() => [])).toEqual([]);
     expect(await mountsUnder(t.root)).toEqual([]);
+  });
+
+  it('run by the ID of an intermediate image (images -a), as docker runs any image ID', async () => {
+    const t = await newStore();
+    const context = path.join(t.dir, 'context');
+    await mkdir(context);
+    await writeFile(path.join(context, 'a.txt'), 'a\n');
+    await writeFile(path.join(context, 'b.txt'), 'b\n');
+    await writeFile(path.join(context, 'Dockerfile'), 'FROM busybox\nCOPY a.txt /a.txt\nCOPY b.txt /b.txt\n');
+    const built = await t.cli('build', '-q', '-t', 'steps:1', context);
+    expect(built.status, built.stderr).toBe(0);
+    const listed = lines((await t.cli('images', '-q')).stdout);
+    const intermediate = lines((await t.cli('images', '-a', '-q')).stdout).filter((id) => !listed.includes(id));
+    expect(intermediate).toHaveLength(1);
+    const id = intermediate[0] ?? '';
+    expect(await t.cli('run', '--rm', id, 'cat', '/a.txt')).toEqual(ok('a\n'));
+    // The intermediate image is the one before the last COPY.
+    expect((await t.cli('run', '--rm', id, 'sh', '-c', '[ -e /b.txt ]')).status).toBe(1);
+    expect(lines((await t.cli('ps', '-a', '-q')).stdout)).toEqual([]);
   });
 
   it('-e, -w, -u, --entrypoint, --hostname', async () => {

@@ -4,8 +4,7 @@
 // precision, moby's sameFsTime), and snapshot diffs of a directory against an image's layer
 // indexes (diffDirectoryAgainstImage), end to end: unpack, change, diff, write the layer,
 // append it to the image, and the image diff lists the same changes.
-import { chmod, lchown, lutimes, mkdir, mkdtemp, rm, symlink, utimes, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, lchown, lutimes, mkdir, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatChanges, type Change } from '../../src/diff/change.js';
@@ -22,17 +21,14 @@ import { copy } from '../../src/transport/open.js';
 import { UnionView } from '../../src/union/view.js';
 import { fixture, skipWithoutFixtures } from '../support/fixtures.js';
 import { copyTree, onlyApplierMs } from './trees.js';
+import { removeDir, tempDir } from '../support/images.js';
 
 const lines = (changes: readonly Change[]): string[] => formatChanges(changes).trimEnd().split('\n').filter((l) => l !== '');
 const asRoot = process.getuid?.() === 0;
 
 let work: string;
-beforeAll(async () => {
-  work = await mkdtemp(path.join(tmpdir(), 'cairn-diff-dirs-'));
-});
-afterAll(async () => {
-  await rm(work, { recursive: true, force: true });
-});
+beforeAll(async () => (work = await tempDir('cairn-diff-dirs-')));
+afterAll(() => removeDir(work));
 
 let n = 0;
 const fresh = async (): Promise<string> => {

@@ -1,8 +1,7 @@
 // writeChangesetLayer's own rules (src/diff/layer-writer.ts): the entries it writes for each
 // kind of change, the SOURCE_DATE_EPOCH clamp, opaque markers only for wholesale replacements,
 // hardlinks kept inside the layer, and a clear error when the tree changed since the diff.
-import { link, mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { link, mkdir, rm, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { diffDirectories } from '../../src/diff/directories.js';
@@ -10,14 +9,11 @@ import { writeChangesetLayer } from '../../src/diff/layer-writer.js';
 import { isCairnError } from '../../src/errors.js';
 import { listTar, type TarEntry } from '../../src/tar/index.js';
 import { copyTree } from './trees.js';
+import { removeDir, tempDir } from '../support/images.js';
 
 let work: string;
-beforeAll(async () => {
-  work = await mkdtemp(path.join(tmpdir(), 'cairn-diff-writer-'));
-});
-afterAll(async () => {
-  await rm(work, { recursive: true, force: true });
-});
+beforeAll(async () => (work = await tempDir('cairn-diff-writer-')));
+afterAll(() => removeDir(work));
 
 let n = 0;
 /** A base tree, and a copy changed by `change`. */

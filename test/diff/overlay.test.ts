@@ -10,13 +10,14 @@ import { lstat, mkdir, mkdtemp, readdir, readlink, rm, utimes, writeFile } from 
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
 import { promisify } from 'node:util';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatChanges, type Change } from '../../src/diff/change.js';
 import { diffDirectories } from '../../src/diff/directories.js';
 import { diffOverlayUpper } from '../../src/diff/overlay.js';
-import { layerFromOverlayUpper } from '../../src/diff/overlay-layer.js';
+import { layerFromOverlayUpper, overlayUpperTar } from '../../src/diff/overlay-layer.js';
 import { layerDirsLower } from '../../src/diff/overlay-lower.js';
 import { layerXattrs, rawXattrs } from '../../src/diff/overlay-xattrs.js';
 import { metaOfStats } from '../../src/diff/sides.js';
@@ -28,18 +29,15 @@ import { setXattr } from '../../src/sys/xattr.js';
 import { listTar } from '../../src/tar/index.js';
 import { UnionView } from '../../src/union/view.js';
 import { baseOps, copyTree, dirLayer, forgiveApplierMs, mutationOps, records, runOps, type Op } from './trees.js';
+import { removeDir, tempDir } from '../support/images.js';
 
 const run = promisify(execFile);
 const lines = (changes: readonly Change[]): string[] => formatChanges(changes).trimEnd().split('\n').filter((l) => l !== '');
 const asRoot = process.getuid?.() === 0;
 
 let work: string;
-beforeAll(async () => {
-  work = await mkdtemp(path.join(tmpdir(), 'cairn-diff-overlay-'));
-});
-afterAll(async () => {
-  await rm(work, { recursive: true, force: true });
-});
+beforeAll(async () => (work = await tempDir('cairn-diff-overlay-')));
+afterAll(() => removeDir(work));
 
 /** The union view of a directory taken as one layer (walked, packed, indexed: no store). */
 async function viewOf(dir: string): Promise<UnionView> {
@@ -144,6 +142,14 @@ describe.skipIf(!asRoot)('layer-based changes from an upper in overlay form (as 
     await files(lower, { 'd1/old': 'o' });
     const trimmed = await listTar(layerFromOverlayUpper(upper, { lower: await viewOf(lower) }), { what: 'm4' });
     expect(trimmed.map((e) => e.path)).not.toContain('d3/.wh.f1');
+    // overlayUpperTar: the same bytes, in memory when small, streamed past its limit.
+    const streamed = await buffer(layerFromOverlayUpper(upper, { lower: await viewOf(lower) }));
+    const small = await overlayUpperTar(upper, 1 << 20, { lower: await viewOf(lower) });
+    expect(small).toBeInstanceOf(Uint8Array);
+    expect(Buffer.from(small as Uint8Array).equals(streamed)).toBe(true);
+    const big = await overlayUpperTar(upper, 0, { lower: await viewOf(lower) });
+    expect(big).toBeInstanceOf(Readable);
+    expect((await buffer(big as Readable)).equals(streamed)).toBe(true);
   });
 });
 

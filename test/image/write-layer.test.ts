@@ -6,23 +6,17 @@ import { promisify } from 'node:util';
 import { buffer } from 'node:stream/consumers';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { writeLayer } from '../../src/image/draft.js';
-import { Store } from '../../src/store/store.js';
-import { encodeLayer, packTar, type Compression, type TarEntryInit } from '../../src/tar/index.js';
-import { dirEntries, listBlobs, removeDir, seededStream, tempDir } from '../support/images.js';
+import type { Store } from '../../src/store/store.js';
+import { encodeLayer, packTar, tarBytes, type Compression, type TarEntryInit } from '../../src/tar/index.js';
+import { dirEntries, listBlobs, removeDir, seededStream, tempStore } from '../support/images.js';
 
 const run = promisify(execFile);
 
 let dir: string;
 let store: Store;
 
-beforeEach(async () => {
-  dir = await tempDir('cairn-write-layer-');
-  store = await Store.open(dir);
-  await store.prepare();
-});
-afterEach(async () => {
-  await removeDir(dir);
-});
+beforeEach(async () => ({ dir, store } = await tempStore('cairn-write-layer-', { prepare: true })));
+afterEach(() => removeDir(dir));
 
 /** A layer of one directory and one file of `size` bytes (not all alike, so gzip has work). */
 async function items(size: number): Promise<{ entry: TarEntryInit; body?: Uint8Array }[]> {
@@ -53,6 +47,17 @@ describe('writeLayer', () => {
         expect(await dirEntries(store.paths.tmp)).toEqual([]);
       });
     }
+  }
+
+  for (const compression of ['gzip', 'none', 'zstd'] as Compression[]) {
+    it(`${compression}, a tar given as bytes: the digests of the streaming encoder`, async () => {
+      const expected = encodeLayer(packTar(await items(1000)), compression);
+      await buffer(expected.stream);
+      const { digest, diffId } = await expected.result();
+      const layer = await writeLayer(store, tarBytes(await items(1000)), { compression });
+      expect([layer.descriptor.digest, layer.diffId]).toEqual([digest, diffId]);
+      expect(await store.blobs.has(digest)).toBe(true);
+    });
   }
 
   it('a tar source that fails leaves no blob and nothing staged', async () => {

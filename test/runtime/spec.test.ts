@@ -5,7 +5,6 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { isCairnError } from '../../src/errors.js';
 import type { ImageConfig } from '../../src/oci/types.js';
 import {
   containerRlimits,
@@ -22,6 +21,7 @@ import { signalName } from '../../src/runtime/proc.js';
 import { DEFAULT_PATH, execProcess, generateSpec, type SpecOptions } from '../../src/runtime/spec.js';
 import { resolveUser } from '../../src/runtime/user.js';
 import { busyboxImage, tempDir, teardownAll } from './harness.js';
+import { failure } from '../support/errors.js';
 
 const HARD: HardLimits = new Map<string, HardLimit>([
   ['RLIMIT_NOFILE', 20000],
@@ -46,15 +46,6 @@ async function spec(image: ImageConfig, opts: Partial<SpecOptions> = {}) {
   return generateSpec(image, { rootfs: opts.rootfs ?? (await etcRootfs()), hardLimits: HARD, ...opts });
 }
 
-async function rejection(p: Promise<unknown>): Promise<{ code: string; message: string }> {
-  try {
-    await p;
-  } catch (err) {
-    if (isCairnError(err)) return { code: err.code, message: err.message };
-    throw err;
-  }
-  throw new Error('expected a rejection');
-}
 
 afterEach(teardownAll);
 
@@ -74,8 +65,8 @@ describe('conversion.md: Config.Env → process.env', () => {
     expect(bare.process.env).toEqual([`PATH=${DEFAULT_PATH}`, 'HOSTNAME=h1', 'TERM=xterm', 'HOME=/root']);
   });
   it('rejects an env entry without a name', async () => {
-    expect((await rejection(spec(busyboxImage(), { env: ['=x'] }))).code).toBe('invalid-argument');
-    expect((await rejection(spec(busyboxImage(), { env: ['NOVALUE'] }))).code).toBe('invalid-argument');
+    expect((await failure(spec(busyboxImage(), { env: ['=x'] }))).code).toBe('invalid-argument');
+    expect((await failure(spec(busyboxImage(), { env: ['NOVALUE'] }))).code).toBe('invalid-argument');
   });
 });
 
@@ -97,7 +88,7 @@ describe('conversion.md: Config.Entrypoint + Config.Cmd → process.args', () =>
     expect((await spec(both, { entrypoint: [] })).process.args).toEqual(['serve', '--port', '80']);
   });
   it('fails without any command', async () => {
-    const r = await rejection(spec(busyboxImage({ Cmd: null })));
+    const r = await failure(spec(busyboxImage({ Cmd: null })));
     expect(r.code).toBe('invalid-argument');
     expect(r.message).toMatch(/no command/);
   });
@@ -110,7 +101,7 @@ describe('conversion.md: Config.WorkingDir → process.cwd', () => {
     expect((await spec(busyboxImage({ WorkingDir: '/srv' }), { workdir: '/tmp/./x/' })).process.cwd).toBe('/tmp/x');
   });
   it('rejects a relative working directory', async () => {
-    expect((await rejection(spec(busyboxImage(), { workdir: 'rel' }))).code).toBe('invalid-argument');
+    expect((await failure(spec(busyboxImage(), { workdir: 'rel' }))).code).toBe('invalid-argument');
   });
 });
 
@@ -137,23 +128,23 @@ describe('conversion.md: Config.User → process.user (parsed through the rootfs
     expect((await spec(busyboxImage({ User: 'app' }), { user: 'nobody' })).process.user).toMatchObject({ uid: 65534, gid: 65534 });
   });
   it('MUST fail for a user or group that is not in the container', async () => {
-    const u = await rejection(spec(busyboxImage({ User: 'ghost' })));
+    const u = await failure(spec(busyboxImage({ User: 'ghost' })));
     expect(u).toMatchObject({ code: 'not-found' });
     expect(u.message).toMatch(/ghost/);
-    expect(await rejection(spec(busyboxImage({ User: 'app:ghosts' })))).toMatchObject({ code: 'not-found' });
-    expect(await rejection(spec(busyboxImage({ User: 'app' }), { rootfs: await etcRootfs(null, null) }))).toMatchObject({ code: 'not-found' });
-    expect(await rejection(spec(busyboxImage({ User: 'app:' })))).toMatchObject({ code: 'invalid-argument' });
+    expect(await failure(spec(busyboxImage({ User: 'app:ghosts' })))).toMatchObject({ code: 'not-found' });
+    expect(await failure(spec(busyboxImage({ User: 'app' }), { rootfs: await etcRootfs(null, null) }))).toMatchObject({ code: 'not-found' });
+    expect(await failure(spec(busyboxImage({ User: 'app:' })))).toMatchObject({ code: 'invalid-argument' });
   });
   it('never reads a passwd file outside the rootfs through a symlink', async () => {
     const root = await etcRootfs(null);
     // A file beside the rootfs names the user; the rootfs's passwd is a symlink climbing to it.
     await writeFile(path.join(root, '..', 'host-passwd'), 'intruder:x:4444:4444::/:/bin/sh\n');
     await symlink('../../../../../../../../host-passwd', path.join(root, 'etc', 'passwd'));
-    expect(await rejection(resolveUser(root, 'intruder'))).toMatchObject({ code: 'not-found' });
+    expect(await failure(resolveUser(root, 'intruder'))).toMatchObject({ code: 'not-found' });
     // An absolute target is re-rooted too: /etc/shadow-like host paths are never reached.
     const other = await etcRootfs(null);
     await symlink(path.join(root, '..', 'host-passwd'), path.join(other, 'etc', 'passwd'));
-    expect(await rejection(resolveUser(other, 'intruder'))).toMatchObject({ code: 'not-found' });
+    expect(await failure(resolveUser(other, 'intruder'))).toMatchObject({ code: 'not-found' });
   });
   it('does not block on a FIFO where /etc/group should be', async () => {
     const root = await etcRootfs(PASSWD, null);
@@ -235,7 +226,7 @@ describe('implementation-defined defaults', () => {
     const s = await spec(busyboxImage(), { hostname: 'web-1', tty: true });
     expect(s).toMatchObject({ hostname: 'web-1', process: { terminal: true } });
     expect((await spec(busyboxImage())).hostname).toBeUndefined();
-    expect(await rejection(spec(busyboxImage(), { hostname: 'a b' }))).toMatchObject({ code: 'invalid-argument' });
+    expect(await failure(spec(busyboxImage(), { hostname: 'a b' }))).toMatchObject({ code: 'invalid-argument' });
   });
 });
 

@@ -1,7 +1,7 @@
 // BlobStore: the ingest contract (temp → hash → fsync → check → rename, read-only), "already
 // exists" without reading the source, verification on read, list and delete.
 import { createHash } from 'node:crypto';
-import { chmod, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -10,29 +10,15 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { digestOf, type Digest } from '../../src/digest/index.js';
 import { CairnError, isCairnError } from '../../src/errors.js';
 import { Store } from '../../src/store/store.js';
-import { dirEntries, listBlobs, removeDir, seededStream, tempDir } from '../support/images.js';
+import { dirEntries, listBlobs, removeDir, seededStream, tempStore } from '../support/images.js';
+import { failure } from '../support/errors.js';
 
 let dir: string;
 let store: Store;
 
-beforeEach(async () => {
-  dir = await tempDir('cairn-blobs-');
-  store = await Store.open(dir);
-  await store.prepare();
-});
-afterEach(async () => {
-  await removeDir(dir);
-});
+beforeEach(async () => ({ dir, store } = await tempStore('cairn-blobs-', { prepare: true })));
+afterEach(() => removeDir(dir));
 
-async function failure(promise: Promise<unknown>): Promise<CairnError> {
-  try {
-    await promise;
-  } catch (err) {
-    if (isCairnError(err)) return err;
-    throw err;
-  }
-  throw new Error('expected a CairnError');
-}
 
 const sha = (bytes: Uint8Array): Digest => digestOf(bytes);
 const FAKE = `sha256:${'ab'.repeat(32)}` as Digest;
@@ -151,6 +137,16 @@ describe('put', () => {
     expect(await dirEntries(store.paths.tmp)).toEqual([]);
   });
 
+  it('bytes already stored are not written again: nothing staged, the blob file left as it is', async () => {
+    const bytes = Buffer.from('stored once');
+    const ref = await store.blobs.put(bytes);
+    const before = await stat(store.blobs.path(ref.digest));
+    const staged = await store.blobs.stage(bytes);
+    expect(await dirEntries(store.paths.tmp)).toEqual([]);
+    await staged.commit();
+    expect((await stat(store.blobs.path(ref.digest))).ino).toBe(before.ino);
+  });
+
   it('putting the same bytes twice keeps one blob', async () => {
     const bytes = Buffer.from('twice');
     const a = await store.blobs.put(bytes);
@@ -197,6 +193,37 @@ describe('batch', () => {
     expect((await stat(store.blobs.path(sha(a)))).mode & 0o777).toBe(0o444);
     expect(await readFile(store.blobs.path(sha(b)))).toEqual(b);
     expect(await dirEntries(store.paths.tmp)).toEqual([]);
+  });
+
+  it('a blob the store holds goes into a batch as it is, beside new ones', async () => {
+    const old = Buffer.from('already here');
+    const fresh = Buffer.from('new');
+    await store.blobs.put(old);
+    const before = await stat(store.blobs.path(sha(old)));
+    const batch = store.blobs.batch();
+    await batch.put(old);
+    await batch.put(fresh);
+    expect((await dirEntries(store.paths.tmp)).length).toBe(1);
+    await batch.commit();
+    expect((await listBlobs(store)).sort()).toEqual([sha(old), sha(fresh)].sort());
+    expect((await stat(store.blobs.path(sha(old)))).ino).toBe(before.ino);
+  });
+
+  it('a commit waits for every blob and fails when one cannot be put in place, leaving no staging file', async () => {
+    const batch = store.blobs.batch();
+    await batch.put(Buffer.from('fine'));
+    await batch.put(Buffer.from('doomed'));
+    // One staging file vanishes behind the batch's back.
+    const [gone] = await dirEntries(store.paths.tmp);
+    await rm(path.join(store.paths.tmp, gone ?? 'missing'));
+    const err = await batch.commit().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect((err as NodeJS.ErrnoException | undefined)?.code).toBe('ENOENT');
+    expect(await dirEntries(store.paths.tmp)).toEqual([]);
+    // The other one is in place (unreferenced, as after any failed operation: gc's to sweep).
+    expect((await listBlobs(store)).length).toBe(1);
   });
 
   it('a wrong digest fails its put at once; discard leaves nothing of the rest', async () => {

@@ -10,20 +10,15 @@ import type { Digest } from '../../src/digest/index.js';
 import { MediaType } from '../../src/oci/index.js';
 import { fsck } from '../../src/store/fsck.js';
 import { rebuildMeta } from '../../src/store/rebuild.js';
-import { Store } from '../../src/store/store.js';
-import { captureIO, makeImage, removeDir, seededStream, tempDir } from '../support/images.js';
+import type { Store } from '../../src/store/store.js';
+import { captureIO, makeImage, removeDir, seededStream, tempStore } from '../support/images.js';
 
 const run = promisify(execFile);
 let dir: string;
 let store: Store;
 
-beforeEach(async () => {
-  dir = await tempDir('cairn-fsck-');
-  store = await Store.open(dir);
-});
-afterEach(async () => {
-  await removeDir(dir);
-});
+beforeEach(async () => ({ dir, store } = await tempStore('cairn-fsck-')));
+afterEach(() => removeDir(dir));
 
 async function flipByte(digest: Digest, offset: number): Promise<void> {
   const file = store.blobs.path(digest);

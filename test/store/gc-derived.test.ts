@@ -8,19 +8,14 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { digestHex, nodeSha256 } from '../../src/digest/index.js';
 import { chainIds } from '../../src/oci/index.js';
 import { gc } from '../../src/store/gc.js';
-import { Store } from '../../src/store/store.js';
-import { makeImage, removeDir, tempDir } from '../support/images.js';
+import type { Store } from '../../src/store/store.js';
+import { makeImage, removeDir, tempStore } from '../support/images.js';
 
 describe('gc of derived data', () => {
   let dir: string;
   let store: Store;
-  beforeEach(async () => {
-    dir = await tempDir();
-    store = await Store.open(path.join(dir, 'store'));
-  });
-  afterEach(async () => {
-    await removeDir(dir);
-  });
+  beforeEach(async () => ({ dir, store } = await tempStore(undefined, { subdir: 'store' })));
+  afterEach(() => removeDir(dir));
 
   it('keeps indexes, caches and layer dirs of tagged images and removes the rest', async () => {
     const kept = await makeImage(store, { layers: [{ 'a.txt': 'a' }, { 'b.txt': 'b' }], tag: 'kept:1' });

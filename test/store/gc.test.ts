@@ -8,18 +8,13 @@ import type { Digest } from '../../src/digest/index.js';
 import { fsck } from '../../src/store/fsck.js';
 import { gc } from '../../src/store/gc.js';
 import { Store } from '../../src/store/store.js';
-import { dirEntries, listBlobs, makeImage, removeDir, seededStream, tempDir } from '../support/images.js';
+import { dirEntries, listBlobs, makeImage, removeDir, seededStream, tempStore } from '../support/images.js';
 
 let dir: string;
 let store: Store;
 
-beforeEach(async () => {
-  dir = await tempDir('cairn-gc-');
-  store = await Store.open(dir);
-});
-afterEach(async () => {
-  await removeDir(dir);
-});
+beforeEach(async () => ({ dir, store } = await tempStore('cairn-gc-')));
+afterEach(() => removeDir(dir));
 
 async function sizes(digests: readonly Digest[]): Promise<number> {
   let total = 0;

@@ -9,20 +9,15 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { digestOf } from '../../src/digest/index.js';
 import { Store } from '../../src/store/store.js';
 import { copy } from '../../src/transport/open.js';
-import { makeImage, removeDir, tempDir, type TestImage } from '../support/images.js';
+import { makeImage, removeDir, tempStore, type TestImage } from '../support/images.js';
 import { skipWithoutTools } from '../support/tools.js';
 
 const run = promisify(execFile);
 let dir: string;
 let store: Store;
 
-beforeEach(async () => {
-  dir = await tempDir('cairn-interop-');
-  store = await Store.open(path.join(dir, 'store'));
-});
-afterEach(async () => {
-  await removeDir(dir);
-});
+beforeEach(async () => ({ dir, store } = await tempStore('cairn-interop-', { subdir: 'store' })));
+afterEach(() => removeDir(dir));
 
 /** A store as users leave it: several tags (one with a registry host), a dangling image, meta, cairn/tmp. */
 async function populate(): Promise<Record<string, TestImage>> {

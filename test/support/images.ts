@@ -1,9 +1,9 @@
 /**
  * Small real images for store tests, made with the library itself (draft → appendLayer →
- * writeImage), plus what tests around them need: temp dirs, a seeded byte stream for big layers,
- * the list of an image's blobs, captured CLI streams, and child processes that run scripts in
- * `test/support/` against the built `dist/` (every child is killed when the test ends or the
- * process exits, whatever happened).
+ * writeImage), plus what tests around them need: temp dirs and stores in them, a seeded byte
+ * stream for big layers, the list of an image's blobs, captured CLI streams, and child processes
+ * that run scripts in `test/support/` against the built `dist/` (every child is killed when the
+ * test ends or the process exits, whatever happened).
  *
  * @module
  */
@@ -18,7 +18,7 @@ import type { CliIO } from '../../src/cli/context.js';
 import type { Digest } from '../../src/digest/index.js';
 import { appendLayer, scratchImage, writeImage } from '../../src/image/draft.js';
 import { parseManifest, type Descriptor, type ImageManifest } from '../../src/oci/index.js';
-import type { Store } from '../../src/store/store.js';
+import { Store } from '../../src/store/store.js';
 import { packTar, type Compression, type TarEntryInit } from '../../src/tar/index.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -33,6 +33,36 @@ export function tempDir(prefix = 'cairn-store-test-'): Promise<string> {
 
 export async function removeDir(dir: string | undefined): Promise<void> {
   if (dir) await rm(dir, { recursive: true, force: true });
+}
+
+/** A store in a temp dir of its own (`tempStore`). */
+export interface TempStore {
+  /** The temp dir: remove it with `removeDir` (in afterEach or afterAll). */
+  readonly dir: string;
+  readonly store: Store;
+}
+
+export interface TempStoreOptions {
+  /** Open the store at `<dir>/<subdir>`, leaving the temp dir for other files; default: the dir itself. */
+  readonly subdir?: string;
+  /** Create the store's directories now (`Store.prepare`), for tests that look at them. */
+  readonly prepare?: boolean;
+}
+
+/**
+ * A store in a fresh temp dir, the setup most store tests share.
+ *
+ * @example
+ * let dir: string;
+ * let store: Store;
+ * beforeEach(async () => ({ dir, store } = await tempStore('cairn-gc-')));
+ * afterEach(() => removeDir(dir));
+ */
+export async function tempStore(prefix?: string, options: TempStoreOptions = {}): Promise<TempStore> {
+  const dir = await tempDir(prefix);
+  const store = await Store.open(options.subdir === undefined ? dir : path.join(dir, options.subdir));
+  if (options.prepare) await store.prepare();
+  return { dir, store };
 }
 
 /** Files of a layer: path → content. Directories on the way are added. */

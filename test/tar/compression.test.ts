@@ -11,9 +11,10 @@ import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { isCairnError, type CairnError } from '../../src/errors.js';
+import { isCairnError } from '../../src/errors.js';
 import { compressBytes, compressStream, decompressArchive, decompressStream, detectCompression, type Compression } from '../../src/tar/index.js';
 import { conformancePath, hasShared } from '../support/shared.js';
+import { failure } from '../support/errors.js';
 
 const run = promisify(execFile);
 const hasZstdCli = await run('zstd', ['--version']).then(
@@ -49,14 +50,6 @@ function through(cmd: string, args: string[], input: Buffer): Promise<Buffer> {
 
 const fixture = (ext: string): string => conformancePath('containers-image/pkg/compression/fixtures', `Hello.${ext}`);
 
-async function failure(promise: Promise<unknown>): Promise<CairnError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!isCairnError(err)) throw new Error(`expected a CairnError, got ${String(err)}`);
-  return err;
-}
 
 const payload = Buffer.concat(Array.from({ length: 2000 }, (_, i) => Buffer.from(`line ${i} ${'abc'.repeat(i % 17)}\n`)));
 

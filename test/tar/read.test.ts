@@ -8,7 +8,7 @@ import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DigestStream } from '../../src/digest/index.js';
+import { DigestStream } from '../../src/digest/stream.js';
 import { BLOCK } from '../../src/tar/header.js';
 import { listTar, tarEntries, type TarEntry } from '../../src/tar/index.js';
 

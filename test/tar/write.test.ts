@@ -3,8 +3,7 @@
 // ordering rule; argument and size errors.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { lstat, mkdir, mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { lstat, mkdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
@@ -16,23 +15,22 @@ import {
   createTarWriter,
   listTar,
   packTar,
+  packTarSmall,
   sortEntries,
+  tarBytes,
   tarEntries,
   type TarBody,
   type TarEntryInit,
   type TarWriterOptions,
 } from '../../src/tar/index.js';
+import { removeDir, tempDir } from '../support/images.js';
 
 const run = promisify(execFile);
 const isRoot = process.getuid?.() === 0;
 let work: string;
 
-beforeAll(async () => {
-  work = await mkdtemp(path.join(tmpdir(), 'cairn-tar-write-'));
-});
-afterAll(async () => {
-  await rm(work, { recursive: true, force: true });
-});
+beforeAll(async () => (work = await tempDir('cairn-tar-write-')));
+afterAll(() => removeDir(work));
 
 type Item = { entry: TarEntryInit; body?: TarBody };
 
@@ -285,5 +283,38 @@ describe('packTar', () => {
       n++;
     }
     expect(n).toBe(50);
+  });
+});
+
+describe('packTarSmall and tarBytes', () => {
+  const inMemory = (): Item[] => sample().filter((item) => item.body === undefined || item.body instanceof Uint8Array);
+
+  it('a small archive with every body in memory comes back as the bytes packTar streams', async () => {
+    const small = await packTarSmall(inMemory(), 1 << 20, { clampMtime: new Date(1_600_000_000_000) });
+    expect(small).toBeInstanceOf(Uint8Array);
+    expect(Buffer.from(small as Uint8Array).equals(await pack(inMemory(), { clampMtime: new Date(1_600_000_000_000) }))).toBe(true);
+    expect(tarBytes([]).equals(await pack([]))).toBe(true);
+  });
+
+  it('a streamed body, or more than the limit, gives the stream of every entry, the ones read before included', async () => {
+    const streamed = await packTarSmall(sample(), 1 << 20);
+    expect(streamed).toBeInstanceOf(Readable);
+    expect((await buffer(streamed as Readable)).equals(await pack(sample()))).toBe(true);
+    const overLimit = await packTarSmall(inMemory(), 3 * 512);
+    expect(overLimit).toBeInstanceOf(Readable);
+    expect((await buffer(overLimit as Readable)).equals(await pack(inMemory()))).toBe(true);
+  });
+
+  it('a body of the wrong size, or a file without its body, is a size-mismatch', () => {
+    const code = (fn: () => unknown): string | undefined => {
+      try {
+        fn();
+      } catch (err) {
+        return isCairnError(err) ? err.code : 'not a CairnError';
+      }
+      return undefined;
+    };
+    expect(code(() => tarBytes([{ entry: { path: 'f', type: 'file', size: 3 }, body: Buffer.from('four') }]))).toBe('size-mismatch');
+    expect(code(() => tarBytes([{ entry: { path: 'f', type: 'file', size: 3 } }]))).toBe('size-mismatch');
   });
 });

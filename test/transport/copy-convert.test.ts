@@ -5,20 +5,18 @@
  * way in and skopeo sees them.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { digestOf, type Digest } from '../../src/digest/index.js';
 import { isCairnError } from '../../src/errors.js';
 import { resolveImage } from '../../src/image/resolve.js';
 import { MediaType, parseManifest, type Descriptor } from '../../src/oci/index.js';
-import { Store } from '../../src/store/store.js';
+import type { Store } from '../../src/store/store.js';
 import { copyImage } from '../../src/transport/copy.js';
 import { copy, openSource, parseTransportName } from '../../src/transport/open.js';
 import type { ImageDestination, ImageRecord } from '../../src/transport/types.js';
 import { fixture, skipWithoutFixtures, transportRef } from '../support/fixtures.js';
+import { removeDir, tempStore } from '../support/images.js';
 import { skipWithoutTools } from '../support/tools.js';
 
 /** A destination that holds Docker schema 2 only, in memory, verifying what it is given. */
@@ -48,13 +46,8 @@ class DockerOnlyDestination implements ImageDestination {
 describe.skipIf(skipWithoutFixtures('busybox/oci-umoci:3', 'busybox/oci-zstd:3', 'busybox/docker-archive:3') || skipWithoutTools('skopeo'))('format conversion', () => {
   let dir: string;
   let store: Store;
-  beforeAll(async () => {
-    dir = await mkdtemp(path.join(os.tmpdir(), 'cairn-convert-'));
-    store = await Store.open(path.join(dir, 'store'));
-  });
-  afterAll(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  beforeAll(async () => ({ dir, store } = await tempStore('cairn-convert-', { subdir: 'store' })));
+  afterAll(() => removeDir(dir));
 
   it('converts OCI to Docker schema 2 for a destination that holds only Docker, keeping blob digests', async () => {
     const source = fixture('busybox/oci-umoci:3');

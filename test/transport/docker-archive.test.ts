@@ -3,15 +3,13 @@
 // real skopeo (our reader on skopeo's archives, skopeo on ours). Rules: spec-notes/docker-archive.md.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFile, mkdir, mkdtemp, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { copyFile, mkdir, open, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { buffer } from 'node:stream/consumers';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { digestOf } from '../../src/digest/index.js';
-import { isCairnError } from '../../src/errors.js';
 import { MediaType, parseManifest } from '../../src/oci/index.js';
 import { packTar } from '../../src/tar/index.js';
 import { ArchiveIndex } from '../../src/transport/archive-index.js';
@@ -22,18 +20,16 @@ import { copyLayout, handLayout } from '../support/hand-layout.js';
 import { conformancePath, hasShared } from '../support/shared.js';
 import { hermeticContainersEnv, skipWithoutTools } from '../support/tools.js';
 import { openOciArchiveSource } from '../../src/transport/oci-archive.js';
+import { removeDir, tempDir } from '../support/images.js';
+import { failure } from '../support/errors.js';
 
 const run = promisify(execFile);
 const ggcr = (...p: string[]): string => conformancePath('go-containerregistry', 'pkg', 'v1', ...p);
 const dive = (f: string): string => conformancePath('dive', '.data', f);
 
 let tmp: string;
-beforeEach(async () => {
-  tmp = await mkdtemp(path.join(tmpdir(), 'cairn-docker-archive-'));
-});
-afterEach(async () => {
-  await rm(tmp, { recursive: true, force: true });
-});
+beforeEach(async () => (tmp = await tempDir('cairn-docker-archive-')));
+afterEach(() => removeDir(tmp));
 
 const sha256 = (bytes: Buffer): string => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 
@@ -62,15 +58,6 @@ async function load(file: string, options: Parameters<typeof openDockerArchiveSo
   }
 }
 
-async function failure(promise: Promise<unknown>): Promise<{ code: string; message: string }> {
-  try {
-    await promise;
-  } catch (err) {
-    if (isCairnError(err)) return { code: err.code, message: err.message };
-    throw err;
-  }
-  throw new Error('expected a CairnError');
-}
 
 describe.skipIf(!hasShared)('conformance docker-save archives', () => {
   const cases: { file: string; ref?: string; names: string[]; layers: number; config: string; gzip?: boolean }[] = [

@@ -4,8 +4,6 @@
  * skopeo and oci-image-tool read.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveImage } from '../../src/image/resolve.js';
@@ -13,6 +11,7 @@ import { fsck } from '../../src/store/fsck.js';
 import { Store } from '../../src/store/store.js';
 import { copy } from '../../src/transport/open.js';
 import { fixtures, skipWithoutFixtures, transportRef } from '../support/fixtures.js';
+import { removeDir, tempStore } from '../support/images.js';
 import { skipWithoutTools } from '../support/tools.js';
 
 describe.skipIf(skipWithoutFixtures() || skipWithoutTools('skopeo', 'oci-image-tool'))('importing the fixture images', () => {
@@ -20,13 +19,8 @@ describe.skipIf(skipWithoutFixtures() || skipWithoutTools('skopeo', 'oci-image-t
   let store: Store;
   const images = () => Object.values(fixtures().set?.images ?? {}).filter((i) => i.kind !== 'dir');
 
-  beforeAll(async () => {
-    dir = await mkdtemp(path.join(os.tmpdir(), 'cairn-import-'));
-    store = await Store.open(path.join(dir, 'store'));
-  });
-  afterAll(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  beforeAll(async () => ({ dir, store } = await tempStore('cairn-import-', { subdir: 'store' })));
+  afterAll(() => removeDir(dir));
 
   it('imports each one with its digests unchanged', async () => {
     expect(images().length).toBeGreaterThanOrEqual(10);

@@ -3,8 +3,7 @@
 // and our writer read back by skopeo, deterministic and leaving nothing behind.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { buffer } from 'node:stream/consumers';
 import { promisify } from 'node:util';
@@ -20,28 +19,17 @@ import type { ImageSource } from '../../src/transport/types.js';
 import { copyLayout, handLayout } from '../support/hand-layout.js';
 import { conformancePath, hasShared } from '../support/shared.js';
 import { skipWithoutTools } from '../support/tools.js';
+import { removeDir, tempDir } from '../support/images.js';
+import { failure } from '../support/errors.js';
 
 const run = promisify(execFile);
 const dive = (f: string): string => conformancePath('dive', '.data', f);
 const sha256 = (bytes: Buffer): string => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 
 let tmp: string;
-beforeEach(async () => {
-  tmp = await mkdtemp(path.join(tmpdir(), 'cairn-oci-archive-'));
-});
-afterEach(async () => {
-  await rm(tmp, { recursive: true, force: true });
-});
+beforeEach(async () => (tmp = await tempDir('cairn-oci-archive-')));
+afterEach(() => removeDir(tmp));
 
-async function failure(promise: Promise<unknown>): Promise<{ code: string; message: string }> {
-  try {
-    await promise;
-  } catch (err) {
-    if (isCairnError(err)) return { code: err.code, message: err.message };
-    throw err;
-  }
-  throw new Error('expected a CairnError');
-}
 
 /** The root, its manifest (through one index level), and every blob checked against its descriptor. */
 async function inspect(source: ImageSource) {

@@ -6,8 +6,7 @@
 // umoci 0.4.7 cannot read zstd layers: the zstd image is compared with umoci's unpack of the
 // gzip image holding the same diffIDs.
 import { execFile } from 'node:child_process';
-import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cp, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { promisify } from 'node:util';
@@ -15,10 +14,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseArgs } from '../../src/cli/args.js';
 import type { Command } from '../../src/cli/context.js';
 import { resolveImage } from '../../src/image/resolve.js';
-import { Store } from '../../src/store/store.js';
+import type { Store } from '../../src/store/store.js';
 import { copy } from '../../src/transport/open.js';
 import { UnionView, type UnionStat } from '../../src/union/view.js';
 import { fixture, skipWithoutFixtures, type FixtureImage } from '../support/fixtures.js';
+import { removeDir, tempStore } from '../support/images.js';
 import { skipWithoutTools } from '../support/tools.js';
 import { treeManifest, type TreeRecord } from '../layer/tree-manifest.js';
 
@@ -77,9 +77,8 @@ const rootfs = new Map<string, string>();
 
 describe.skipIf(process.getuid?.() !== 0 || skipWithoutTools('umoci', 'zstd') || skipWithoutFixtures(...IMAGES))('union view and ls/cat/layers on the fixtures', () => {
   beforeAll(async () => {
-    work = await mkdtemp(path.join(tmpdir(), 'cairn-union-fixtures-'));
-    storeDir = path.join(work, 'store');
-    store = await Store.open(storeDir);
+    ({ dir: work, store } = await tempStore('cairn-union-fixtures-', { subdir: 'store' }));
+    storeDir = store.root;
     for (const name of IMAGES) {
       const img = fixture(name);
       await copy(`oci:${img.path}:${img.ref}`, tagOf(name), { store });
@@ -88,9 +87,7 @@ describe.skipIf(process.getuid?.() !== 0 || skipWithoutTools('umoci', 'zstd') ||
       if (!rootfs.has(reference.name)) rootfs.set(reference.name, await umociRootfs(reference));
     }
   }, 120_000);
-  afterAll(async () => {
-    await rm(work, { recursive: true, force: true });
-  });
+  afterAll(() => removeDir(work));
 
   const tagOf = (name: string): string => `fixtures/${name.replace(/[^a-z0-9]+/g, '-')}:t`;
   const rootfsOf = (name: string): string => rootfs.get(STAND_IN[name] ?? name) as string;

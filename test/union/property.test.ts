@@ -5,8 +5,7 @@
 // xattrs and mtimes (of everything but directories the applier had to invent). When applying
 // fails (a hardlink to nothing, a parent that is a file), building the view fails too.
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
@@ -17,6 +16,7 @@ import { buildLayerIndex } from '../../src/layer/index-build.js';
 import { packTar, type TarEntryInit } from '../../src/tar/index.js';
 import { UnionView, type LayerContentSource, type UnionStat } from '../../src/union/view.js';
 import { treeManifest, type TreeRecord } from '../layer/tree-manifest.js';
+import { removeDir, tempDir } from '../support/images.js';
 
 // `a` and `b` are mostly directories, `x` and `y` mostly files; all four collide on purpose.
 const dirArb = fc.constantFrom('', 'a/', 'b/', 'a/b/', 'b/a/', 'a/a/');
@@ -111,12 +111,8 @@ function viewRecords(view: UnionView): TreeRecord[] {
 }
 
 let work: string;
-beforeAll(async () => {
-  work = await mkdtemp(path.join(tmpdir(), 'cairn-union-property-'));
-});
-afterAll(async () => {
-  await rm(work, { recursive: true, force: true });
-});
+beforeAll(async () => (work = await tempDir('cairn-union-property-')));
+afterAll(() => removeDir(work));
 
 let run = 0;
 const tally = { equal: 0, failed: 0, multiLinked: 0, symlinks: 0 };

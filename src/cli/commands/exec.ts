@@ -20,7 +20,6 @@ export const command = defineCommand({
     if (name === undefined || args.length === 0) throw new CairnError('invalid-argument', 'exec: needs a container and a command');
     const store = await openStore(io, options.store);
     const record = await findContainer(store, name);
-    const inherit = io.stdout === process.stdout && io.stdin === process.stdin;
     try {
       return await execInContainer(store, record, {
         args,
@@ -29,7 +28,7 @@ export const command = defineCommand({
         ...(options.user !== undefined ? { user: options.user } : {}),
         tty: options.tty ?? false,
         interactive: options.interactive ?? false,
-        stdio: inherit ? 'inherit' : { stdin: io.stdin, stdout: io.stdout, stderr: io.stderr },
+        stdio: io.processStdio ? 'inherit' : { stdin: io.stdin, stdout: io.stdout, stderr: io.stderr },
       });
     } catch (err) {
       if (isCairnError(err, 'process-failed')) {

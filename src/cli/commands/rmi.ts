@@ -1,7 +1,8 @@
 /**
  * @module cli/commands/rmi
  * `cairn rmi IMAGE...`: removes a tag (printing `Untagged: name:tag`), or, given an image ID
- * or digest, every entry of that image (`Deleted: sha256:…`). Blobs are freed by `gc`.
+ * or digest, every entry of that image (`Deleted: sha256:…`); an intermediate image (`images
+ * -a`) loses the build cache records that hold it. Blobs are freed by `gc`.
  */
 import { resolveImage } from '../../image/resolve.js';
 import { CairnError } from '../../errors.js';
@@ -31,6 +32,12 @@ export const command = defineCommand({
         continue;
       }
       const entries = (await store.readIndex()).manifests.filter((d) => d.digest === image.entry.digest);
+      if (entries.length === 0) {
+        // Not in index.json: a build step's intermediate image (`images -a`), which only the build cache holds.
+        await (await import('../../build/step-images.js')).removeStepImage(store, image.id);
+        print(io.stdout, `Deleted: ${image.id}`);
+        continue;
+      }
       const tags = entries.map(refNameOf).filter((t): t is string => t !== undefined);
       if (tags.length > 1 && !options.force) {
         io.stderr.write(`Error: image ${text} is referenced in multiple repositories (${tags.join(', ')}); use -f\n`);

@@ -35,7 +35,7 @@ export const command = defineCommand({
     try {
       const status = await startContainer(store, record, {
         imageConfig,
-        attach: io.stdout === process.stdout ? 'inherit' : { stdin: io.stdin, stdout: io.stdout, stderr: io.stderr },
+        attach: io.processStdio ? 'inherit' : { stdin: io.stdin, stdout: io.stdout, stderr: io.stderr },
       });
       return typeof status === 'number' ? status : 0;
     } catch (err) {
