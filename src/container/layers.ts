@@ -11,7 +11,8 @@
  * layer, and two containers preparing the same layer at once both succeed (the later rename
  * loses, and its copy is dropped). Blob digests and diffIDs are verified while applying.
  */
-import { mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
+import { mkdirSync, statSync } from 'node:fs';
+import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { digestHex, nodeSha256, type Digest } from '../digest/index.js';
 import { CairnError, errnoCode } from '../errors.js';
@@ -25,9 +26,10 @@ export function layerDirNames(config: ImageConfig): string[] {
   return chainIds(config.rootfs.diff_ids, nodeSha256).map(digestHex);
 }
 
-async function exists(dir: string): Promise<boolean> {
+/** Synchronous, as every container create asks once per layer (see sys/atomic). */
+function exists(dir: string): boolean {
   try {
-    return (await stat(dir)).isDirectory();
+    return statSync(dir).isDirectory();
   } catch (err) {
     if (errnoCode(err) === 'ENOENT') return false;
     throw err;
@@ -49,10 +51,10 @@ export async function prepareLayers(store: Store, image: ResolvedImage, config: 
   if (names.length !== layers.length) {
     throw new CairnError('invalid-document', `image ${image.id}: the manifest lists ${layers.length} layers but the config ${names.length} diff_ids`, {});
   }
-  await mkdir(store.paths.layers, { recursive: true });
+  mkdirSync(store.paths.layers, { recursive: true });
   for (const [i, name] of names.entries()) {
     const final = path.join(store.paths.layers, name);
-    if (await exists(final)) continue;
+    if (exists(final)) continue;
     options.onLayer?.({ index: i + 1, count: names.length, digest: (layers[i] as { digest: Digest }).digest });
     await buildLayer(store, image, config, names, i);
   }

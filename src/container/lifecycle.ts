@@ -172,6 +172,8 @@ export async function removeContainer(store: Store, record: ContainerRecord, opt
     throw err;
   }
   await unmountRootfs(store, record);
+  // Not rmSync, though each thread-pool round trip costs more CPU than its syscall: rmdir on this
+  // VM's ext4 waits (a dozen entries: ~16 ms in one thread, ~8 ms spread over the pool's four).
   await rm(dirs.dir, { recursive: true, force: true });
 }
 

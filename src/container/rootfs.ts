@@ -6,12 +6,17 @@
  * unpacked into `rootfs/` at create; changes are then found by a snapshot diff against the
  * image's layer indexes (kaniko-style: correct, O(files)).
  *
- * Between the image and the upper sits a small init layer of the container's own (docker's
- * `-init` layer): the mount points the runtime needs (/dev, /proc, /sys). Without it runc
- * creates them in the upper, and every image lacking them would show `A /proc` in `diff` and
- * carry empty directories into `commit`.
+ * Between the image and the upper sits a small init layer (docker's `-init` layer): the mount
+ * points the runtime needs (/dev, /proc, /sys). Without it runc creates them in the upper, and
+ * every image lacking them would show `A /proc` in `diff` and carry empty directories into
+ * `commit`. Three empty directories are the same for every container, and a lowerdir is never
+ * written through the overlay, so the whole store shares one (`cairn/container-init`): a start
+ * and a removal make and delete four directories fewer (~0.2 ms of disk work each here).
+ *
+ * The directories are made and looked up with synchronous calls: a handful of metadata syscalls
+ * on local directories, each cheaper than a thread-pool round trip, on every container start.
  */
-import { mkdir, realpath } from 'node:fs/promises';
+import { mkdirSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { CairnError, errnoCode } from '../errors.js';
 import { isMountpoint, mountOverlay, unmount } from '../sys/mount.js';
@@ -25,9 +30,9 @@ const MOUNT_POINTS = ['dev', 'proc', 'sys'];
  * `dir` as /proc/self/mountinfo names a mount on it: a store reached through a symlink (say a
  * worktree's `.cache` link) is mounted under its real path, and `isMountpoint` compares paths.
  */
-async function mountPath(dir: string): Promise<string> {
+function mountPath(dir: string): string {
   try {
-    return await realpath(dir);
+    return realpathSync.native(dir);
   } catch (err) {
     if (errnoCode(err) === 'ENOENT') return dir;
     throw err;
@@ -38,18 +43,12 @@ async function mountPath(dir: string): Promise<string> {
 export async function mountRootfs(store: Store, record: ContainerRecord): Promise<string> {
   const dirs = containerDirs(store, record.id);
   if (record.rootfs === 'copy') return dirs.rootfs;
-  const init = path.join(dirs.dir, 'init');
-  // The mount point's real path and whether it is mounted, while the directories are made
-  // (making them is harmless when it is mounted already).
-  const [mounted] = await Promise.all([
-    mountPath(dirs.dir).then(async (real) => {
-      const target = path.join(real, 'rootfs');
-      return { target, already: await isMountpoint(target) };
-    }),
-    ...[dirs.upper, dirs.work, dirs.rootfs].map((dir) => mkdir(dir, { recursive: true })),
-    ...MOUNT_POINTS.map((dir) => mkdir(path.join(init, dir), { recursive: true, mode: 0o755 })),
-  ]);
-  if (mounted.already) return mounted.target;
+  const init = store.paths.containerInit;
+  // Making the directories is harmless when they exist or the rootfs is mounted already.
+  for (const dir of [dirs.upper, dirs.work, dirs.rootfs]) mkdirSync(dir, { recursive: true });
+  for (const dir of MOUNT_POINTS) mkdirSync(path.join(init, dir), { recursive: true, mode: 0o755 });
+  const target = path.join(mountPath(dirs.dir), 'rootfs');
+  if (await isMountpoint(target)) return target;
   const lower = [init, ...[...record.layers].reverse()];
   try {
     // A `--rm` container's changes go when it exits: its upper need not survive a crash, so
@@ -60,7 +59,7 @@ export async function mountRootfs(store: Store, record: ContainerRecord): Promis
     throw new CairnError('process-failed', `container ${record.name}: cannot mount its root filesystem: ${(err as Error).message}`, { id: record.id }, { cause: err });
   }
   // The real path: runc refuses a rootfs reached through a symlink.
-  return mounted.target;
+  return target;
 }
 
 export async function unmountRootfs(store: Store, record: ContainerRecord): Promise<void> {

@@ -24,8 +24,9 @@ export interface ImageSummary {
   readonly size: number;
 }
 
-export async function readConfig(store: Store, image: ResolvedImage): Promise<ImageConfig> {
-  const bytes = await store.blobs.readBytes(image.manifest.config.digest);
+/** The image's config; `verify: false` trusts the store's digest check at ingest (see ResolveOptions). */
+export async function readConfig(store: Store, image: ResolvedImage, options: { verify?: boolean } = {}): Promise<ImageConfig> {
+  const bytes = await store.blobs.readBytes(image.manifest.config.digest, { verify: options.verify ?? true });
   return parseConfig(bytes, `config ${image.manifest.config.digest}`);
 }
 

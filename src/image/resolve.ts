@@ -37,16 +37,22 @@ export interface ResolvedImage {
 
 export interface ResolveOptions {
   readonly platform?: Platform;
+  /**
+   * Check the manifest's (and index's) digest as it is read (default true). `false` trusts the
+   * store: a blob is in it only after its digest matched (design §1), and fsck checks them all.
+   */
+  readonly verify?: boolean;
 }
 
 /** Reads the manifest an index.json entry points to, choosing a platform when it is an index. */
 export async function manifestOf(store: Store, entry: Descriptor, options: ResolveOptions = {}): Promise<ResolvedImage> {
   let descriptor = entry;
-  let bytes = await store.blobs.readBytes(entry.digest);
+  const read = { verify: options.verify ?? true };
+  let bytes = await store.blobs.readBytes(entry.digest, read);
   if (isIndexType(entry.mediaType)) {
     const index = parseIndex(bytes, `index ${entry.digest}`);
     descriptor = selectManifest(index, options.platform ?? hostPlatform());
-    bytes = await store.blobs.readBytes(descriptor.digest);
+    bytes = await store.blobs.readBytes(descriptor.digest, read);
   }
   const manifest = parseManifest(bytes, `manifest ${descriptor.digest}`);
   return { entry, descriptor, manifest, id: manifest.config.digest };

@@ -9,7 +9,7 @@
  * asking for a limit above the current hard limit makes runc fail. We read the hard limits of the
  * current process from `/proc/self/limits` and never ask for more (README: machine facts).
  */
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { CairnError } from '../errors.js';
 import type { SpecMount, SpecRlimit } from './types.js';
 
@@ -115,9 +115,9 @@ export function parseLimits(text: string): Map<string, HardLimit> {
 
 let hardLimitsOnce: Promise<HardLimits> | undefined;
 
-/** The current process's hard limits (read once per process). */
+/** The current process's hard limits (read once per process; a small procfs file, read synchronously). */
 export function readHardLimits(): Promise<HardLimits> {
-  hardLimitsOnce ??= readFile('/proc/self/limits', 'utf8').then(parseLimits);
+  hardLimitsOnce ??= new Promise((resolve) => resolve(parseLimits(readFileSync('/proc/self/limits', 'utf8'))));
   return hardLimitsOnce;
 }
 

@@ -29,15 +29,27 @@ export interface LogLine {
 const MAX_PARTIAL = 16 * 1024;
 const NL = 0x0a;
 
-/** Appends JSON lines for one container's streams to its log file. */
+/**
+ * Appends JSON lines for one container's streams to its log file. The file is opened at the
+ * first line: a container that prints nothing (`run --rm IMAGE true`) costs no file stream, no
+ * open and no unlink, and readers take a missing log as an empty one.
+ */
 export class LogWriter {
-  readonly #out: WriteStream;
+  readonly #file: string;
+  #out: WriteStream | undefined;
   readonly #pending: Record<LogStream, Buffer[]> = { stdout: [], stderr: [] };
   #closed: Promise<void> | undefined;
 
   constructor(file: string) {
-    this.#out = createWriteStream(file, { flags: 'a' });
-    this.#out.on('error', () => undefined); // a full disk must not kill the supervisor; lines are lost
+    this.#file = file;
+  }
+
+  #stream(): WriteStream {
+    if (!this.#out) {
+      this.#out = createWriteStream(this.#file, { flags: 'a' });
+      this.#out.on('error', () => undefined); // a full disk must not kill the supervisor; lines are lost
+    }
+    return this.#out;
   }
 
   /** Feeds a chunk of `stream`'s output. */
@@ -63,7 +75,7 @@ export class LogWriter {
 
   #emit(stream: LogStream, parts: Buffer[]): void {
     const line: LogLine = { log: Buffer.concat(parts).toString('utf8'), stream, time: new Date().toISOString() };
-    this.#out.write(`${JSON.stringify(line)}\n`);
+    this.#stream().write(`${JSON.stringify(line)}\n`);
   }
 
   /** Flushes both streams and closes the file (resolves once it is written). */
@@ -71,7 +83,8 @@ export class LogWriter {
     this.#closed ??= new Promise((resolve) => {
       this.flush('stdout');
       this.flush('stderr');
-      this.#out.end(() => resolve());
+      if (this.#out) this.#out.end(() => resolve());
+      else resolve();
     });
     return this.#closed;
   }

@@ -7,6 +7,7 @@
  * other process after ours died"; the kernel's start time (field 22 of `/proc/<pid>/stat`, clock
  * ticks since boot) can. Every pid cairn records is stored with its start time.
  */
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { CairnError, errnoCode } from '../errors.js';
@@ -17,11 +18,14 @@ export interface ProcessIdentity {
   startTime: number;
 }
 
-/** The start time of `pid` (clock ticks since boot), or null when it does not exist or is a zombie. */
+/**
+ * The start time of `pid` (clock ticks since boot), or null when it does not exist or is a zombie.
+ * Read synchronously: one small procfs file, read on every state check and container start.
+ */
 export async function processStartTime(pid: number): Promise<number | null> {
   let stat: string;
   try {
-    stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   } catch (err) {
     if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ESRCH') return null;
     throw err;

@@ -13,11 +13,14 @@
  * is the one that cleans up (runtime/reconcile): it kills whatever is left of the container, does
  * the supervisor's exit actions and records the exit, once. The watchdog of a detached container
  * normally got there first (runtime/watchdog).
+ *
+ * The state is a few hundred bytes, read and written with synchronous calls: every container
+ * command reads it, and a start writes it twice, where each thread-pool round trip of a
+ * promise-based call costs more than the syscall.
  */
-import { readFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { replaceVia } from '../sys/atomic.js';
+import { writeFileAtomic } from '../sys/atomic.js';
 import { CairnError, errnoCode } from '../errors.js';
 import { isAlive, type ProcessIdentity } from './proc.js';
 import type { RuntimeContext, RuntimeName } from './types.js';
@@ -93,11 +96,11 @@ export function runtimeContext(paths: ContainerPaths, id: string): RuntimeContex
 
 /** Replaces `file` atomically (no fsync: see the module comment). */
 export async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
-  await replaceVia(file, (temp) => writeFile(temp, `${JSON.stringify(value, null, 2)}\n`, { flag: 'wx' }));
+  await writeFileAtomic(file, `${JSON.stringify(value, null, 2)}\n`, 0o644, { durable: false });
 }
 
 export async function writeState(paths: ContainerPaths, state: ContainerState): Promise<void> {
-  await mkdir(paths.dir, { recursive: true });
+  mkdirSync(paths.dir, { recursive: true });
   await writeJsonAtomic(paths.state, state);
 }
 

@@ -17,9 +17,10 @@
  * writes there (runc's "runc run failed: ..."), and that text belongs in the error, not the log.
  */
 import type { ChildProcess } from 'node:child_process';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
-import { createHash } from '../sys/crypto.js';
+import { digestHex } from '../digest/digest.js';
+import { digestOf } from '../digest/hasher.js';
 import { CairnError, isCairnError } from '../errors.js';
 import { removeContainerDir, unmountAll, type ExitActions } from './exit-actions.js';
 import { LogWriter, type LogStream } from './logs.js';
@@ -99,8 +100,8 @@ export class Supervision {
   static async begin(options: SuperviseOptions): Promise<Supervision> {
     const { paths } = options;
     const opts = { ...options, spec: withCgroupsPath(options.spec, options.id, paths.dir) };
-    // The runtime's state directory is made while this process's identity is read.
-    const [identity] = await Promise.all([selfIdentity(), mkdir(paths.runtimeState, { recursive: true })]);
+    const identity = await selfIdentity();
+    mkdirSync(paths.runtimeState, { recursive: true });
     const self = { ...identity, detached: opts.detached };
     let state: ContainerState = {
       version: 1,
@@ -131,16 +132,15 @@ export class Supervision {
       throw err;
     };
 
-    const writeConfig = writeFile(paths.config, JSON.stringify(opts.spec));
     let proxy: PortProxy | undefined;
     try {
+      // A few kilobytes: written synchronously, which costs less than a thread-pool round trip.
+      writeFileSync(paths.config, JSON.stringify(opts.spec));
       if (opts.ports && opts.ports.length > 0) {
         proxy = await PortProxy.listen(opts.ports);
         state.ports = proxy.bound;
       }
-      await writeConfig;
     } catch (err) {
-      await writeConfig.catch(() => undefined);
       return fail(err);
     }
     await record(state);
@@ -172,12 +172,19 @@ export class Supervision {
       async (pid) => {
         proxy?.attach(pid);
         const identity = await identityOf(pid);
+        const running: ContainerState = { ...state, status: 'running', pid: identity ?? { pid, startTime: 0 }, startedAt: new Date().toISOString() };
         // A container process that is gone already (a short `run --rm` often ends before its
-        // start is noticed) leaves the runtime to finish and clean up on its own: no watchdog.
-        if (opts.watchdog !== false && identity !== null) {
+        // start is noticed) leaves the runtime to finish and clean up on its own: no watchdog,
+        // and no `running` on disk, which `exited` replaces a moment later (each state write
+        // is a new file, and creating one costs this VM's ext4 more than all else it does).
+        if (identity === null) {
+          state = running;
+          return running;
+        }
+        if (opts.watchdog !== false) {
           watchdog = startWatchdog(paths, opts.runtime.teardownCommand(runtimeContext(paths, opts.id), pid), opts.onExit);
         }
-        return record({ ...state, status: 'running', pid: identity ?? { pid, startTime: 0 }, startedAt: new Date().toISOString() });
+        return record(running);
       },
       async (err: unknown) => {
         await proxy?.close();
@@ -206,7 +213,7 @@ export class Supervision {
       await unmountAll(opts.onExit?.unmount ?? []);
       const final = await record({ ...state, status: 'exited', exitCode, finishedAt: new Date().toISOString() });
       await finishWatchdog(watchdog);
-      await rm(paths.pidFile, { force: true });
+      rmSync(paths.pidFile, { force: true });
       if (opts.onExit?.remove) await removeContainerDir(paths.dir);
       return final;
     })();
@@ -223,7 +230,7 @@ export class Supervision {
  */
 export function withCgroupsPath(spec: RuntimeSpec, id: string, dir: string): RuntimeSpec {
   if (spec.linux.cgroupsPath) return spec;
-  const hash = createHash('sha256').update(dir).digest('hex').slice(0, 12);
+  const hash = digestHex(digestOf(dir)).slice(0, 12);
   return { ...spec, linux: { ...spec.linux, cgroupsPath: `cairn-${id.slice(0, 64)}-${hash}` } };
 }
 

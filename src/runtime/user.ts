@@ -16,8 +16,7 @@
  *   ("SHOULD NOT modify additionalGids if user is numeric or Config.User specifies a group");
  * - no user at all is root (0:0), which the spec leaves implementation-defined.
  */
-import { constants } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
 import { CairnError, errnoCode } from '../errors.js';
 import { rootPath } from '../layer/scoped-path.js';
 import type { SpecUser } from './types.js';
@@ -45,27 +44,29 @@ interface GroupEntry {
 
 /**
  * Reads `rel` (e.g. `etc/passwd`) from inside `rootfs`, or returns null when it does not exist.
- * Never follows a symlink out of the rootfs.
+ * Never follows a symlink out of the rootfs. The open, fstat and read are synchronous: a few
+ * kilobytes at most, read on every container start, where each thread-pool round trip of a
+ * FileHandle call costs more than the syscall.
  */
 export async function readRootfsFile(rootfs: string, rel: string): Promise<string | null> {
-  let handle;
+  let fd: number;
   try {
     const abs = await rootPath(rootfs, rel);
-    handle = await open(abs, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    fd = openSync(abs, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (err) {
     const code = errnoCode(err);
     if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP') return null;
     throw err;
   }
   try {
-    const st = await handle.stat();
+    const st = fstatSync(fd);
     if (!st.isFile()) return null;
     if (st.size > MAX_FILE) {
       throw new CairnError('invalid-argument', `/${rel} in the container is larger than ${MAX_FILE} bytes`, { path: rel, size: st.size });
     }
-    return await handle.readFile('utf8');
+    return readFileSync(fd, 'utf8');
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
 }
 

@@ -4,8 +4,8 @@
  * `blobs/<alg>/<hex>`. The store is one of these plus `cairn/`; the `oci:` transport uses one
  * on its own. Opening never writes; `ensure()` creates the files on the first write.
  */
-import { readFileSync } from 'node:fs';
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { CairnError, errnoCode } from '../errors.js';
 import type { ImageIndex } from '../oci/types.js';
@@ -19,7 +19,7 @@ const EMPTY_INDEX = JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX_MEDI
 
 async function createIfMissing(file: string, data: string): Promise<void> {
   try {
-    await stat(file);
+    statSync(file); // synchronous: it exists on every call but the first (see sys/atomic)
     return;
   } catch (err) {
     if (errnoCode(err) !== 'ENOENT') throw err;
@@ -81,7 +81,7 @@ export class OciLayout {
    * layout even after a crash; an existing file is never replaced (no lock is needed here).
    */
   async ensure(): Promise<void> {
-    await mkdir(path.join(this.root, 'blobs', 'sha256'), { recursive: true });
+    mkdirSync(path.join(this.root, 'blobs', 'sha256'), { recursive: true });
     await createIfMissing(this.indexPath, EMPTY_INDEX);
     await createIfMissing(path.join(this.root, 'oci-layout'), LAYOUT_HEADER);
   }

@@ -20,6 +20,8 @@ export interface StorePaths {
   /** Layer indexes, one file per diffID (`store/layer-indexes.ts`). Derived. */
   readonly indexes: string;
   readonly containers: string;
+  /** The init layer every container's overlay shares: empty `dev`, `proc`, `sys` (container/rootfs). */
+  readonly containerInit: string;
   readonly tmp: string;
   /** Exclusive while index.json or meta change. */
   readonly lock: string;
@@ -41,6 +43,7 @@ export function storePaths(root: string): StorePaths {
     cache: path.join(cairn, 'cache'),
     indexes: path.join(cairn, 'indexes'),
     containers: path.join(cairn, 'containers'),
+    containerInit: path.join(cairn, 'container-init'),
     tmp: path.join(cairn, 'tmp'),
     lock: path.join(cairn, 'lock'),
     gcLock: path.join(cairn, 'gc.lock'),

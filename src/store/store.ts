@@ -11,7 +11,8 @@
  * - Opening never writes: a read-only store opens as it is; directories are created on the
  *   first write.
  */
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdirSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { CairnError, errnoCode } from '../errors.js';
 import type { AtomicWriteOptions } from '../sys/atomic.js';
 import { FileLock, type LockOptions } from '../sys/lock.js';
@@ -78,7 +79,9 @@ export class Store {
   /** Creates the layout files and cairn's directories, once per process. */
   async prepare(): Promise<void> {
     if (this.#prepared) return;
-    await mkdir(this.paths.tmp, { recursive: true });
+    // Synchronous: after the first write these exist, and each check is a syscall of a few
+    // microseconds where a promise-based one costs a thread-pool round trip (see sys/atomic).
+    mkdirSync(this.paths.tmp, { recursive: true });
     await this.layout.ensure();
     this.#prepared = true;
   }

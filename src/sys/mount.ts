@@ -6,8 +6,13 @@
  * directories are passed relative to `cwd` when given: overlayfs resolves them against the
  * mounting thread's working directory, which keeps the option string short — it must fit in one
  * page (4096 bytes), and 64-hex chainIDs fit about 60 layers that way.
+ *
+ * The small files read here (/proc/self/mountinfo, /proc/filesystems) are read synchronously:
+ * a promise-based read is four thread-pool round trips (open, fstat, read, close), each costing
+ * more CPU than the read itself, on every container start.
  */
-import { readFile, realpath, rm } from 'node:fs/promises';
+import { readFileSync, rmSync } from 'node:fs';
+import { realpath } from 'node:fs/promises';
 import { constants } from 'node:os';
 import path from 'node:path';
 import { CairnError } from '../errors.js';
@@ -60,7 +65,7 @@ export function overlayOptions(options: OverlayMountOptions): string {
  * know the option (before Linux 5.10): it only saves syncs.
  */
 export async function mountOverlay(options: OverlayMountOptions): Promise<void> {
-  if (options.volatile && options.work !== undefined) await clearVolatileMark(path.resolve(options.cwd ?? '/', options.work));
+  if (options.volatile && options.work !== undefined) clearVolatileMark(path.resolve(options.cwd ?? '/', options.work));
   let result = await mountOnce(options);
   if (result === -constants.errno.EINVAL && options.volatile) result = await mountOnce({ ...options, volatile: false });
   if (result < 0) {
@@ -85,8 +90,8 @@ function mountOnce(options: OverlayMountOptions): Promise<number> {
  * cairn mounts volatile only the uppers of `--rm` containers, whose changes are thrown away
  * anyway, and removes it before mounting those again (`create --rm`, `cp`, then `start`).
  */
-async function clearVolatileMark(work: string): Promise<void> {
-  await rm(path.join(work, 'work', 'incompat', 'volatile'), { recursive: true, force: true });
+function clearVolatileMark(work: string): void {
+  rmSync(path.join(work, 'work', 'incompat', 'volatile'), { recursive: true, force: true });
 }
 
 /** Unmounts `target`; `lazy` detaches it even while busy (MNT_DETACH). Not mounted is success. */
@@ -103,7 +108,7 @@ export async function unmount(target: string, options: { lazy?: boolean } = {}):
 /** Mount points under (or at) `prefix`, deepest first, from /proc/self/mountinfo. */
 export async function mountsUnder(prefix: string): Promise<string[]> {
   const root = path.resolve(prefix);
-  const info = await readFile('/proc/self/mountinfo', 'utf8');
+  const info = readFileSync('/proc/self/mountinfo', 'utf8');
   const points = info
     .split('\n')
     .map((line) => line.split(' ')[4])
@@ -122,7 +127,7 @@ export async function isMountpoint(target: string): Promise<boolean> {
 export async function overlayAvailable(): Promise<boolean> {
   if (typeof process.getuid !== 'function' || process.getuid() !== 0) return false;
   try {
-    return /\toverlay\n/.test(await readFile('/proc/filesystems', 'utf8'));
+    return /\toverlay\n/.test(readFileSync('/proc/filesystems', 'utf8'));
   } catch {
     return false;
   }

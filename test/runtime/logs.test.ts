@@ -1,5 +1,6 @@
 // The json-file log (src/runtime/logs.ts) without any container: line splitting on bytes, the
 // 16 KiB partial-line limit, torn lines, since/tail, and following until the writer is done.
+import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -34,6 +35,16 @@ describe('json-file log', () => {
       ['stdout', 'tail'],
     ]);
     expect(lines.every((l) => !Number.isNaN(Date.parse(l.time)))).toBe(true);
+  });
+
+  it('makes no file for a container that printed nothing, which reads as an empty log', async () => {
+    const file = path.join(await tempDir(), 'container.log');
+    const w = new LogWriter(file);
+    w.write('stdout', Buffer.alloc(0));
+    await w.close();
+    expect(existsSync(file)).toBe(false);
+    expect(await collect(readLogFile(file))).toEqual([]);
+    expect(await collect(readLogFile(file, { follow: true, finished: async () => true }))).toEqual([]);
   });
 
   it('cuts a line without newline at 16 KiB, as docker does', async () => {
