@@ -5,8 +5,8 @@
  *
  * In order: bind the published ports (a port in use fails here, before anything runs); record
  * `created`; launch the runtime; once the container's pid exists, point the port proxy at its
- * network namespace, start the watchdog and record `running`; copy stdout/stderr to the JSON log
- * (and to the attached streams); when it exits, stop the proxy, finish the log, do the exit
+ * network namespace, record `running` and start the watchdog (attached: after a short while); copy
+ * stdout/stderr to the JSON log (and to the attached streams); when it exits, stop the proxy, finish the log, do the exit
  * actions (unmount the root filesystem; with `--rm`, remove the container), record `exited`.
  *
  * If we die instead (SIGKILL, crash), the watchdog (runtime/watchdog) tears the container down and
@@ -29,6 +29,14 @@ import { identityOf, selfIdentity } from './proc.js';
 import { runtimeContext, writeState, type ContainerPaths, type ContainerState } from './state.js';
 import type { Launched, Runtime, RuntimeSpec, StdioSlot } from './types.js';
 import { finishWatchdog, startWatchdog } from './watchdog.js';
+
+/**
+ * How long an attached container runs before it gets a watchdog. Most `run --rm IMAGE CMD`
+ * containers are over sooner and never pay for forking one (a fork of this process, flock and a
+ * shell: ~10 ms of a 0.2 s run). Should the CLI die within this time, readers still finish the
+ * container (runtime/reconcile, from the exit actions in the state), only later.
+ */
+const ATTACHED_WATCHDOG_AFTER_MS = 50;
 
 /** Where the container's stdio goes. */
 export interface SupervisedIO {
@@ -168,6 +176,7 @@ export class Supervision {
     const outputs = attachStreams(launched, io, log);
 
     let watchdog: ChildProcess | undefined;
+    let watchdogTimer: NodeJS.Timeout | undefined;
     const started = launched.started.then(
       async (pid) => {
         proxy?.attach(pid);
@@ -182,7 +191,12 @@ export class Supervision {
           return running;
         }
         if (opts.watchdog !== false) {
-          watchdog = startWatchdog(paths, opts.runtime.teardownCommand(runtimeContext(paths, opts.id), pid), opts.onExit);
+          const teardown = opts.runtime.teardownCommand(runtimeContext(paths, opts.id), pid);
+          const start = (): void => void (watchdog = startWatchdog(paths, teardown, opts.onExit));
+          // A detached supervisor's watchdog starts at once: `run -d` returns when the container
+          // runs, and from then on it must be guarded. An attached run's caller is still here.
+          if (opts.detached) start();
+          else watchdogTimer = setTimeout(start, ATTACHED_WATCHDOG_AFTER_MS);
         }
         return record(running);
       },
@@ -204,6 +218,7 @@ export class Supervision {
         exitCode = 125;
         state.error = err instanceof Error ? err.message : String(err);
       }
+      clearTimeout(watchdogTimer);
       await proxy?.close();
       // The pipes close when the last process holding them is gone (the pid namespace dies with
       // pid 1); a wait bound keeps a wedged pipe from holding the exit forever.
