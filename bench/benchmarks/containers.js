@@ -31,8 +31,10 @@ const exec = promisify(execFile);
 const FIXTURE = 'busybox/oci-umoci:1';
 const CAIRN_IMAGE = 'busybox';
 const PODMAN_IMAGE = 'localhost/bb:1';
-const COMMIT_C = 'c';
-const DIFF_C = 'd';
+// Not hex: `rm -f NAME` of a name that does not exist yet falls back to an ID prefix (as in
+// docker and podman), and "c" or "d" would then remove another container whose ID starts so.
+const COMMIT_C = 'commit-c';
+const DIFF_C = 'diff-d';
 
 /** `sh -c TO_FILE sh FILE PROGRAM ARGS...`: runs PROGRAM (exec: the same process) with stdout to FILE. */
 const TO_FILE = 'out=$1; shift; exec "$@" > "$out"';
