@@ -282,6 +282,14 @@ function putBytes(block: Buffer, name: Field, value: Uint8Array): void {
   block.set(value, at);
 }
 
+/**
+ * The header of a PAX extended header entry (typeflag `x`) whose body is `size` bytes of
+ * records (encodePax) for the entry that follows it.
+ */
+export function encodePaxHeader(name: Uint8Array, size: number): Buffer {
+  return encodeHeader({ name, mode: 0o644, uid: 0, gid: 0, size, mtime: 0, typeflag: 'x', linkname: new Uint8Array(0), devmajor: 0, devminor: 0 });
+}
+
 /** Encodes one USTAR header block ("ustar\0" "00"); uname/gname/prefix stay empty. */
 export function encodeHeader(h: HeaderFields): Buffer {
   const block = Buffer.alloc(BLOCK);

@@ -21,7 +21,7 @@
 import { Readable } from 'node:stream';
 import { CairnError } from '../errors.js';
 import { cleanPath, type TarEntryInit } from './entry.js';
-import { BLOCK, encodeHeader, encodePax, OCTAL_MAX, padding } from './header.js';
+import { BLOCK, encodeHeader, encodePax, encodePaxHeader, OCTAL_MAX, padding } from './header.js';
 
 export interface TarWriterOptions {
   /** SOURCE_DATE_EPOCH: entries newer than this are written with this mtime. */
@@ -247,18 +247,7 @@ function headerBlocks(h: Prepared): Uint8Array[] {
   const header = encodeHeader(h.fields);
   if (h.pax.length === 0) return [header];
   const records = encodePax(h.pax);
-  const paxHeader = encodeHeader({
-    name: asciiField(paxHeaderName(h.name), 100),
-    mode: 0o644,
-    uid: 0,
-    gid: 0,
-    size: records.length,
-    mtime: 0,
-    typeflag: 'x',
-    linkname: new Uint8Array(0),
-    devmajor: 0,
-    devminor: 0,
-  });
+  const paxHeader = encodePaxHeader(asciiField(paxHeaderName(h.name), 100), records.length);
   return [paxHeader, records, Buffer.alloc(padding(records.length)), header];
 }
 

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { BLOCK, encodeHeader, encodePax, padding } from '../../src/tar/header.js';
+import { BLOCK, encodeHeader, encodePax, encodePaxHeader, padding } from '../../src/tar/header.js';
 
 export type HostileEntry =
   | { type: 'dir'; name: string; mode: number; uid?: number; gid?: number; mtime?: number; xattrs?: Record<string, Uint8Array> }
@@ -75,22 +75,7 @@ export function hostileTar(entries: readonly HostileEntry[]): Buffer {
     for (const [k, v] of Object.entries(xattrs)) pax.push([`SCHILY.xattr.${k}`, v]);
     if (pax.length > 0) {
       const records = encodePax(pax);
-      parts.push(
-        encodeHeader({
-          name: Buffer.from('PaxHeaders/x'),
-          mode: 0o644,
-          uid: 0,
-          gid: 0,
-          size: records.length,
-          mtime: 0,
-          typeflag: 'x',
-          linkname: Buffer.alloc(0),
-          devmajor: 0,
-          devminor: 0,
-        }),
-        records,
-        Buffer.alloc(padding(records.length)),
-      );
+      parts.push(encodePaxHeader(Buffer.from('PaxHeaders/x'), records.length), records, Buffer.alloc(padding(records.length)));
     }
     parts.push(
       encodeHeader({
