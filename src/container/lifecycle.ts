@@ -104,27 +104,22 @@ export async function startContainer(store: Store, record: ContainerRecord, opti
   // its watchdog or the next reader (runtime/reconcile) to unmount and, for --rm, remove it.
   const onExit = { unmount: record.rootfs === 'overlay' ? [dirs.rootfs] : [], remove: record.autoRemove };
   const common = { containerDir: dirs.dir, id: record.id, spec, ports: record.ports, runtime: record.runtime, onExit };
-  if (options.attach === undefined) {
-    try {
+  try {
+    if (options.attach === undefined) {
       const { startDetached } = await import('../runtime/detach.js');
       return await startDetached({ ...common, interactive: record.interactive });
-    } catch (err) {
-      if (record.autoRemove) await removeContainer(store, record, { force: true });
-      else await unmountRootfs(store, record);
-      throw err;
     }
-  }
-  try {
     return await runAttached({
       ...common,
       stdio: options.attach,
       interactive: record.interactive,
       ...(options.forwardSignals !== undefined ? { forwardSignals: options.forwardSignals } : {}),
     });
-  } finally {
-    // The supervisor did this already unless the start failed; both steps are idempotent.
+  } catch (err) {
+    // A run that ends normally had its supervisor do the exit actions; one that failed may not.
     if (record.autoRemove) await removeContainer(store, record, { force: true });
     else await unmountRootfs(store, record);
+    throw err;
   }
 }
 
