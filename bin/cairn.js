@@ -30,6 +30,8 @@ const BUNDLE = path.join(__dirname, '..', 'dist', 'cli', 'cairn.cjs');
  * command's code costs more to load than it saves).
  */
 function codeCachePath(argv) {
+  // The command is the first argument after any global --store, as cli/main reads it; a name
+  // this misreads only costs a cache miss.
   let i = 0;
   while (argv[i]?.startsWith('--store')) i += argv[i].includes('=') ? 1 : 2;
   const name = argv[i];
