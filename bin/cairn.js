@@ -5,61 +5,84 @@
  * Environment: CAIRN_DEBUG=1 prints stack traces (mapped to the TypeScript sources);
  * CAIRN_DEBUG=code-cache says whether this run's code cache was absent, rejected or used.
  *
- * It runs dist/cli/cairn.cjs, the whole CLI bundled into one script by scripts/bundle-cli.mjs,
- * compiled with a V8 code cache (dist/cli/cairn.cjs.COMMAND.cache) so that V8 need not parse it: a
- * command is a short process and most of its start would otherwise be module loading. The cache
- * is only a cache: V8 refuses one made by another Node version or with other flags, ours is tied
- * to the bundle's size and mtime, and whenever it is missing or refused this run writes a new one
- * (atomically, and only where it may write). Without a bundle (after a bare `tsc`) the ES modules
- * in dist/ run directly.
+ * It runs a script made by scripts/bundle-cli.mjs: the command's own, dist/cli/bundle/NAME.cjs
+ * (that command and what it imports), or for anything else the whole CLI, dist/cli/cairn.cjs.
+ * Each is compiled with a V8 code cache beside it (SCRIPT.cache), so that V8 need not parse it:
+ * a command is a short process and most of its start would otherwise be module loading. The
+ * cache is only a cache: V8 refuses one made by another Node version or with other flags, ours
+ * is tied to the build mark at the script's end, and whenever it is missing or refused this run
+ * writes a new one (atomically, and only where it may write). Without the scripts (after a bare
+ * `tsc`) the ES modules in dist/ run directly.
  *
  * This one file is CommonJS (bin/package.json says so): an ES module entry would start Node's
  * ES module loader and build module facades for node:fs and friends, which costs more than the
  * rest of a small command.
  */
 'use strict';
-const { existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } = require('node:fs');
+const { existsSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } = require('node:fs');
 const path = require('node:path');
 const vm = require('node:vm');
 
-const BUNDLE = path.join(__dirname, '..', 'dist', 'cli', 'cairn.cjs');
+const CLI_DIR = path.join(__dirname, '..', 'dist', 'cli');
+const WHOLE_CLI = path.join(CLI_DIR, 'cairn.cjs');
 
 /**
- * Each command has its own code cache, saved by its first run: it holds the functions that
- * command compiled, so a run deserialises only what it is likely to need (a cache of every
- * command's code costs more to load than it saves).
+ * The command's own script when there is one. A command's script holds only the code that command
+ * can run: less to read and deserialise than the whole CLI (~5 ms of a short command).
  */
-function codeCachePath(argv) {
-  // The command is the first argument after any global --store, as cli/main reads it; a name
-  // this misreads only costs a cache miss.
+function commandScript(argv) {
+  // The command is the first argument after any global --store, as cli/dispatch reads it; a name
+  // this misreads runs the whole CLI, which serves every command line.
   let i = 0;
   while (argv[i]?.startsWith('--store')) i += argv[i].includes('=') ? 1 : 2;
   const name = argv[i];
-  return `${BUNDLE}.${name !== undefined && /^[a-z]{1,20}$/.test(name) ? name : 'other'}.cache`;
+  return name !== undefined && /^[a-z]{1,20}$/.test(name) ? path.join(CLI_DIR, 'bundle', `${name}.cjs`) : null;
 }
 
-/** The bundle's exports, and a function that saves a fresh code cache when the one on disk was not used. */
-function loadBundle(codeCache) {
-  const source = readFileSync(BUNDLE, 'utf8');
-  const { size, mtimeMs } = statSync(BUNDLE);
-  const key = Buffer.from(`${size}:${mtimeMs}\n`);
+/** The text of a script, or null when it does not exist. */
+function readScript(file) {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    if (err.code === 'ENOENT') return null;
+    throw err;
+  }
+}
+
+/** The build mark scripts/bundle-cli.mjs puts near a script's end (a digest of its text). */
+function buildMark(source) {
+  const at = source.lastIndexOf('//# cairnBuild=');
+  return at < 0 ? null : source.slice(at, source.indexOf('\n', at));
+}
+
+/**
+ * Runs a script, and returns its exports and a function that saves a fresh code cache when the
+ * one on disk was not used.
+ */
+function loadScript(file, source) {
+  const codeCache = `${file}.cache`;
+  // A script without a mark (not made by the bundler) runs without a cache.
+  const mark = buildMark(source);
+  const key = mark === null ? null : Buffer.from(`${mark}\n`);
   let cached;
   try {
-    const file = readFileSync(codeCache);
-    if (file.subarray(0, key.length).equals(key)) cached = file.subarray(key.length);
+    const saved = key && readFileSync(codeCache);
+    if (saved && saved.subarray(0, key.length).equals(key)) cached = saved.subarray(key.length);
   } catch {
     // no cache yet
   }
   const wrapper = `(function (exports, require, module, __filename, __dirname) {${source}\n})`;
-  const script = new vm.Script(wrapper, { filename: BUNDLE, cachedData: cached });
+  const script = new vm.Script(wrapper, { filename: file, cachedData: cached });
   const module = { exports: {} };
-  // This file's require finds the same packages as one beside the bundle would (both search the
+  // This file's require finds the same packages as one beside the script would (both search the
   // package's node_modules), and needs no node:module.
-  script.runInThisContext().call(module.exports, module.exports, require, module, BUNDLE, path.dirname(BUNDLE));
+  script.runInThisContext().call(module.exports, module.exports, require, module, file, path.dirname(file));
   const fresh = cached === undefined || script.cachedDataRejected === true;
-  if (process.env.CAIRN_DEBUG === 'code-cache') process.stderr.write(`code cache: ${cached === undefined ? 'absent' : fresh ? 'rejected' : 'used'}\n`);
+  if (process.env.CAIRN_DEBUG === 'code-cache') {
+    process.stderr.write(`code cache (${path.relative(CLI_DIR, file)}): ${cached === undefined ? 'absent' : fresh ? 'rejected' : 'used'}\n`);
+  }
   const saveCache = () => {
-    if (!fresh) return;
+    if (!fresh || key === null) return;
     const temp = `${codeCache}.${process.pid}.tmp`;
     try {
       writeFileSync(temp, Buffer.concat([key, script.createCachedData()]));
@@ -72,19 +95,29 @@ function loadBundle(codeCache) {
   return { main: module.exports.main, saveCache };
 }
 
+/** The command's own script, else the whole CLI; null when neither was built. */
+function loadCli(argv) {
+  const own = commandScript(argv);
+  for (const file of own === null ? [WHOLE_CLI] : [own, WHOLE_CLI]) {
+    const source = readScript(file);
+    if (source !== null) return loadScript(file, source);
+  }
+  return null;
+}
+
 /**
  * CAIRN_DEBUG=1 prints stack traces. The bundle is minified; loaded as a plain CommonJS module,
  * with source maps on, its map turns them back into the TypeScript sources' names and lines.
  */
 function debugBundle() {
   process.setSourceMapsEnabled(true);
-  return { main: require(BUNDLE).main, saveCache: () => undefined };
+  return { main: require(WHOLE_CLI).main, saveCache: () => undefined };
 }
 
 /**
  * process.stdout and process.stderr are streams built on first use, from node:stream and node:net
  * or node:tty (~5 ms at the start of a command). Most commands write a few lines of text: until
- * something needs the stream itself (a pipe, a listener, isTTY), a string is written straight to
+ * something needs the stream itself (a pipe, a listener, isTTY), text or bytes are written straight to
  * the descriptor, as Node itself does for a file. After that every write goes through the stream,
  * so output keeps its order; a write the descriptor refuses (EAGAIN on a non-blocking pipe) is
  * handed to the stream too.
@@ -112,8 +145,9 @@ function descriptorOutput(fd, open) {
       if (done) process.nextTick(done);
       return true;
     }
-    if (stream !== undefined || typeof chunk !== 'string') return materialise().write(chunk, encoding, callback);
-    let bytes = Buffer.from(chunk, typeof encoding === 'string' ? encoding : 'utf8');
+    const text = typeof chunk === 'string';
+    if (stream !== undefined || !(text || chunk instanceof Uint8Array)) return materialise().write(chunk, encoding, callback);
+    let bytes = text ? Buffer.from(chunk, typeof encoding === 'string' ? encoding : 'utf8') : chunk;
     try {
       while (bytes.length > 0) bytes = bytes.subarray(writeSync(fd, bytes));
     } catch (err) {
@@ -140,12 +174,11 @@ function descriptorOutput(fd, open) {
 }
 
 async function run() {
-  const { main, saveCache } = !existsSync(BUNDLE)
-    ? { main: (await import('../dist/cli/main.js')).main, saveCache: () => undefined }
-    : process.env.CAIRN_DEBUG === '1'
-      ? debugBundle()
-      : loadBundle(codeCachePath(process.argv.slice(2)));
-  process.exitCode = await main(process.argv.slice(2), {
+  const argv = process.argv.slice(2);
+  const { main, saveCache } =
+    (process.env.CAIRN_DEBUG === '1' && existsSync(WHOLE_CLI) ? debugBundle() : loadCli(argv)) ??
+    { main: (await import('../dist/cli/main.js')).main, saveCache: () => undefined };
+  process.exitCode = await main(argv, {
     stdout: descriptorOutput(1, () => process.stdout),
     stderr: descriptorOutput(2, () => process.stderr),
     // process.stdin is a getter that builds a stream (~6 ms): only commands that read it pay.

@@ -1,12 +1,10 @@
 /**
  * @module cli/main
- * Dispatch: find the command, load its module (lazily, so `cairn images` never loads what
- * `cairn build` needs), parse its flags, run it, and turn errors into one clear line. Stack
- * traces only with CAIRN_DEBUG=1.
+ * The whole command line: `help`, `version`, and every command, found by name and loaded
+ * lazily (so `cairn images` never loads what `cairn build` needs), then run by cli/dispatch.
  */
-import { isCairnError } from '../errors.js';
-import { formatOptions, parseArgs, type OptionSpecs } from './args.js';
 import type { CliIO, Command } from './context.js';
+import { reportError, runCommand, splitInvocation } from './dispatch.js';
 
 type Loader = () => Promise<{ command: Command }>;
 
@@ -45,27 +43,9 @@ const COMMANDS: Readonly<Record<string, Loader>> = {
   builder: () => import('./commands/builder.js'),
 };
 
-const STORE_OPTION = {
-  store: { type: 'string', value: 'DIR', description: 'the store (default $CAIRN_STORE, else $XDG_DATA_HOME/cairn, else ~/.local/share/cairn)' },
-} as const satisfies OptionSpecs;
-
-const HELP_OPTION = { help: { type: 'boolean', short: 'h', description: 'show this help' } } as const satisfies OptionSpecs;
-
 export async function main(argv: readonly string[], io: CliIO): Promise<number> {
-  // A --store given before the command applies to it, as docker's global flags do.
-  let rest = [...argv];
-  const globalStore: string[] = [];
-  while (rest[0]?.startsWith('--store')) {
-    const first = rest[0];
-    if (first.startsWith('--store=')) {
-      globalStore.push(first);
-      rest = rest.slice(1);
-    } else {
-      globalStore.push(first, rest[1] ?? '');
-      rest = rest.slice(2);
-    }
-  }
-  const [name, ...args] = rest;
+  const invocation = splitInvocation(argv);
+  const { name } = invocation;
   if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
     io.stdout.write(await usage());
     return name === undefined ? 1 : 0;
@@ -79,27 +59,17 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
     io.stderr.write(`Error: unknown command "${name}" (see 'cairn help')\n`);
     return 2;
   }
+  let command: Command;
   try {
-    const { command } = await loader();
-    const specs = { ...command.options, ...STORE_OPTION, ...HELP_OPTION };
-    const stop = command.stopAfterPositionals;
-    const parsed = parseArgs(name, [...globalStore, ...args], specs, stop === undefined ? {} : { stopAfterPositionals: stop });
-    if (parsed.options.help) {
-      io.stdout.write(`Usage: cairn ${command.usage}\n\n${command.summary}\n\nOptions:\n${formatOptions(specs)}\n`);
-      return 0;
-    }
-    return await command.run(io, parsed as Parameters<Command['run']>[1]);
+    ({ command } = await loader());
   } catch (err) {
-    if (io.env.CAIRN_DEBUG === '1' && err instanceof Error) io.stderr.write(`${err.stack}\n`);
-    if (isCairnError(err)) {
-      io.stderr.write(`Error: ${err.message}\n`);
-      return err.code === 'invalid-argument' ? 2 : 1;
-    }
-    const message = err instanceof Error ? err.message : String(err);
-    io.stderr.write(`Error: ${message}\n`);
-    return 1;
+    return reportError(err, io);
   }
+  return runCommand(name, command, invocation, io);
 }
+
+/** The command names, in the order `cairn help` lists them. Each is `commands/NAME.js`, with one entry point of its own in the bundle. */
+export const commandNames: readonly string[] = Object.keys(COMMANDS);
 
 async function usage(): Promise<string> {
   const lines = ['Usage: cairn [--store DIR] COMMAND [OPTIONS]', '', 'Commands:'];

@@ -1,10 +1,11 @@
 /**
- * bin/cairn.js: the command runs the bundled CLI (dist/cli/cairn.cjs, made by
- * scripts/bundle-cli.mjs) through a V8 code cache that it keeps itself. These tests run a copy of
- * bin/ and the bundle in a temp tree, so the project's own cache is left alone.
+ * bin/cairn.js: the command runs a script made by scripts/bundle-cli.mjs — the command's own
+ * (dist/cli/bundle/NAME.cjs) or the whole CLI (dist/cli/cairn.cjs) — through a V8 code cache that
+ * it keeps itself. These tests run a copy of bin/ and the scripts in a temp tree, so the project's
+ * own caches are left alone.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,63 +15,104 @@ import { REPO_ROOT } from '../support/tools.js';
 
 describe('bin/cairn.js', () => {
   let root: string;
-  let bundle: string;
-  let cache: string;
+  let wholeCli: string;
+  let tagScript: string;
   beforeAll(async () => {
     root = await mkdtemp(path.join(os.tmpdir(), 'cairn-bin-'));
     await mkdir(path.join(root, 'bin'));
-    await mkdir(path.join(root, 'dist', 'cli'), { recursive: true });
-    for (const file of ['bin/cairn.js', 'bin/package.json', 'dist/cli/cairn.cjs']) {
+    await mkdir(path.join(root, 'dist', 'cli', 'bundle'), { recursive: true });
+    const scripts = (await readdir(path.join(REPO_ROOT, 'dist', 'cli', 'bundle'))).filter((name) => name.endsWith('.cjs'));
+    expect(scripts).toContain('tag.cjs');
+    for (const file of ['bin/cairn.js', 'bin/package.json', 'dist/cli/cairn.cjs', ...scripts.map((name) => `dist/cli/bundle/${name}`)]) {
       await copyFile(path.join(REPO_ROOT, file), path.join(root, file));
     }
-    bundle = path.join(root, 'dist', 'cli', 'cairn.cjs');
-    cache = `${bundle}.version.cache`;
+    wholeCli = path.join(root, 'dist', 'cli', 'cairn.cjs');
+    tagScript = path.join(root, 'dist', 'cli', 'bundle', 'tag.cjs');
   });
   afterAll(async () => {
     await rm(root, { recursive: true, force: true });
   });
 
-  /** Runs the copy's `cairn ARGS`; returns what it said about the code cache. */
-  function cacheReport(args: readonly string[]): string {
+  /** Runs the copy's `cairn ARGS`: its stdout, and which script ran and what it said of its code cache. */
+  function run(args: readonly string[]): { stdout: string; script: string; cache: string } {
     const r = spawnSync(process.execPath, [path.join(root, 'bin', 'cairn.js'), ...args], {
       encoding: 'utf8',
       env: { ...process.env, CAIRN_DEBUG: 'code-cache', NODE_OPTIONS: '' },
     });
     expect(r.status).toBe(0);
-    return /code cache: (\w+)/.exec(r.stderr)?.[1] ?? `no report in ${JSON.stringify(r.stderr)}`;
+    const report = /code cache \(([^)]+)\): (\w+)/.exec(r.stderr);
+    expect(report, `no report in ${JSON.stringify(r.stderr)}`).not.toBeNull();
+    return { stdout: r.stdout, script: report?.[1] ?? '', cache: report?.[2] ?? '' };
   }
-  const version = (): string => cacheReport(['version']);
+  const version = (): string => run(['version']).cache;
+  const tagHelp = (): string => run(['tag', '--help']).cache;
 
-  it('writes a code cache on the first run and uses it on the next', async () => {
-    await rm(cache, { force: true });
-    expect(version()).toBe('absent');
-    expect((await readFile(cache)).length).toBeGreaterThan(1000);
-    expect(version()).toBe('used');
+  it('runs a command from its own script, anything else from the whole CLI', () => {
+    expect(run(['tag', '--help']).script).toBe('bundle/tag.cjs');
+    expect(run(['--store', path.join(root, 'none'), 'tag', '--help']).script).toBe('bundle/tag.cjs');
+    expect(run(['--store=x', 'tag', '--help']).script).toBe('bundle/tag.cjs');
+    expect(run(['version']).script).toBe('cairn.cjs');
+    expect(run(['help']).script).toBe('cairn.cjs');
   });
 
-  it('keeps a cache per command', async () => {
+  it('writes a code cache on the first run and uses it on the next', async () => {
+    for (const [script, again] of [
+      [wholeCli, version],
+      [tagScript, tagHelp],
+    ] as const) {
+      await rm(`${script}.cache`, { force: true });
+      expect(again()).toBe('absent');
+      expect((await readFile(`${script}.cache`)).length).toBeGreaterThan(1000);
+      expect(again()).toBe('used');
+    }
+  });
+
+  it('keeps a cache per script', async () => {
     version();
-    await rm(`${bundle}.help.cache`, { force: true });
-    expect(cacheReport(['--store', path.join(root, 'none'), 'help'])).toBe('absent');
-    expect(cacheReport(['help'])).toBe('used');
+    await rm(`${tagScript}.cache`, { force: true });
+    expect(tagHelp()).toBe('absent');
+    expect(tagHelp()).toBe('used');
     expect(version()).toBe('used');
   });
 
   it('replaces a cache that V8 refuses', async () => {
     version();
-    const file = await readFile(cache);
+    const file = await readFile(`${wholeCli}.cache`);
     const key = file.subarray(0, file.indexOf(0x0a) + 1);
-    await writeFile(cache, Buffer.concat([key, Buffer.from('not a V8 code cache')]));
+    await writeFile(`${wholeCli}.cache`, Buffer.concat([key, Buffer.from('not a V8 code cache')]));
     expect(version()).toBe('rejected');
     expect(version()).toBe('used');
   });
 
-  it('ignores a cache made for another build of the bundle', async () => {
-    version();
-    const later = new Date(Date.now() + 5000);
-    await utimes(bundle, later, later);
-    expect(version()).toBe('absent');
-    expect(version()).toBe('used');
+  it('ignores a cache made for another build of a script, even one of the same length', async () => {
+    tagHelp();
+    const source = await readFile(tagScript, 'utf8');
+    const mark = /\/\/# cairnBuild=([0-9a-f]+)/.exec(source);
+    expect(mark).not.toBeNull();
+    const other = (mark?.[1] ?? '').replace(/^./, (c) => (c === '0' ? '1' : '0'));
+    const rebuilt = source.replace(mark?.[0] ?? '', `//# cairnBuild=${other}`);
+    expect(rebuilt.length).toBe(source.length);
+    try {
+      await writeFile(tagScript, rebuilt);
+      expect(tagHelp()).toBe('absent');
+      expect(tagHelp()).toBe('used');
+    } finally {
+      await writeFile(tagScript, source);
+    }
+  });
+
+  it('runs a command from the whole CLI when its own script is missing, with the same result', async () => {
+    const own = run(['tag', '--help']);
+    const source = await readFile(tagScript);
+    await rm(tagScript);
+    try {
+      const whole = run(['tag', '--help']);
+      expect(whole.script).toBe('cairn.cjs');
+      expect(whole.stdout).toBe(own.stdout);
+      expect(whole.stdout).toMatch(/^Usage: cairn tag /);
+    } finally {
+      await writeFile(tagScript, source);
+    }
   });
 
   it.skipIf(skipWithoutFixtures('busybox/oci-umoci:1'))('runs commands whose modules find files beside themselves', async () => {

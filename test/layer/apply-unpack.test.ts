@@ -7,10 +7,10 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { parseArgs, type OptionSpecs } from '../../src/cli/args.js';
 import { command as exportCommand } from '../../src/cli/commands/export.js';
 import { command as unpackCommand } from '../../src/cli/commands/unpack.js';
 import type { Command } from '../../src/cli/context.js';
+import { runCommand } from '../../src/cli/dispatch.js';
 import type { Digest } from '../../src/digest/index.js';
 import { isCairnError } from '../../src/errors.js';
 import { applyLayer } from '../../src/layer/apply.js';
@@ -19,6 +19,7 @@ import { Store } from '../../src/store/store.js';
 import { listTar } from '../../src/tar/index.js';
 import { copy } from '../../src/transport/open.js';
 import { fixture, skipWithoutFixtures } from '../support/fixtures.js';
+import { failure } from '../support/errors.js';
 import { captureIO, makeImage, removeDir, tempDir } from '../support/images.js';
 import { listTree, treeManifest } from './tree-manifest.js';
 
@@ -34,24 +35,12 @@ afterEach(async () => {
   await removeDir(work);
 });
 
-async function failure(p: Promise<unknown>): Promise<unknown> {
-  return p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-}
-
-/** Runs a command module the way cli/main does (the lead registers the names). */
+/** Runs a command module as the CLI does (cli/dispatch), with output captured. */
 async function cli(cmd: Command, argv: string[], tty = false): Promise<{ status: number; out: string; err: string }> {
   const io = captureIO();
   if (tty) Object.assign(io.stdout, { isTTY: true });
-  const specs: OptionSpecs = { ...cmd.options, store: { type: 'string', description: 'store' } };
-  try {
-    const status = await cmd.run(io, parseArgs('test', ['--store', store.root, ...argv], specs) as Parameters<Command['run']>[1]);
-    return { status, out: io.out(), err: io.err() };
-  } catch (err) {
-    return { status: isCairnError(err, 'invalid-argument') ? 2 : 1, out: io.out(), err: `Error: ${(err as Error).message}` };
-  }
+  const status = await runCommand('test', cmd, { globalArgs: ['--store', store.root], name: 'test', args: argv }, io);
+  return { status, out: io.out(), err: io.err() };
 }
 
 describe('unpack', () => {
