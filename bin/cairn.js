@@ -173,14 +173,28 @@ function descriptorOutput(fd, open) {
   );
 }
 
+/**
+ * Makes `process.stdout`/`process.stderr` the descriptor writers above, for the command's own
+ * output and for code that writes to the process's streams directly (the container output an
+ * attached `run` copies to its caller, console.*). Node builds its stream only if one is needed.
+ */
+function installDescriptorOutput(name, fd) {
+  const node = Object.getOwnPropertyDescriptor(process, name);
+  const output = descriptorOutput(fd, () => node.get.call(process));
+  Object.defineProperty(process, name, { configurable: true, enumerable: node.enumerable, get: () => output });
+  return output;
+}
+
 async function run() {
   const argv = process.argv.slice(2);
+  const stdout = installDescriptorOutput('stdout', 1);
+  const stderr = installDescriptorOutput('stderr', 2);
   const { main, saveCache } =
     (process.env.CAIRN_DEBUG === '1' && existsSync(WHOLE_CLI) ? debugBundle() : loadCli(argv)) ??
     { main: (await import('../dist/cli/main.js')).main, saveCache: () => undefined };
   process.exitCode = await main(argv, {
-    stdout: descriptorOutput(1, () => process.stdout),
-    stderr: descriptorOutput(2, () => process.stderr),
+    stdout,
+    stderr,
     // process.stdin is a getter that builds a stream (~6 ms): only commands that read it pay.
     get stdin() {
       return process.stdin;

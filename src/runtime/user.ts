@@ -44,14 +44,14 @@ interface GroupEntry {
 
 /**
  * Reads `rel` (e.g. `etc/passwd`) from inside `rootfs`, or returns null when it does not exist.
- * Never follows a symlink out of the rootfs. The open, fstat and read are synchronous: a few
+ * Never follows a symlink out of the rootfs. The lookups, open, fstat and read are synchronous: a few
  * kilobytes at most, read on every container start, where each thread-pool round trip of a
  * FileHandle call costs more than the syscall.
  */
 export async function readRootfsFile(rootfs: string, rel: string): Promise<string | null> {
   let fd: number;
   try {
-    const abs = await rootPath(rootfs, rel);
+    const abs = await rootPath(rootfs, rel, { synchronous: true });
     fd = openSync(abs, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (err) {
     const code = errnoCode(err);

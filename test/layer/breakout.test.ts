@@ -431,10 +431,13 @@ describe.skipIf(!hasShared)('continuity RootPath (rootpath.json)', () => {
       await fsSymlink(target, path.join(t, name));
     }
     const scope = path.join(t, c.scope);
-    if (c.error !== undefined) {
-      await expect(rootPath(scope, c.path)).rejects.toThrow(c.error);
-    } else {
-      expect(await rootPath(scope, c.path)).toBe(c.expected === '' ? scope : path.join(scope, c.expected as string));
+    // The same walk with the thread pool's lookups and with synchronous ones (container start).
+    for (const synchronous of [false, true]) {
+      if (c.error !== undefined) {
+        await expect(rootPath(scope, c.path, { synchronous })).rejects.toThrow(c.error);
+      } else {
+        expect(await rootPath(scope, c.path, { synchronous })).toBe(c.expected === '' ? scope : path.join(scope, c.expected as string));
+      }
     }
   });
 
