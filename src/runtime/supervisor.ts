@@ -27,7 +27,7 @@ import { LogWriter, type LogStream } from './logs.js';
 import { PortProxy, type PortMapping } from './ports.js';
 import { identityOf, selfIdentity } from './proc.js';
 import { runtimeContext, writeState, type ContainerPaths, type ContainerState } from './state.js';
-import type { Launched, Runtime, RuntimeSpec, StdioSlot } from './types.js';
+import type { Launched, OutputStream, Runtime, RuntimeSpec, StdioSlot } from './types.js';
 import { finishWatchdog, startWatchdog } from './watchdog.js';
 
 /**
@@ -269,7 +269,7 @@ export function attachStreams(launched: Launched, io: SupervisedIO, log: LogWrit
  * holds the chunks until the gate resolves and drops them if it rejects (runtime error text).
  */
 function copyOutput(
-  source: Readable | null,
+  source: OutputStream | null,
   stream: LogStream,
   log: LogWriter | null,
   target: Writable | undefined,
