@@ -586,7 +586,10 @@ static int stdio_actions(posix_spawn_file_actions_t *fa, const int32_t fds[3], i
  */
 static int spawn_attrs(posix_spawnattr_t *attr, bool setsid) {
   sigset_t all, none;
-  sigfillset(&all);
+  /* Every bit, not sigfillset: glibc's leaves out its internal signals (32, 33), and its spawn
+     helper then sets those to SIG_IGN in the child (it must not run our handlers in our memory),
+     which would survive the exec. In the default set they become SIG_DFL, as after a fork+exec. */
+  memset(&all, 0xff, sizeof all);
   sigemptyset(&none);
   short flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | (setsid ? POSIX_SPAWN_SETSID : 0);
   int rc = posix_spawnattr_setsigdefault(attr, &all);
