@@ -676,26 +676,28 @@ typedef struct {
 #define WATCH_STREAMS 2
 #define CHUNK (64 * 1024)
 
-/* One watched child. The thread and JS share `paused` and `closing` (atomics, woken by `wake`). */
+/*
+ * One watched child. The thread and the main thread share `paused`, `closed` and `stop`
+ * (atomics; the thread re-reads them when `wake` rings).
+ */
 typedef struct {
   napi_threadsafe_function tsfn;
   pthread_t thread;
   bool thread_started;
   pid_t pid;
   int pidfd;
-  int wake;                                /* eventfd: the thread re-reads paused/closing */
+  int wake;                                /* eventfd: the doorbell */
   int out[WATCH_STREAMS];                  /* the output pipes' read ends, -1 once closed */
   atomic_bool paused[WATCH_STREAMS];
-  atomic_bool closing;
+  atomic_bool closed;                      /* JS closed the watch: no more events, pipes closed */
+  atomic_bool stop;                        /* the function is finalizing: the thread returns now */
   /* Main thread only. */
   bool finished;                           /* the tsfn is finalized: no more tsfn calls */
   int owners;                              /* the tsfn and the JS handle; freed at 0 */
 } child_watch;
 
 static void watch_drop(child_watch *w) {
-  if (--w->owners > 0) return;
-  if (w->wake >= 0) close(w->wake);
-  free(w);
+  if (--w->owners == 0) free(w);
 }
 
 /* Wakes the thread from poll (the counter is only a doorbell; its value means nothing). */
@@ -767,7 +769,14 @@ static void *watch_main(void *arg) {
   child_watch *w = arg;
   char *buf = malloc(CHUNK);
   bool live = buf != NULL || emit_simple(w, EV_ERROR, -ENOMEM, 0, "malloc");
-  while (live && buf != NULL && !atomic_load(&w->closing)) {
+  while (live && buf != NULL && !atomic_load(&w->stop)) {
+    /* Closed by JS: the pipes go, but the child is still reaped when it exits (no zombie). */
+    if (atomic_load(&w->closed)) {
+      for (int i = 0; i < WATCH_STREAMS; i++) {
+        if (w->out[i] >= 0) close(w->out[i]);
+        w->out[i] = -1;
+      }
+    }
     struct pollfd pfd[2 + WATCH_STREAMS];
     int stream_at[2 + WATCH_STREAMS];
     nfds_t n = 0;
@@ -818,7 +827,7 @@ static void *watch_main(void *arg) {
 static void watch_call_js(napi_env env, napi_value callback, void *context, void *data) {
   child_watch *w = context;
   child_event *ev = data;
-  if (env != NULL && callback != NULL && !(atomic_load(&w->closing) && ev->kind != EV_DONE)) {
+  if (env != NULL && callback != NULL && !atomic_load(&w->closed)) {
     napi_value args[3], undefined;
     bool ok = napi_get_undefined(env, &undefined) == napi_ok && napi_create_int32(env, ev->kind, &args[0]) == napi_ok &&
               napi_create_int32(env, ev->a, &args[1]) == napi_ok;
@@ -837,13 +846,16 @@ static void watch_finalize(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
   child_watch *w = data;
-  atomic_store(&w->closing, true);
+  atomic_store(&w->stop, true);
   /* Normally the thread has released the function and is returning; at env teardown it may be
      in poll (the doorbell wakes it) or blocked on a full queue (node wakes it with napi_closing). */
   if (w->thread_started) {
     watch_ring(w);
     pthread_join(w->thread, NULL);
   }
+  /* Closed now, not when the handle is collected: nothing rings it once `finished` is set. */
+  close(w->wake);
+  w->wake = -1;
   w->finished = true;
   watch_drop(w);
 }
@@ -924,7 +936,8 @@ static napi_value js_watch(napi_env env, napi_callback_info info) {
     w->out[i] = fds[i];
     atomic_init(&w->paused[i], false);
   }
-  atomic_init(&w->closing, false);
+  atomic_init(&w->closed, false);
+  atomic_init(&w->stop, false);
   napi_value handle, name;
   if (napi_create_external(env, w, watch_handle_gone, NULL, &handle) != napi_ok) {
     close_all(pidfd, fds);
@@ -937,6 +950,8 @@ static napi_value js_watch(napi_env env, napi_callback_info info) {
   if (napi_create_string_utf8(env, "cairn:child", NAPI_AUTO_LENGTH, &name) != napi_ok ||
       napi_create_threadsafe_function(env, argv[2], NULL, name, 8, 1, w, watch_finalize, w, watch_call_js, &w->tsfn) != napi_ok) {
     close_all(pidfd, fds);
+    close(w->wake);
+    w->wake = -1;
     w->pidfd = -1;
     w->out[0] = w->out[1] = -1;
     w->finished = true;
@@ -970,7 +985,11 @@ static child_watch *get_watch(napi_env env, napi_value value) {
   return data;
 }
 
-/* watchControl(handle, op, stream): op 0 pause, 1 resume (stream), 2 close, 3 unref, 4 ref. No-op once done. */
+/*
+ * watchControl(handle, op, stream): op 0 pauses and 1 resumes output `stream`; 2 closes the watch
+ * (no more events, the pipes closed; the thread stays only to reap the child when it exits);
+ * 3 unrefs and 4 refs it (whether it holds the event loop open). No-op once the watch is done.
+ */
 static napi_value js_watch_control(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   int32_t op, stream;
@@ -989,7 +1008,7 @@ static napi_value js_watch_control(napi_env env, napi_callback_info info) {
       watch_ring(w);
       break;
     case 2:
-      atomic_store(&w->closing, true);
+      atomic_store(&w->closed, true);
       watch_ring(w);
       break;
     case 3:

@@ -60,7 +60,7 @@ export interface NativeSys {
    * failure) from a thread; `onEvent(kind, a, b)` runs on the main thread (kinds in sys/spawn).
    */
   watch(pid: number, fds: readonly [number, number], onEvent: (kind: number, a: number, b: Buffer | number | string) => void): WatchHandle | number;
-  /** Pauses (0) or resumes (1) output `stream`, closes (2), unrefs (3) or refs (4) a watch. */
+  /** Pauses (0) or resumes (1) output `stream`; closes (2: the child is still reaped), unrefs (3) or refs (4) a watch. */
   watchControl(handle: WatchHandle, op: number, stream: number): number;
 }
 

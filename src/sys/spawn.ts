@@ -190,9 +190,13 @@ export class NativeChild extends EventEmitter<{
     this.#control(CONTROL.ref);
   }
 
-  /** Stops watching: no more events, the pipes are closed. A child still running is left so. */
+  /**
+   * Stops watching: no more events, the pipes are closed. A child still running is left to run;
+   * it is reaped when it exits (no zombie) without holding this process open.
+   */
   close(): void {
     this.#control(CONTROL.close);
+    this.#control(CONTROL.unref);
   }
 }
 
@@ -211,6 +215,7 @@ export function spawnChild(file: string, args: readonly string[], opts: ChildOpt
   try {
     opts.stdio.forEach((slot, i) => {
       if (slot === 'pipe') {
+        if (i === 0) throw new TypeError('stdin cannot be a pipe: nothing here writes to a child');
         const pipe = sys.pipe();
         if (typeof pipe === 'number') throw sysError('pipe', -pipe);
         [outputs[i - 1], fds[i]] = pipe;

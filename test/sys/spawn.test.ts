@@ -1,15 +1,18 @@
 // Children started by the addon (sys/spawn) against real processes (/bin/sh, cat, head): the
 // error for a missing binary, exit codes and signal deaths, output that outlives the exit, pause
 // and resume holding a writer back, an fd given as a slot, /dev/null for 'ignore', a new session,
-// and several MiB of output arriving intact and in order on both pipes at once.
+// a closed watch still reaping, an unref'd child not holding node open, and several MiB of output
+// arriving intact and in order on both pipes at once.
 import { randomBytes } from 'node:crypto';
 import { closeSync, openSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { spawnChild, type ChildOptions, type ChildOutput, type NativeChild } from '../../src/sys/spawn.js';
 import { removeDir, tempDir } from '../support/images.js';
+import { REPO_ROOT } from '../support/tools.js';
 
 let dir: string;
 const children: NativeChild[] = [];
@@ -19,6 +22,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
+  // Killed, and no longer watched: the addon still reaps each when it dies.
   for (const child of children.splice(0)) {
     child.kill('SIGKILL');
     child.close();
@@ -154,6 +158,37 @@ describe('spawnChild', () => {
     expect(own.sid).toBe(own.pid);
     const shared = await session(PIPES);
     expect(shared.sid).not.toBe(shared.pid);
+  });
+
+  it('still reaps a child whose watch was closed: no zombie is left', async () => {
+    const child = sh('exec sleep 0.2');
+    child.close();
+    // A zombie keeps its /proc entry (state Z) until reaped: the entry must go.
+    const stat = (): Promise<string> => readFile(`/proc/${child.pid}/stat`, 'utf8').catch(() => 'reaped');
+    for (let i = 0; i < 40 && (await stat()) !== 'reaped'; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await stat()).toBe('reaped');
+  });
+
+  it('lets an unref\'d child run on without holding the process open', async () => {
+    // A node process of its own (the built module): it must exit while its child sleeps on.
+    const script = `import { spawnChild } from ${JSON.stringify(pathToFileURL(path.join(REPO_ROOT, 'dist', 'sys', 'spawn.js')).href)};
+      const c = spawnChild('/bin/sleep', ['30'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      c.unref();
+      console.log(c.pid);`;
+    const env = { ...process.env };
+    delete env.NODE_EXTRA_CA_CERTS;
+    const started = Date.now();
+    const node = spawnChild(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    children.push(node);
+    const [out, status] = await Promise.all([collect(node.stdout), closed(node)]);
+    const sleeper = Number(out.toString().trim());
+    try {
+      expect(status).toEqual([0, null]);
+      expect(Date.now() - started).toBeLessThan(10_000);
+      expect(await readFile(`/proc/${sleeper}/cmdline`, 'utf8')).toBe('/bin/sleep\x0030\x00');
+    } finally {
+      process.kill(sleeper, 'SIGKILL');
+    }
   });
 
   it('delivers several MiB on stdout and stderr at once, intact and in order', async () => {
