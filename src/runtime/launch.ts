@@ -15,7 +15,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { CairnError, errnoCode, type ErrorData } from '../errors.js';
-import { spawnChild } from '../sys/spawn.js';
+import { spawnChild, type ChildOptions, type NativeChild } from '../sys/spawn.js';
 import { exitStatus } from './proc.js';
 import type { Launched, OutputStream, StdioSlot } from './types.js';
 
@@ -98,13 +98,15 @@ function spawnError(err: unknown, binary: string): CairnError {
  */
 export function spawnRuntime(binary: string, args: readonly string[], stdio: readonly [StdioSlot, StdioSlot, StdioSlot], detached: boolean): RuntimeProcess {
   const [stdin, stdout, stderr] = stdio;
-  if (stdin === 'pipe') {
-    const child = spawn(binary, args, { stdio: [stdin, stdout, stderr], detached });
-    // A spawn failure is reported as an event; turned into the same throw as below by `track`.
-    return child;
-  }
+  // Its spawn failure arrives as an 'error' event: `track` makes it the same CairnError.
+  if (stdin === 'pipe') return spawn(binary, args, { stdio: [stdin, stdout, stderr], detached });
+  return spawnNative(binary, args, { stdio: [stdin, stdout, stderr], detached });
+}
+
+/** `spawnChild`, failing with the CairnError a runtime binary that cannot run gets. */
+function spawnNative(binary: string, args: readonly string[], opts: ChildOptions): NativeChild {
   try {
-    return spawnChild(binary, args, { stdio: [stdin, stdout, stderr], detached });
+    return spawnChild(binary, args, opts);
   } catch (err) {
     throw spawnError(err, binary);
   }
@@ -200,12 +202,7 @@ export function track(child: RuntimeProcess, binary: string, opts: TrackOptions)
 
 /** Runs `binary args` to completion, collecting its output (for short runtime commands). */
 export async function runTool(binary: string, args: readonly string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  let child;
-  try {
-    child = spawnChild(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  } catch (err) {
-    throw spawnError(err, binary);
-  }
+  const child = spawnNative(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   child.stdout?.on('data', (c) => out.push(c));

@@ -111,12 +111,11 @@ export class NativeChild extends EventEmitter<{
   readonly pid: number;
   readonly stdout: ChildOutput | null;
   readonly stderr: ChildOutput | null;
-  /** The exit code once exited normally, else null. */
-  exitCode: number | null = null;
-  /** The signal that killed it, else null. */
-  signalCode: NodeJS.Signals | null = null;
   readonly #handle: WatchHandle;
+  #exitCode: number | null = null;
+  #signalCode: NodeJS.Signals | null = null;
   #reaped = false;
+  #closed = false;
   #done = false;
 
   /** @internal Watches `pid` and takes the read ends `outputs` (-1 for none). */
@@ -136,6 +135,16 @@ export class NativeChild extends EventEmitter<{
     this.#handle = handle;
   }
 
+  /** The exit code once it has exited normally, else null. */
+  get exitCode(): number | null {
+    return this.#exitCode;
+  }
+
+  /** The signal that killed it, else null. */
+  get signalCode(): NodeJS.Signals | null {
+    return this.#signalCode;
+  }
+
   #control(op: number, stream = 0): void {
     if (!this.#done) native().watchControl(this.#handle, op, stream);
   }
@@ -151,9 +160,9 @@ export class NativeChild extends EventEmitter<{
         break;
       case EVENT.exit:
         this.#reaped = true;
-        this.exitCode = a >= 0 ? a : null;
-        this.signalCode = a >= 0 ? null : signalOf(b as number);
-        this.emit('exit', this.exitCode, this.signalCode);
+        this.#exitCode = a >= 0 ? a : null;
+        this.#signalCode = a >= 0 ? null : signalOf(b as number);
+        this.emit('exit', this.#exitCode, this.#signalCode);
         break;
       case EVENT.error:
         this.emit('error', sysError(b as string, -a));
@@ -161,17 +170,17 @@ export class NativeChild extends EventEmitter<{
       case EVENT.done:
         this.#done = true;
         // Streams still paused keep what they hold; their end comes when they resume.
-        if (this.#reaped) this.emit('close', this.exitCode, this.signalCode);
+        if (this.#reaped) this.emit('close', this.#exitCode, this.#signalCode);
         break;
     }
   }
 
   /**
-   * Sends `signal` unless the child has been reaped (its pid may belong to another process by
-   * then). False when it was not sent.
+   * Sends `signal` unless the child has been reaped, or may have been unseen after `close` (its
+   * pid may belong to another process by then). False when it was not sent.
    */
   kill(signal: NodeJS.Signals = 'SIGTERM'): boolean {
-    if (this.#reaped) return false;
+    if (this.#reaped || this.#closed) return false;
     try {
       process.kill(this.pid, signal);
       return true;
@@ -195,6 +204,7 @@ export class NativeChild extends EventEmitter<{
    * it is reaped when it exits (no zombie) without holding this process open.
    */
   close(): void {
+    this.#closed = true;
     this.#control(CONTROL.close);
     this.#control(CONTROL.unref);
   }
