@@ -16,7 +16,6 @@
  * Output on stderr is held back until the container has started: until then only the runtime
  * writes there (runc's "runc run failed: ..."), and that text belongs in the error, not the log.
  */
-import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { digestHex } from '../digest/digest.js';
@@ -28,12 +27,12 @@ import { PortProxy, type PortMapping } from './ports.js';
 import { identityOf, selfIdentity } from './proc.js';
 import { runtimeContext, writeState, type ContainerPaths, type ContainerState } from './state.js';
 import type { Launched, OutputStream, Runtime, RuntimeSpec, StdioSlot } from './types.js';
-import { finishWatchdog, startWatchdog } from './watchdog.js';
+import { finishWatchdog, startWatchdog, type Watchdog } from './watchdog.js';
 
 /**
  * How long an attached container runs before it gets a watchdog. Most `run --rm IMAGE CMD`
- * containers are over sooner and never pay for forking one (a fork of this process, flock and a
- * shell: ~10 ms of a 0.2 s run). Should the CLI die within this time, readers still finish the
+ * containers are over sooner and never pay for starting one (flock and a shell: a few ms of CPU
+ * in a 0.2 s run). Should the CLI die within this time, readers still finish the
  * container (runtime/reconcile, from the exit actions in the state), only later.
  */
 const ATTACHED_WATCHDOG_AFTER_MS = 50;
@@ -179,7 +178,7 @@ export class Supervision {
     }
     const outputs = attachStreams(launched, io, log);
 
-    let watchdog: ChildProcess | undefined;
+    let watchdog: Watchdog | undefined;
     let watchdogTimer: NodeJS.Timeout | undefined;
     const started = launched.started.then(
       async (pid) => {
