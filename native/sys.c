@@ -707,7 +707,10 @@ static void watch_ring(child_watch *w) {
   (void)n; /* EAGAIN: the counter is full, the thread is woken anyway */
 }
 
-/* Hands `ev` to JS; false when the function is closing (env teardown): the thread must stop. */
+/*
+ * Hands `ev` to JS (ownership included), waiting while the queue is full; false when the
+ * function is closing (env teardown): the thread must stop and not touch it again.
+ */
 static bool emit(child_watch *w, child_event *ev) {
   if (napi_call_threadsafe_function(w->tsfn, ev, napi_tsfn_blocking) == napi_ok) return true;
   free(ev->bytes);
@@ -763,7 +766,8 @@ static bool reap(child_watch *w) {
 /*
  * The watcher thread: polls the pidfd (until the exit is reaped), each output pipe that is not
  * paused (until its EOF: output can go on after the exit, from the container's processes that
- * hold the pipe) and the doorbell. Ends when all are done or JS closes the watch.
+ * hold the pipe) and the doorbell. Ends when all are done, or at once when the function is
+ * finalizing (env teardown).
  */
 static void *watch_main(void *arg) {
   child_watch *w = arg;
