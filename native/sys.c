@@ -9,7 +9,8 @@
  *   short, so a call would act on another path), throw a TypeError.
  * Calls are synchronous on the calling thread; they are metadata syscalls on local files. The
  * exceptions are mount and umount2, which return a Promise (of the same result) and run on
- * libuv's thread pool: unmounting an overlay syncs its upper filesystem, which can take a while.
+ * libuv's thread pool: unmounting an overlay syncs its upper filesystem, which can take a while;
+ * and watch, which watches a child from a thread of its own (see "Child processes" below).
  */
 #define NAPI_VERSION 8
 #include <node_api.h>
@@ -17,17 +18,24 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -490,6 +498,533 @@ static napi_value js_umount2(napi_env env, napi_callback_info info) {
   return queue_mount(env, r, "cairn:umount2");
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Child processes without forking node (src/sys/spawn.ts is the caller).
+ *
+ * libuv's uv_spawn forks the whole ~50 MB node process (page tables copied, then COW faults)
+ * and node wraps the pipes in net.Socket streams: ~10 ms per child on a small VM. posix_spawnp
+ * uses clone(CLONE_VM|CLONE_VFORK) in glibc: the child borrows our memory until it execs.
+ * The child is then watched by a thread of its own (not the thread pool: a detached
+ * supervisor's container can run for days) that polls a pidfd and the output pipes and hands
+ * chunks and the exit status to JS through a thread-safe function.
+ * ------------------------------------------------------------------------------------------- */
+
+/* pipe() -> [readFd, writeFd] | -errno; both close-on-exec (a dup2 onto 0..2 in a child clears it). */
+static napi_value js_pipe(napi_env env, napi_callback_info info) {
+  (void)info;
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return number(env, -errno);
+  napi_value out, r, w;
+  if (napi_create_array_with_length(env, 2, &out) != napi_ok || napi_create_int32(env, fds[0], &r) != napi_ok ||
+      napi_create_int32(env, fds[1], &w) != napi_ok || napi_set_element(env, out, 0, r) != napi_ok ||
+      napi_set_element(env, out, 1, w) != napi_ok) {
+    close(fds[0]);
+    close(fds[1]);
+    return NULL;
+  }
+  return out;
+}
+
+/* A NULL-terminated array of heap strings (argv, envp). */
+static void free_strv(char **v) {
+  if (v == NULL) return;
+  for (char **p = v; *p != NULL; p++) free(*p);
+  free(v);
+}
+
+/* A JS string array as a NULL-terminated C array; NULL with a JS exception pending. */
+static char **get_strv(napi_env env, napi_value value, const char *what) {
+  bool is_array = false;
+  uint32_t len = 0;
+  if (napi_is_array(env, value, &is_array) != napi_ok || !is_array || napi_get_array_length(env, value, &len) != napi_ok) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "%s must be an array of strings", what);
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
+    return NULL;
+  }
+  char **v = calloc((size_t)len + 1, sizeof *v);
+  if (v == NULL) {
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return NULL;
+  }
+  for (uint32_t i = 0; i < len; i++) {
+    napi_value item;
+    if (napi_get_element(env, value, i, &item) != napi_ok || (v[i] = heap_cstr(env, item, what)) == NULL) {
+      free_strv(v);
+      return NULL;
+    }
+  }
+  return v;
+}
+
+/*
+ * The file actions that give the child its stdio: slot i gets fds[i] (dup2; dup2 of an fd onto
+ * itself clears its close-on-exec flag, glibc >= 2.29), or /dev/null when fds[i] is -1.
+ * A source fd that is itself one of 0..2 but of another slot would be overwritten by an earlier
+ * dup2, so it is first copied above 2 (`copies`, closed by the caller after the spawn).
+ */
+static int stdio_actions(posix_spawn_file_actions_t *fa, const int32_t fds[3], int copies[3]) {
+  for (int i = 0; i < 3; i++) copies[i] = -1;
+  for (int i = 0; i < 3; i++) {
+    int src = fds[i];
+    if (src >= 0 && src < 3 && src != i) {
+      copies[i] = fcntl(src, F_DUPFD_CLOEXEC, 3);
+      if (copies[i] < 0) return errno;
+      src = copies[i];
+    }
+    int rc = src >= 0 ? posix_spawn_file_actions_adddup2(fa, src, i)
+                      : posix_spawn_file_actions_addopen(fa, i, "/dev/null", i == 0 ? O_RDONLY : O_WRONLY, 0);
+    if (rc != 0) return rc;
+  }
+  return 0;
+}
+
+/*
+ * Signal state for the child as libuv gives it: every signal at its default disposition (node
+ * ignores SIGPIPE, and an ignored disposition survives exec: runc and the container would
+ * inherit it) and nothing blocked; a new session when `setsid` (node's `detached: true`).
+ */
+static int spawn_attrs(posix_spawnattr_t *attr, bool setsid) {
+  sigset_t all, none;
+  /* Every bit, not sigfillset: glibc's leaves out its internal signals (32, 33), and its spawn
+     helper then sets those to SIG_IGN in the child (it must not run our handlers in our memory),
+     which would survive the exec. In the default set they become SIG_DFL, as after a fork+exec. */
+  memset(&all, 0xff, sizeof all);
+  sigemptyset(&none);
+  short flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | (setsid ? POSIX_SPAWN_SETSID : 0);
+  int rc = posix_spawnattr_setsigdefault(attr, &all);
+  if (rc == 0) rc = posix_spawnattr_setsigmask(attr, &none);
+  if (rc == 0) rc = posix_spawnattr_setflags(attr, flags);
+  return rc;
+}
+
+extern char **environ;
+
+/*
+ * spawn(file, args, env | null, fds[3], setsid) -> pid | -errno
+ * posix_spawnp: `file` is looked up on this process's PATH; `args` is argv (argv[0] included);
+ * env null inherits ours. An exec failure (ENOENT, EACCES) is returned here, not later: glibc's
+ * posix_spawn waits for the exec (CLONE_VFORK) and reports its errno.
+ */
+static napi_value js_spawn(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  if (!get_args(env, info, 5, argv)) return NULL;
+  int32_t fds[3];
+  bool setsid = false;
+  uint32_t nfds = 0;
+  bool is_array = false;
+  if (napi_is_array(env, argv[3], &is_array) != napi_ok || !is_array || napi_get_array_length(env, argv[3], &nfds) != napi_ok ||
+      nfds != 3) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "fds must be an array of 3 numbers");
+    return NULL;
+  }
+  for (uint32_t i = 0; i < 3; i++) {
+    napi_value item;
+    if (napi_get_element(env, argv[3], i, &item) != napi_ok || !get_int(env, item, "fds[i]", &fds[i])) return NULL;
+  }
+  if (napi_get_value_bool(env, argv[4], &setsid) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "setsid must be a boolean");
+    return NULL;
+  }
+  napi_valuetype env_type;
+  if (napi_typeof(env, argv[2], &env_type) != napi_ok) return NULL;
+  char *file = heap_cstr(env, argv[0], "file");
+  if (file == NULL) return NULL;
+  char **args = get_strv(env, argv[1], "args");
+  char **envp = NULL;
+  if (args == NULL || (env_type != napi_null && (envp = get_strv(env, argv[2], "env")) == NULL)) {
+    free(file);
+    free_strv(args);
+    return NULL;
+  }
+
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t attr;
+  int copies[3] = {-1, -1, -1};
+  pid_t pid = -1;
+  int rc = posix_spawn_file_actions_init(&fa);
+  if (rc == 0) {
+    rc = posix_spawnattr_init(&attr);
+    if (rc == 0) {
+      rc = stdio_actions(&fa, fds, copies);
+      if (rc == 0) rc = spawn_attrs(&attr, setsid);
+      if (rc == 0) rc = posix_spawnp(&pid, file, &fa, &attr, args, envp != NULL ? envp : environ);
+      posix_spawnattr_destroy(&attr);
+    }
+    posix_spawn_file_actions_destroy(&fa);
+  }
+  for (int i = 0; i < 3; i++) {
+    if (copies[i] >= 0) close(copies[i]);
+  }
+  free(file);
+  free_strv(args);
+  free_strv(envp);
+  return number(env, rc != 0 ? -rc : pid);
+}
+
+/* What the watcher thread hands to JS (see watch() for the shapes). */
+enum event_kind { EV_DATA = 0, EV_END = 1, EV_EXIT = 2, EV_ERROR = 3, EV_DONE = 4 };
+
+typedef struct {
+  enum event_kind kind;
+  int a, b;          /* DATA/END: stream, -; EXIT: code (-1 when signalled), signal; ERROR: -errno, - */
+  const char *what;  /* ERROR: the syscall (a string literal) */
+  size_t len;
+  char *bytes;       /* DATA: heap, freed once copied into a Buffer */
+} child_event;
+
+#define WATCH_STREAMS 2
+#define CHUNK (64 * 1024)
+
+/*
+ * One watched child. The thread and the main thread share `paused`, `closed` and `stop`
+ * (atomics; the thread re-reads them when `wake` rings).
+ */
+typedef struct {
+  napi_threadsafe_function tsfn;
+  pthread_t thread;
+  bool thread_started;
+  pid_t pid;
+  int pidfd;
+  int wake;                                /* eventfd: the doorbell */
+  int out[WATCH_STREAMS];                  /* the output pipes' read ends, -1 once closed */
+  atomic_bool paused[WATCH_STREAMS];
+  atomic_bool closed;                      /* JS closed the watch: no more events, pipes closed */
+  atomic_bool stop;                        /* the function is finalizing: the thread returns now */
+  /* Main thread only. */
+  bool finished;                           /* the tsfn is finalized: no more tsfn calls */
+  int owners;                              /* the tsfn and the JS handle; freed at 0 */
+} child_watch;
+
+static void watch_drop(child_watch *w) {
+  if (--w->owners == 0) free(w);
+}
+
+/* Wakes the thread from poll (the counter is only a doorbell; its value means nothing). */
+static void watch_ring(child_watch *w) {
+  uint64_t one = 1;
+  RETRY(ssize_t, n, write(w->wake, &one, sizeof one));
+  (void)n; /* EAGAIN: the counter is full, the thread is woken anyway */
+}
+
+/*
+ * Hands `ev` to JS (ownership included), waiting while the queue is full; false when the
+ * function is closing (env teardown): the thread must stop and not touch it again.
+ */
+static bool emit(child_watch *w, child_event *ev) {
+  if (napi_call_threadsafe_function(w->tsfn, ev, napi_tsfn_blocking) == napi_ok) return true;
+  free(ev->bytes);
+  free(ev);
+  return false;
+}
+
+static bool emit_simple(child_watch *w, enum event_kind kind, int a, int b, const char *what) {
+  child_event *ev = calloc(1, sizeof *ev);
+  if (ev == NULL) return true; /* out of memory: the event is lost, the watch goes on */
+  ev->kind = kind;
+  ev->a = a;
+  ev->b = b;
+  ev->what = what;
+  return emit(w, ev);
+}
+
+/* Reads what is there on stream i: a chunk, or the end (EOF or a read error) and closes it. */
+static bool drain_once(child_watch *w, int i, char *buf) {
+  RETRY(ssize_t, n, read(w->out[i], buf, CHUNK));
+  if (n < 0 && errno == EAGAIN) return true;
+  if (n > 0) {
+    child_event *ev = calloc(1, sizeof *ev);
+    char *bytes = ev == NULL ? NULL : malloc((size_t)n);
+    if (bytes == NULL) {
+      free(ev);
+      return true;
+    }
+    memcpy(bytes, buf, (size_t)n);
+    ev->kind = EV_DATA;
+    ev->a = i;
+    ev->len = (size_t)n;
+    ev->bytes = bytes;
+    return emit(w, ev);
+  }
+  int err = n < 0 ? errno : 0;
+  close(w->out[i]);
+  w->out[i] = -1;
+  return emit_simple(w, EV_END, i, -err, NULL);
+}
+
+/* waitpid once the pidfd says the child is a zombie: its exit code, or -1 and the signal. */
+static bool reap(child_watch *w) {
+  int status = 0;
+  RETRY(pid_t, got, waitpid(w->pid, &status, 0));
+  close(w->pidfd);
+  w->pidfd = -1;
+  if (got < 0) return emit_simple(w, EV_ERROR, -errno, 0, "waitpid");
+  if (WIFSIGNALED(status)) return emit_simple(w, EV_EXIT, -1, WTERMSIG(status), NULL);
+  return emit_simple(w, EV_EXIT, WEXITSTATUS(status), 0, NULL);
+}
+
+/*
+ * The watcher thread: polls the pidfd (until the exit is reaped), each output pipe that is not
+ * paused (until its EOF: output can go on after the exit, from the container's processes that
+ * hold the pipe) and the doorbell. Ends when all are done, or at once when the function is
+ * finalizing (env teardown).
+ */
+static void *watch_main(void *arg) {
+  child_watch *w = arg;
+  char *buf = malloc(CHUNK);
+  bool live = buf != NULL || emit_simple(w, EV_ERROR, -ENOMEM, 0, "malloc");
+  while (live && buf != NULL && !atomic_load(&w->stop)) {
+    /* Closed by JS: the pipes go, but the child is still reaped when it exits (no zombie). */
+    if (atomic_load(&w->closed)) {
+      for (int i = 0; i < WATCH_STREAMS; i++) {
+        if (w->out[i] >= 0) close(w->out[i]);
+        w->out[i] = -1;
+      }
+    }
+    struct pollfd pfd[2 + WATCH_STREAMS];
+    int stream_at[2 + WATCH_STREAMS];
+    nfds_t n = 0;
+    pfd[n++] = (struct pollfd){.fd = w->wake, .events = POLLIN};
+    bool open_streams = false;
+    for (int i = 0; i < WATCH_STREAMS; i++) {
+      if (w->out[i] < 0) continue;
+      open_streams = true;
+      if (atomic_load(&w->paused[i])) continue;
+      stream_at[n] = i;
+      pfd[n++] = (struct pollfd){.fd = w->out[i], .events = POLLIN};
+    }
+    /* Last, so that output read in the same round as the exit reaches JS before it. */
+    if (w->pidfd >= 0) {
+      stream_at[n] = -1;
+      pfd[n++] = (struct pollfd){.fd = w->pidfd, .events = POLLIN};
+    }
+    if (w->pidfd < 0 && !open_streams) break;
+    if (poll(pfd, n, -1) < 0) {
+      if (errno == EINTR) continue;
+      live = emit_simple(w, EV_ERROR, -errno, 0, "poll");
+      break;
+    }
+    if (pfd[0].revents != 0) {
+      uint64_t count;
+      RETRY(ssize_t, got, read(w->wake, &count, sizeof count));
+      (void)got; /* EAGAIN: rung and read already */
+    }
+    for (nfds_t k = 1; live && k < n; k++) {
+      if (pfd[k].revents == 0) continue;
+      if (stream_at[k] < 0) live = reap(w);
+      else live = drain_once(w, stream_at[k], buf);
+    }
+  }
+  free(buf);
+  for (int i = 0; i < WATCH_STREAMS; i++) {
+    if (w->out[i] >= 0) close(w->out[i]);
+    w->out[i] = -1;
+  }
+  if (w->pidfd >= 0) close(w->pidfd);
+  w->pidfd = -1;
+  /* After napi_closing the function may be gone: no more calls on it, not even a release. */
+  if (live && emit_simple(w, EV_DONE, 0, 0, NULL)) napi_release_threadsafe_function(w->tsfn, napi_tsfn_release);
+  return NULL;
+}
+
+/* Runs on the main thread with each event: onEvent(kind, a, b). With env NULL (teardown), frees it. */
+static void watch_call_js(napi_env env, napi_value callback, void *context, void *data) {
+  child_watch *w = context;
+  child_event *ev = data;
+  if (env != NULL && callback != NULL && !atomic_load(&w->closed)) {
+    napi_value args[3], undefined;
+    bool ok = napi_get_undefined(env, &undefined) == napi_ok && napi_create_int32(env, ev->kind, &args[0]) == napi_ok &&
+              napi_create_int32(env, ev->a, &args[1]) == napi_ok;
+    if (ok && ev->kind == EV_DATA) ok = napi_create_buffer_copy(env, ev->len, ev->bytes, NULL, &args[2]) == napi_ok;
+    else if (ok && ev->kind == EV_ERROR) ok = napi_create_string_utf8(env, ev->what, NAPI_AUTO_LENGTH, &args[2]) == napi_ok;
+    else if (ok) ok = napi_create_int32(env, ev->b, &args[2]) == napi_ok;
+    /* An exception thrown by the callback stays pending: node reports it as uncaught. */
+    if (ok) napi_call_function(env, undefined, callback, 3, args, NULL);
+  }
+  free(ev->bytes);
+  free(ev);
+}
+
+/* The function is gone (the thread released it, or the env is tearing down): join the thread. */
+static void watch_finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  child_watch *w = data;
+  atomic_store(&w->stop, true);
+  /* Normally the thread has released the function and is returning; at env teardown it may be
+     in poll (the doorbell wakes it) or blocked on a full queue (node wakes it with napi_closing). */
+  if (w->thread_started) {
+    watch_ring(w);
+    pthread_join(w->thread, NULL);
+  }
+  /* Closed now, not when the handle is collected: nothing rings it once `finished` is set. */
+  close(w->wake);
+  w->wake = -1;
+  w->finished = true;
+  watch_drop(w);
+}
+
+/* The JS handle was collected. */
+static void watch_handle_gone(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  watch_drop(data);
+}
+
+/* Starts the thread with every signal blocked: signals are node's to handle, on its own thread. */
+static int start_thread(child_watch *w) {
+  sigset_t all, old;
+  sigfillset(&all);
+  int rc = pthread_sigmask(SIG_SETMASK, &all, &old);
+  if (rc != 0) return rc;
+  rc = pthread_create(&w->thread, NULL, watch_main, w);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  return rc;
+}
+
+/* Closes the fds a failed watch() was given: they are its to close whether or not it starts. */
+static void close_all(int pidfd, const int32_t fds[WATCH_STREAMS]) {
+  if (pidfd >= 0) close(pidfd);
+  for (int i = 0; i < WATCH_STREAMS; i++) {
+    if (fds[i] >= 0) close(fds[i]);
+  }
+}
+
+/*
+ * watch(pid, [stdoutFd, stderrFd], onEvent) -> handle | -errno
+ * Takes ownership of the two fds (-1 for none), even when it fails, and calls onEvent(kind, a, b)
+ * on the main thread:
+ *   0 data:  a = stream (0 stdout, 1 stderr), b = Buffer
+ *   1 end:   a = stream, b = 0, or -errno of the read that failed
+ *   2 exit:  a = exit code or -1, b = the killing signal or 0
+ *   3 error: a = -errno, b = the syscall that failed (poll, waitpid): the watch ends
+ *   4 done:  the watch has ended and closed every fd
+ * The pid must be our child and reaped by no one else: libuv's SIGCHLD handler waits only for
+ * the pids it spawned itself (uv__wait_children: waitpid on each of its process handles).
+ * Until `done` the watch holds the event loop open, unless unref'd.
+ */
+static napi_value js_watch(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  int32_t pid, fds[WATCH_STREAMS] = {-1, -1};
+  uint32_t nfds = 0;
+  bool is_array = false;
+  if (!get_args(env, info, 3, argv) || !get_int(env, argv[0], "pid", &pid)) return NULL;
+  if (napi_is_array(env, argv[1], &is_array) != napi_ok || !is_array || napi_get_array_length(env, argv[1], &nfds) != napi_ok ||
+      nfds != WATCH_STREAMS) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "fds must be an array of 2 numbers");
+    return NULL;
+  }
+  for (uint32_t i = 0; i < WATCH_STREAMS; i++) {
+    napi_value item;
+    if (napi_get_element(env, argv[1], i, &item) != napi_ok || !get_int(env, item, "fds[i]", &fds[i])) {
+      close_all(-1, fds);
+      return NULL;
+    }
+  }
+  int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (pidfd < 0) {
+    int err = errno;
+    close_all(-1, fds);
+    return number(env, -err);
+  }
+  child_watch *w = calloc(1, sizeof *w);
+  if (w == NULL || (w->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+    int err = w == NULL ? ENOMEM : errno;
+    free(w);
+    close_all(pidfd, fds);
+    return number(env, -err);
+  }
+  w->pid = pid;
+  w->pidfd = pidfd;
+  for (int i = 0; i < WATCH_STREAMS; i++) {
+    w->out[i] = fds[i];
+    atomic_init(&w->paused[i], false);
+  }
+  atomic_init(&w->closed, false);
+  atomic_init(&w->stop, false);
+  napi_value handle, name;
+  if (napi_create_external(env, w, watch_handle_gone, NULL, &handle) != napi_ok) {
+    close_all(pidfd, fds);
+    close(w->wake);
+    free(w);
+    return NULL;
+  }
+  w->owners = 1; /* the handle's; freed with it from here on */
+  /* A short queue keeps a fast writer's output from piling up in memory: the thread blocks. */
+  if (napi_create_string_utf8(env, "cairn:child", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_threadsafe_function(env, argv[2], NULL, name, 8, 1, w, watch_finalize, w, watch_call_js, &w->tsfn) != napi_ok) {
+    close_all(pidfd, fds);
+    close(w->wake);
+    w->wake = -1;
+    w->pidfd = -1;
+    w->out[0] = w->out[1] = -1;
+    w->finished = true;
+    bool pending = false;
+    if (napi_is_exception_pending(env, &pending) == napi_ok && !pending) {
+      napi_throw_error(env, NULL, "cannot create the child watch's thread-safe function");
+    }
+    return NULL;
+  }
+  w->owners++; /* the function's, dropped when it finalizes */
+  int rc = start_thread(w);
+  if (rc != 0) {
+    /* Nothing polls: close the fds, and let the function finalize (it drops its share). */
+    close_all(pidfd, fds);
+    w->pidfd = -1;
+    w->out[0] = w->out[1] = -1;
+    napi_release_threadsafe_function(w->tsfn, napi_tsfn_abort);
+    return number(env, -rc);
+  }
+  w->thread_started = true;
+  return handle;
+}
+
+static child_watch *get_watch(napi_env env, napi_value value) {
+  void *data = NULL;
+  napi_valuetype type;
+  if (napi_typeof(env, value, &type) != napi_ok || type != napi_external || napi_get_value_external(env, value, &data) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "handle must be a watch handle");
+    return NULL;
+  }
+  return data;
+}
+
+/*
+ * watchControl(handle, op, stream): op 0 pauses and 1 resumes output `stream`; 2 closes the watch
+ * (no more events, the pipes closed; the thread stays only to reap the child when it exits);
+ * 3 unrefs and 4 refs it (whether it holds the event loop open). No-op once the watch is done.
+ */
+static napi_value js_watch_control(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  int32_t op, stream;
+  if (!get_args(env, info, 3, argv) || !get_int(env, argv[1], "op", &op) || !get_int(env, argv[2], "stream", &stream)) return NULL;
+  child_watch *w = get_watch(env, argv[0]);
+  if (w == NULL) return NULL;
+  if (stream < 0 || stream >= WATCH_STREAMS || op < 0 || op > 4) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "op or stream out of range");
+    return NULL;
+  }
+  if (w->finished) return number(env, 0);
+  switch (op) {
+    case 0:
+    case 1:
+      atomic_store(&w->paused[stream], op == 0);
+      watch_ring(w);
+      break;
+    case 2:
+      atomic_store(&w->closed, true);
+      watch_ring(w);
+      break;
+    case 3:
+      if (napi_unref_threadsafe_function(env, w->tsfn) != napi_ok) return NULL;
+      break;
+    case 4:
+      if (napi_ref_threadsafe_function(env, w->tsfn) != napi_ok) return NULL;
+      break;
+  }
+  return number(env, 0);
+}
+
 static bool export_fn(napi_env env, napi_value exports, const char *name, napi_callback fn) {
   napi_value value;
   return napi_create_function(env, name, NAPI_AUTO_LENGTH, fn, NULL, &value) == napi_ok &&
@@ -502,6 +1037,8 @@ NAPI_MODULE_INIT() {
             export_fn(env, exports, "lgetxattr", js_lgetxattr) && export_fn(env, exports, "llistxattr", js_llistxattr) &&
             export_fn(env, exports, "lremovexattr", js_lremovexattr) &&
             export_fn(env, exports, "socketInNetns", js_socket_in_netns) && export_fn(env, exports, "openpt", js_openpt) &&
-            export_fn(env, exports, "mount", js_mount) && export_fn(env, exports, "umount2", js_umount2);
+            export_fn(env, exports, "mount", js_mount) && export_fn(env, exports, "umount2", js_umount2) &&
+            export_fn(env, exports, "pipe", js_pipe) && export_fn(env, exports, "spawn", js_spawn) &&
+            export_fn(env, exports, "watch", js_watch) && export_fn(env, exports, "watchControl", js_watch_control);
   return ok ? exports : NULL;
 }

@@ -60,6 +60,7 @@ export type {
   RuntimeName,
   RuntimeContext,
   Launched,
+  OutputStream,
   LaunchOptions,
   ExecLaunchOptions,
   StdioSlot,

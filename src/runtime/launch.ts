@@ -6,14 +6,32 @@
  *
  * Both promises are settled exactly once and never left as unhandled rejections: a caller may
  * await only `exited`.
+ *
+ * Runtime processes are started here too (`spawnRuntime`, `runTool`): natively (sys/spawn, no
+ * fork of node) unless the caller streams into the container's stdin.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import { CairnError, errnoCode, type ErrorData } from '../errors.js';
+import { spawnChild, type ChildOptions, type NativeChild } from '../sys/spawn.js';
 import { exitStatus } from './proc.js';
-import type { Launched } from './types.js';
+import type { Launched, OutputStream, StdioSlot } from './types.js';
+
+/**
+ * What `track` needs of a runtime process: a sys/spawn `NativeChild`, or a child_process
+ * `ChildProcess` (a stdin pipe, and the util-linux fallback).
+ */
+export interface RuntimeProcess {
+  readonly pid?: number | undefined;
+  readonly stdin?: Writable | null;
+  readonly stdout: OutputStream | null;
+  readonly stderr: OutputStream | null;
+  kill(signal: NodeJS.Signals): boolean;
+  once(event: 'exit', listener: (code: number | null, signal: NodeJS.Signals | null) => void): unknown;
+  once(event: 'error', listener: (err: Error) => void): unknown;
+}
 
 export interface TrackOptions {
   /** What is starting, for messages: `container start` or `exec`. */
@@ -38,7 +56,7 @@ export interface TrackOptions {
   /** How `Launched.signal` delivers; default: to the runtime process. */
   signal?(signal: NodeJS.Signals, pid: number | null): void;
   /** The container's stderr when it is not the runtime's (the fallback keeps fd 2 for itself). */
-  stderr?: Readable | null;
+  stderr?: OutputStream | null;
   /** Corrects the runtime's exit status (a runtime bug's status to the real one). */
   mapStatus?(status: number): Promise<number>;
 }
@@ -69,8 +87,33 @@ function spawnError(err: unknown, binary: string): CairnError {
   return new CairnError('process-failed', `cannot run ${binary}: ${(err as Error).message}`, { binary }, { cause: err });
 }
 
+/**
+ * Starts a runtime process (`runc run`, `runc exec`) with `stdio`: the one place that decides how.
+ * Natively (sys/spawn) unless stdin is a pipe we write to: that is a library caller or a test
+ * streaming input, never the CLI's `run`, and child_process's writable pipe stream (with its
+ * backpressure) is not worth redoing natively for them.
+ *
+ * @throws CairnError 'unsupported' when `binary` is not installed, 'process-failed' when it
+ *   cannot be run.
+ */
+export function spawnRuntime(binary: string, args: readonly string[], stdio: readonly [StdioSlot, StdioSlot, StdioSlot], detached: boolean): RuntimeProcess {
+  const [stdin, stdout, stderr] = stdio;
+  // Its spawn failure arrives as an 'error' event: `track` makes it the same CairnError.
+  if (stdin === 'pipe') return spawn(binary, args, { stdio: [stdin, stdout, stderr], detached });
+  return spawnNative(binary, args, { stdio: [stdin, stdout, stderr], detached });
+}
+
+/** `spawnChild`, failing with the CairnError a runtime binary that cannot run gets. */
+function spawnNative(binary: string, args: readonly string[], opts: ChildOptions): NativeChild {
+  try {
+    return spawnChild(binary, args, opts);
+  } catch (err) {
+    throw spawnError(err, binary);
+  }
+}
+
 /** Watches `child` (already spawned) as described in `TrackOptions`. */
-export function track(child: ChildProcess, binary: string, opts: TrackOptions): Launched {
+export function track(child: RuntimeProcess, binary: string, opts: TrackOptions): Launched {
   const exit = new Promise<{ status: number } | { error: CairnError }>((resolve) => {
     child.once('error', (err) => resolve({ error: spawnError(err, binary) }));
     child.once('exit', (code, signal) => {
@@ -146,16 +189,24 @@ export function track(child: ChildProcess, binary: string, opts: TrackOptions): 
       // already gone
     }
   };
-  return { child, stdin: child.stdin, stdout: child.stdout, stderr: opts.stderr === undefined ? child.stderr : opts.stderr, started, exited, signal };
+  return {
+    runtimePid: child.pid,
+    stdin: child.stdin ?? null,
+    stdout: child.stdout,
+    stderr: opts.stderr === undefined ? child.stderr : opts.stderr,
+    started,
+    exited,
+    signal,
+  };
 }
 
 /** Runs `binary args` to completion, collecting its output (for short runtime commands). */
 export async function runTool(binary: string, args: readonly string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawnNative(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const out: Buffer[] = [];
   const err: Buffer[] = [];
-  child.stdout.on('data', (c: Buffer) => out.push(c));
-  child.stderr.on('data', (c: Buffer) => err.push(c));
+  child.stdout?.on('data', (c) => out.push(c));
+  child.stderr?.on('data', (c) => err.push(c));
   const status = await new Promise<number>((resolve, reject) => {
     child.once('error', (e) => reject(spawnError(e, binary)));
     child.once('close', (code, signal) => resolve(exitStatus(code, signal)));

@@ -21,12 +21,11 @@
  * not found in $PATH` becomes `container start failed: exec: "nosuch": executable file not found
  * in $PATH`.
  */
-import { spawn } from 'node:child_process';
 import { accessSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { open, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CairnError, errnoCode } from '../errors.js';
-import { runTool, track } from './launch.js';
+import { runTool, spawnRuntime, track } from './launch.js';
 import type { ExecLaunchOptions, Launched, LaunchOptions, Runtime, RuntimeContext } from './types.js';
 
 export interface RuncOptions {
@@ -168,7 +167,13 @@ export class RuncRuntime implements Runtime {
     // pass for a started container.
     const offset = sizeOf(opts.logFile);
     rmSync(pidFile, { force: true });
-    const child = spawn(this.#binary, [...this.#global(opts), ...args], { stdio: opts.stdio, detached: opts.detached ?? false });
+    let child;
+    try {
+      child = spawnRuntime(this.#binary, [...this.#global(opts), ...args], opts.stdio, opts.detached ?? false);
+    } catch (err) {
+      await cleanup?.();
+      throw err;
+    }
     return track(child, this.#binary, {
       what,
       data: { runtime: 'runc', ...data },

@@ -16,7 +16,6 @@
  * Output on stderr is held back until the container has started: until then only the runtime
  * writes there (runc's "runc run failed: ..."), and that text belongs in the error, not the log.
  */
-import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { digestHex } from '../digest/digest.js';
@@ -27,13 +26,13 @@ import { LogWriter, type LogStream } from './logs.js';
 import { PortProxy, type PortMapping } from './ports.js';
 import { identityOf, selfIdentity } from './proc.js';
 import { runtimeContext, writeState, type ContainerPaths, type ContainerState } from './state.js';
-import type { Launched, Runtime, RuntimeSpec, StdioSlot } from './types.js';
-import { finishWatchdog, startWatchdog } from './watchdog.js';
+import type { Launched, OutputStream, Runtime, RuntimeSpec, StdioSlot } from './types.js';
+import { finishWatchdog, startWatchdog, type Watchdog } from './watchdog.js';
 
 /**
  * How long an attached container runs before it gets a watchdog. Most `run --rm IMAGE CMD`
- * containers are over sooner and never pay for forking one (a fork of this process, flock and a
- * shell: ~10 ms of a 0.2 s run). Should the CLI die within this time, readers still finish the
+ * containers are over sooner and never pay for starting one (flock and a shell: a few ms of CPU
+ * in a 0.2 s run). Should the CLI die within this time, readers still finish the
  * container (runtime/reconcile, from the exit actions in the state), only later.
  */
 const ATTACHED_WATCHDOG_AFTER_MS = 50;
@@ -42,8 +41,12 @@ const ATTACHED_WATCHDOG_AFTER_MS = 50;
 export interface SupervisedIO {
   /** The container's stdin: a stream we copy in, the caller's own (`inherit`), or none (/dev/null). */
   stdin?: Readable | 'inherit';
-  stdout?: Writable;
-  stderr?: Writable;
+  /**
+   * Where output goes. A function is called at the first chunk only: creating `process.stdout`
+   * costs ~5 ms (it loads node:stream), wasted on a container that prints nothing.
+   */
+  stdout?: Writable | (() => Writable);
+  stderr?: Writable | (() => Writable);
   /** Give the runtime the caller's terminal as is (`-it` on a real TTY): no log, no copying. */
   inheritTerminal?: boolean;
   /** Copy the output into the JSON log too (default true). */
@@ -175,7 +178,7 @@ export class Supervision {
     }
     const outputs = attachStreams(launched, io, log);
 
-    let watchdog: ChildProcess | undefined;
+    let watchdog: Watchdog | undefined;
     let watchdogTimer: NodeJS.Timeout | undefined;
     const started = launched.started.then(
       async (pid) => {
@@ -269,16 +272,18 @@ export function attachStreams(launched: Launched, io: SupervisedIO, log: LogWrit
  * holds the chunks until the gate resolves and drops them if it rejects (runtime error text).
  */
 function copyOutput(
-  source: Readable | null,
+  source: OutputStream | null,
   stream: LogStream,
   log: LogWriter | null,
-  target: Writable | undefined,
+  to: Writable | (() => Writable) | undefined,
   gate: Promise<number> | null,
 ): Promise<void> {
   if (!source) return Promise.resolve();
   let held: Buffer[] | null = gate ? [] : null;
+  let target = typeof to === 'function' ? undefined : to;
   const deliver = (chunk: Buffer): void => {
     log?.write(stream, chunk);
+    if (typeof to === 'function') target ??= to();
     if (target && !target.write(chunk)) {
       source.pause();
       target.once('drain', () => source.resume());

@@ -8,8 +8,7 @@
  * serialises straight to `config.json`. The objects are plain mutable data: the container module
  * may add mounts (volumes) or annotations before handing a spec to a runtime.
  */
-import type { ChildProcess } from 'node:child_process';
-import type { Readable, Writable } from 'node:stream';
+import type { Writable } from 'node:stream';
 
 /** runtime-spec `process.user`. */
 export interface SpecUser {
@@ -106,7 +105,7 @@ export interface RuntimeContext {
   logFile: string;
 }
 
-/** A child stdio slot, as `child_process.spawn` takes it. */
+/** A child stdio slot, as `child_process.spawn` (and sys/spawn) take it. */
 export type StdioSlot = 'pipe' | 'ignore' | 'inherit' | number;
 
 export interface LaunchOptions extends RuntimeContext {
@@ -137,16 +136,27 @@ export interface ExecLaunchOptions extends RuntimeContext {
 }
 
 /**
+ * A container's output as the runtime hands it over: a sys/spawn `ChildOutput`, or a
+ * `Readable` of child_process (the fallback). Only what the supervisor's copy needs.
+ */
+export interface OutputStream {
+  on(event: 'data', listener: (chunk: Buffer) => void): unknown;
+  once(event: 'close', listener: () => void): unknown;
+  pause(): unknown;
+  resume(): unknown;
+}
+
+/**
  * A runtime process in the foreground: `runc run`/`runc exec` or `unshare`/`nsenter`, living as
  * long as the container process it runs, which is what lets us wait for the exit status.
  */
 export interface Launched {
-  /** The runtime process (`runc`, `unshare`, `nsenter`). */
-  readonly child: ChildProcess;
+  /** The runtime process's pid (`runc`, `unshare`, `nsenter`); undefined when it never ran. */
+  readonly runtimePid: number | undefined;
   /** The container process's own streams, for the stdio slots given as `'pipe'`. */
   readonly stdin: Writable | null;
-  readonly stdout: Readable | null;
-  readonly stderr: Readable | null;
+  readonly stdout: OutputStream | null;
+  readonly stderr: OutputStream | null;
   /**
    * The container process's host pid, once it exists. Rejects with CairnError('process-failed')
    * ("container start failed: <the runtime's reason>") when it never started.

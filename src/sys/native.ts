@@ -21,6 +21,9 @@ export interface NetnsFailure {
   readonly errno: number;
 }
 
+/** A child watch in the addon (opaque; see `watch`). */
+export type WatchHandle = { readonly __brand: 'cairn-child-watch' };
+
 /**
  * The addon's functions (see native/sys.c). Each returns its result, or -errno when the
  * syscall failed; EINTR is retried inside.
@@ -45,6 +48,20 @@ export interface NativeSys {
   mount(source: string, target: string, fstype: string, flags: number, data: string, cwd: string | null): Promise<number>;
   /** umount2(2), on the thread pool (an overlay's unmount syncs its upper filesystem). */
   umount2(target: string, flags: number): Promise<number>;
+  /** pipe2(O_CLOEXEC): [read end, write end]. */
+  pipe(): [number, number] | number;
+  /**
+   * posix_spawnp of `file` (on PATH) with argv `args`; `env` null inherits ours; `fds` go onto
+   * 0, 1, 2 (-1: /dev/null); `setsid` starts a new session. The pid, or -errno (exec's too).
+   */
+  spawn(file: string, args: readonly string[], env: readonly string[] | null, fds: readonly [number, number, number], setsid: boolean): number;
+  /**
+   * Watches child `pid` and its output pipes `fds` (read ends, -1 for none; taken over even on
+   * failure) from a thread; `onEvent(kind, a, b)` runs on the main thread (kinds in sys/spawn).
+   */
+  watch(pid: number, fds: readonly [number, number], onEvent: (kind: number, a: number, b: Buffer | number | string) => void): WatchHandle | number;
+  /** Pauses (0) or resumes (1) output `stream`; closes (2: the child is still reaped), unrefs (3) or refs (4) a watch. */
+  watchControl(handle: WatchHandle, op: number, stream: number): number;
 }
 
 /** Relative to this module, which sits at the same depth in `src/` and `dist/`. */
