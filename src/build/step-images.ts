@@ -11,7 +11,9 @@
  * whose blobs are gone is skipped.
  *
  * Like docker's, these images can be named by ID wherever an image is (image/resolve looks here
- * for an ID index.json lacks: inspect, history, run, tag), and `rmi` removes one.
+ * for an ID index.json lacks: inspect, history, run, tag), and `rmi` removes one. The build cache
+ * holding an image keeps it, as a container using it keeps a docker image: `rmi` of its last tag
+ * only untags it (`isStepImage`), and it stays in `images -a`.
  */
 import { rm } from 'node:fs/promises';
 import type { Digest } from '../digest/index.js';
@@ -55,6 +57,11 @@ export async function stepImages(store: Store): Promise<StepImage[]> {
   return steps;
 }
 
+/** Whether `images -a` lists image `id` as a build step's image (whether or not index.json lists it too). */
+export async function isStepImage(store: Store, id: Digest): Promise<boolean> {
+  return (await stepImages(store)).some((step) => step.id === id);
+}
+
 /** The step images of the build cache that `listed` does not hold, untagged, one per image ID. */
 export async function listStepImages(store: Store, listed: readonly ImageSummary[]): Promise<ImageSummary[]> {
   const shown = new Set<Digest>(listed.map((image) => image.id));
@@ -66,12 +73,14 @@ export async function listStepImages(store: Store, listed: readonly ImageSummary
 }
 
 /**
- * Removes an intermediate image (`rmi` of an ID `images -a` lists): the build cache records
- * that hold it, so that it is no longer listed and gc may free its blobs. A later build runs
- * that step again, so the rebuild memos, which promise that every step would hit, go too.
- * Returns how many records went (0: the build cache does not hold it).
+ * Removes an image from the build cache (`rmi` of an ID): the records that hold it, so that
+ * `images -a` no longer lists it and gc may free its blobs. A later build runs that step again,
+ * so the rebuild memos, which promise that every step would hit, go too. Returns how many
+ * records went (0: the build cache does not hold it; a store without a database has none, and
+ * none is created).
  */
 export async function removeStepImage(store: Store, id: Digest): Promise<number> {
+  if (!(await store.hasMeta())) return 0;
   return store.withMeta(async (meta) => {
     const doomed: string[] = [];
     for await (const [key, value] of meta.buildCache.entries()) if (isRecord(value) && value.config === id) doomed.push(key);
