@@ -3,7 +3,7 @@
  * rmi, inspect, history, copy, load, save, gc, fsck — run in process against a real store holding real fixture images.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cairn } from '../support/cli.js';
@@ -126,6 +126,10 @@ describe.skipIf(skipWithoutFixtures('busybox/oci-umoci:3', 'busybox/oci-umoci:1'
     expect(await cairn(built, 'rmi', 'built:2')).toEqual({ status: 0, stdout: 'Untagged: built:2\n', stderr: '' });
     expect((await cairn(built, 'images', '-q')).stdout).toBe('');
     expect(await all()).toMatch(new RegExp(`^<none>\\s+<none>\\s+${id}\\s`, 'm'));
+    // Without the build cache's index copy (which rmi asks first) the database answers the same.
+    await rm(path.join(built, 'cairn', 'cache', 'build-index.json'));
+    expect((await cairn(built, 'tag', id, 'built:4')).status).toBe(0);
+    expect(await cairn(built, 'rmi', 'built:4')).toEqual({ status: 0, stdout: 'Untagged: built:4\n', stderr: '' });
     // By ID the image goes from index.json and the build cache alike: deleted, and listed nowhere.
     expect((await cairn(built, 'tag', id, 'built:3')).status).toBe(0);
     expect(await cairn(built, 'rmi', id)).toEqual({ status: 0, stdout: `Untagged: built:3\nDeleted: ${id}\n`, stderr: '' });
@@ -222,6 +226,8 @@ describe.skipIf(skipWithoutFixtures('busybox/oci-umoci:3', 'busybox/oci-umoci:1'
     const before = (await cairn(store, 'gc', '--dry-run')).stdout;
     expect(before).toMatch(/Total reclaimed space: 0B \(0 blobs/);
     expect((await cairn(store, 'rmi', 'busybox:1')).stdout).toMatch(/^Untagged: busybox:1\nDeleted: sha256:/);
+    // A store that never built has no build cache to hold the image, and rmi does not create one.
+    expect(existsSync(path.join(store, 'cairn', 'meta'))).toBe(false);
     const gc = await cairn(store, 'gc');
     expect(gc.stdout).toMatch(/^removed sha256:/m);
     expect(gc.stdout).not.toMatch(/Total reclaimed space: 0B/);

@@ -10,11 +10,14 @@
 import { resolveImage } from '../../image/resolve.js';
 import { CairnError } from '../../errors.js';
 import { parseReference, tagged } from '../../store/reference.js';
+import type { Store } from '../../store/store.js';
 import { refNameOf } from '../../store/tags.js';
 import { defineCommand, openStore, print } from '../context.js';
 
-/** Loaded only when needed: a store that never built needs no build modules. */
-const stepImagesModule = () => import('../../build/step-images.js');
+/** The build cache's step images, for a store that has a build cache: one that never built loads no build module. */
+async function stepImagesOf(store: Store): Promise<typeof import('../../build/step-images.js') | undefined> {
+  return (await store.hasMeta()) ? import('../../build/step-images.js') : undefined;
+}
 
 export const command = defineCommand({
   usage: 'rmi [OPTIONS] IMAGE [IMAGE...]',
@@ -33,7 +36,7 @@ export const command = defineCommand({
         await store.removeTag(tag);
         print(io.stdout, `Untagged: ${tag}`);
         const stillListed = (await store.readIndex()).manifests.some((d) => d.digest === image.entry.digest);
-        const held = stillListed || (await (await stepImagesModule()).isStepImage(store, image.id));
+        const held = stillListed || ((await (await stepImagesOf(store))?.isStepImage(store, image.id)) ?? false);
         if (!held) print(io.stdout, `Deleted: ${image.id}`);
         continue;
       }
@@ -47,7 +50,7 @@ export const command = defineCommand({
       // index.json lists tagged and dangling images, the build cache holds the build steps' images
       // (a build's last step is the image it tagged, so both may): the image goes from both.
       if (entries.length > 0) await store.removeDigest(image.entry.digest);
-      await (await stepImagesModule()).removeStepImage(store, image.id);
+      await (await stepImagesOf(store))?.removeStepImage(store, image.id);
       for (const t of tags) print(io.stdout, `Untagged: ${t}`);
       print(io.stdout, `Deleted: ${image.id}`);
     }
