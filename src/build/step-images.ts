@@ -11,7 +11,9 @@
  * whose blobs are gone is skipped.
  *
  * Like docker's, these images can be named by ID wherever an image is (image/resolve looks here
- * for an ID index.json lacks: inspect, history, run, tag), and `rmi` removes one.
+ * for an ID index.json lacks: inspect, history, run, tag), and `rmi` removes one. The build cache
+ * holding an image keeps it, as a container using it keeps a docker image: `rmi` of its last tag
+ * only untags it (`isStepImage`), and it stays in `images -a`.
  */
 import { rm } from 'node:fs/promises';
 import type { Digest } from '../digest/index.js';
@@ -19,7 +21,7 @@ import { listImages, newestFirst, summarize, type ImageSummary } from '../image/
 import { manifestOf } from '../image/resolve.js';
 import { MediaType, type Descriptor } from '../oci/index.js';
 import type { Store } from '../store/store.js';
-import { isRecord, removeCacheRecords, type CacheRecord } from './cache.js';
+import { isRecord, readIndexCopy, removeCacheRecords, type CacheRecord } from './cache.js';
 import { memoDir } from './memo.js';
 
 /** Every build cache record (the database is the truth; a store without one has none). */
@@ -49,10 +51,30 @@ export async function stepImages(store: Store): Promise<StepImage[]> {
   for (const record of await cacheRecords(store)) {
     if (seen.has(record.config)) continue;
     seen.add(record.config);
-    if (!(await store.blobs.has(record.manifest)) || !(await store.blobs.has(record.config))) continue;
+    if (!(await hasBlobs(store, record))) continue;
     steps.push({ id: record.config, descriptor: { mediaType: MediaType.OciManifest, digest: record.manifest, size: record.manifestSize } });
   }
   return steps;
+}
+
+/** Whether a record's image is still in the store (gc has not taken its blobs). */
+async function hasBlobs(store: Store, record: CacheRecord): Promise<boolean> {
+  return (await store.blobs.has(record.manifest)) && (await store.blobs.has(record.config));
+}
+
+/**
+ * Whether `images -a` lists image `id` as a build step's image (whether or not index.json lists
+ * it too). The index copy is asked first, as a build's lookups do: it holds the newest records,
+ * a built image's among them, and answers without loading LevelDB (~0.05 s); only a miss there
+ * opens the database.
+ */
+export async function isStepImage(store: Store, id: Digest): Promise<boolean> {
+  if (!(await store.hasMeta())) return false;
+  const holds = async (records: Iterable<CacheRecord>): Promise<boolean> => {
+    for (const record of records) if (record.config === id && (await hasBlobs(store, record))) return true;
+    return false;
+  };
+  return (await holds((await readIndexCopy(store.paths)).values())) || (await holds(await cacheRecords(store)));
 }
 
 /** The step images of the build cache that `listed` does not hold, untagged, one per image ID. */
@@ -66,12 +88,14 @@ export async function listStepImages(store: Store, listed: readonly ImageSummary
 }
 
 /**
- * Removes an intermediate image (`rmi` of an ID `images -a` lists): the build cache records
- * that hold it, so that it is no longer listed and gc may free its blobs. A later build runs
- * that step again, so the rebuild memos, which promise that every step would hit, go too.
- * Returns how many records went (0: the build cache does not hold it).
+ * Removes an image from the build cache (`rmi` of an ID): the records that hold it, so that
+ * `images -a` no longer lists it and gc may free its blobs. A later build runs that step again,
+ * so the rebuild memos, which promise that every step would hit, go too. Returns how many
+ * records went (0: the build cache does not hold it; a store without a database has none, and
+ * none is created).
  */
 export async function removeStepImage(store: Store, id: Digest): Promise<number> {
+  if (!(await store.hasMeta())) return 0;
   return store.withMeta(async (meta) => {
     const doomed: string[] = [];
     for await (const [key, value] of meta.buildCache.entries()) if (isRecord(value) && value.config === id) doomed.push(key);

@@ -11,7 +11,7 @@
  * - Opening never writes: a read-only store opens as it is; directories are created on the
  *   first write.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { CairnError, errnoCode } from '../errors.js';
 import type { AtomicWriteOptions } from '../sys/atomic.js';
@@ -111,13 +111,8 @@ export class Store {
 
   /** Whether the metadata database exists: a reader can skip opening it (which would create it) when not. */
   async hasMeta(): Promise<boolean> {
-    try {
-      await stat(this.paths.meta);
-      return true;
-    } catch (err) {
-      if (errnoCode(err) === 'ENOENT') return false;
-      throw err;
-    }
+    // statSync: a command that reads nothing else through node:fs/promises does not load it for this (~3 ms).
+    return statSync(this.paths.meta, { throwIfNoEntry: false }) !== undefined;
   }
 
   readIndex(): Promise<ImageIndex> {

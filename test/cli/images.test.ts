@@ -3,7 +3,7 @@
  * rmi, inspect, history, copy, load, save, gc, fsck — run in process against a real store holding real fixture images.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cairn } from '../support/cli.js';
@@ -101,7 +101,7 @@ describe.skipIf(skipWithoutFixtures('busybox/oci-umoci:3', 'busybox/oci-umoci:1'
     // tag gives it a name (so plain images lists it); rmi of that name leaves it intermediate.
     expect((await cairn(mid, 'tag', short ?? '', 'named:1')).status).toBe(0);
     expect((await cairn(mid, 'inspect', '--format', '{{.Id}}', 'named:1')).stdout).toBe(`${full}\n`);
-    expect((await cairn(mid, 'rmi', 'named:1')).stdout).toMatch(/^Untagged: named:1\n/);
+    expect(await cairn(mid, 'rmi', 'named:1')).toEqual({ status: 0, stdout: 'Untagged: named:1\n', stderr: '' });
     // rmi by ID removes it: no longer listed, no longer found; the image built on it is intact.
     expect(await cairn(mid, 'rmi', short ?? '')).toEqual({ status: 0, stdout: `Deleted: ${full}\n`, stderr: '' });
     expect((await cairn(mid, 'images', '-a', '-q')).stdout).toBe(`${finalShort}\n`);
@@ -112,6 +112,33 @@ describe.skipIf(skipWithoutFixtures('busybox/oci-umoci:3', 'busybox/oci-umoci:1'
     // A rebuild runs that step again (the removed image no longer answers for it).
     const rebuilt = await cairn(mid, 'build', '-t', 'mid:1', context);
     expect(rebuilt.stdout).toMatch(/Step 2\/3 : COPY a\.txt \/a\.txt\n(?! ---> Using cache)/);
+  });
+
+  it('rmi says what it did, as images -a then shows: a built image the build cache holds is only untagged; by ID it is deleted', async () => {
+    const built = path.join(dir, 'built');
+    const context = await twoFileContext('built-context', 'FROM scratch\nCOPY a.txt /a.txt\n');
+    expect((await cairn(built, 'build', '-t', 'built:1', context)).status).toBe(0);
+    const id = (await cairn(built, 'inspect', '--format', '{{.Id}}', 'built:1')).stdout.trim();
+    const all = async (): Promise<string> => (await cairn(built, 'images', '-a', '--no-trunc')).stdout;
+    expect((await cairn(built, 'tag', 'built:1', 'built:2')).status).toBe(0);
+    // Another tag holds it, then the build cache does: untagged only, and still listed (by -a only, once untagged).
+    expect(await cairn(built, 'rmi', 'built:1')).toEqual({ status: 0, stdout: 'Untagged: built:1\n', stderr: '' });
+    expect(await cairn(built, 'rmi', 'built:2')).toEqual({ status: 0, stdout: 'Untagged: built:2\n', stderr: '' });
+    expect((await cairn(built, 'images', '-q')).stdout).toBe('');
+    expect(await all()).toMatch(new RegExp(`^<none>\\s+<none>\\s+${id}\\s`, 'm'));
+    // Without the build cache's index copy (which rmi asks first) the database answers the same.
+    await rm(path.join(built, 'cairn', 'cache', 'build-index.json'));
+    expect((await cairn(built, 'tag', id, 'built:4')).status).toBe(0);
+    expect(await cairn(built, 'rmi', 'built:4')).toEqual({ status: 0, stdout: 'Untagged: built:4\n', stderr: '' });
+    // By ID the image goes from index.json and the build cache alike: deleted, and listed nowhere.
+    expect((await cairn(built, 'tag', id, 'built:3')).status).toBe(0);
+    expect(await cairn(built, 'rmi', id)).toEqual({ status: 0, stdout: `Untagged: built:3\nDeleted: ${id}\n`, stderr: '' });
+    expect(await all()).not.toContain(id);
+    expect((await cairn(built, 'inspect', id)).status).toBe(1);
+    // The step is built again: the cache no longer answers for it.
+    const rebuilt = await cairn(built, 'build', '-t', 'built:1', context);
+    expect(rebuilt.stdout).not.toContain('Using cache');
+    expect((await cairn(built, 'fsck')).status).toBe(0);
   });
 
   it('an ID that names no image, intermediate or not, is not found (and opens no database in a store without builds)', async () => {
@@ -199,6 +226,8 @@ describe.skipIf(skipWithoutFixtures('busybox/oci-umoci:3', 'busybox/oci-umoci:1'
     const before = (await cairn(store, 'gc', '--dry-run')).stdout;
     expect(before).toMatch(/Total reclaimed space: 0B \(0 blobs/);
     expect((await cairn(store, 'rmi', 'busybox:1')).stdout).toMatch(/^Untagged: busybox:1\nDeleted: sha256:/);
+    // A store that never built has no build cache to hold the image, and rmi does not create one.
+    expect(existsSync(path.join(store, 'cairn', 'meta'))).toBe(false);
     const gc = await cairn(store, 'gc');
     expect(gc.stdout).toMatch(/^removed sha256:/m);
     expect(gc.stdout).not.toMatch(/Total reclaimed space: 0B/);

@@ -14,8 +14,21 @@ export interface CliResult {
   stderr: string;
 }
 
+/** What `cairn` gives, with stdout as the bytes written (`cat` of a binary file is not UTF-8). */
+export interface CliBytesResult {
+  status: number;
+  stdout: Buffer;
+  stderr: string;
+}
+
 /** `cairn --store STORE ARGS...` in this process. */
 export async function cairn(store: string, ...args: string[]): Promise<CliResult> {
+  const r = await cairnBytes(store, ...args);
+  return { ...r, stdout: r.stdout.toString('utf8') };
+}
+
+/** `cairn --store STORE ARGS...` in this process, stdout kept as bytes. */
+export async function cairnBytes(store: string, ...args: string[]): Promise<CliBytesResult> {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
   const out: Buffer[] = [];
@@ -28,7 +41,7 @@ export async function cairn(store: string, ...args: string[]): Promise<CliResult
     stdin: new PassThrough(),
     env: { ...process.env, CAIRN_STORE: undefined },
   });
-  return { status, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
+  return { status, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8') };
 }
 
 /** `node bin/cairn.js ARGS...` as a child process (needs `npm run build`). */

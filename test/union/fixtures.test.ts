@@ -8,15 +8,13 @@
 import { execFile } from 'node:child_process';
 import { cp, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseArgs } from '../../src/cli/args.js';
-import type { Command } from '../../src/cli/context.js';
 import { resolveImage } from '../../src/image/resolve.js';
 import type { Store } from '../../src/store/store.js';
 import { copy } from '../../src/transport/open.js';
 import { UnionView, type UnionStat } from '../../src/union/view.js';
+import { cairn, cairnBytes } from '../support/cli.js';
 import { fixture, skipWithoutFixtures, type FixtureImage } from '../support/fixtures.js';
 import { removeDir, tempStore } from '../support/images.js';
 import { skipWithoutTools } from '../support/tools.js';
@@ -27,28 +25,6 @@ const sh = async (script: string): Promise<string> => (await run('sh', ['-c', sc
 
 const IMAGES = ['busybox/oci-umoci:1', 'busybox/oci-umoci:2', 'busybox/oci-umoci:3', 'busybox/oci-zstd:3', 'busybox/oci-uncompressed:3'];
 const STAND_IN: Readonly<Record<string, string>> = { 'busybox/oci-zstd:3': 'busybox/oci-umoci:3' };
-
-interface Out {
-  status: number;
-  stdout: Buffer;
-  stderr: string;
-}
-
-/** Runs one command module the way `cairn --store STORE NAME ARGS` would. */
-async function cli(name: 'ls' | 'cat' | 'layers', store: string, ...args: string[]): Promise<Out> {
-  const loaders = { ls: () => import('../../src/cli/commands/ls.js'), cat: () => import('../../src/cli/commands/cat.js'), layers: () => import('../../src/cli/commands/layers.js') };
-  const { command } = (await loaders[name]()) as unknown as { command: Command };
-  const specs = { ...command.options, store: { type: 'string', description: '' } } as const;
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  stdout.on('data', (c: Buffer) => out.push(c));
-  stderr.on('data', (c: Buffer) => err.push(c));
-  const parsed = parseArgs(name, ['--store', store, ...args], specs);
-  const status = await command.run({ stdout, stderr, stdin: new PassThrough(), env: {} }, parsed as Parameters<Command['run']>[1]);
-  return { status, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString() };
-}
 
 const TYPE: Record<UnionStat['type'], TreeRecord['type']> = { file: 'file', directory: 'dir', symlink: 'symlink', char: 'char', block: 'block', fifo: 'fifo' };
 
@@ -122,18 +98,18 @@ describe.skipIf(process.getuid?.() !== 0 || skipWithoutTools('umoci', 'zstd') ||
   });
 
   it.each(IMAGES)('%s: `ls -R` prints what `LC_ALL=C ls -RA1` prints', async (name) => {
-    const mine = await cli('ls', storeDir, tagOf(name), '.', '-R');
+    const mine = await cairn(storeDir, 'ls', tagOf(name), '.', '-R');
     expect(mine.status).toBe(0);
     const theirs = await sh(`cd '${rootfsOf(name)}' && LC_ALL=C ls -RA1 .`);
-    expect(mine.stdout.toString()).toBe(theirs);
-    const top = await cli('ls', storeDir, tagOf(name));
-    expect(top.stdout.toString()).toBe(await sh(`cd '${rootfsOf(name)}' && LC_ALL=C ls -A1 .`));
+    expect(mine.stdout).toBe(theirs);
+    const top = await cairn(storeDir, 'ls', tagOf(name));
+    expect(top.stdout).toBe(await sh(`cd '${rootfsOf(name)}' && LC_ALL=C ls -A1 .`));
   });
 
   it('`ls -l` agrees with `ls -ln` (mode, links of non-directories, owner, size, UTC mtime, link target)', async () => {
     const name = 'busybox/oci-umoci:3';
     for (const dir of ['/', '/bin', '/data', '/etc', '/tmp']) {
-      const mine = (await cli('ls', storeDir, tagOf(name), dir, '-l')).stdout.toString().trimEnd().split('\n');
+      const mine = (await cairn(storeDir, 'ls', tagOf(name), dir, '-l')).stdout.trimEnd().split('\n');
       const theirs = (await sh(`cd '${rootfsOf(name)}${dir}' && TZ=UTC LC_ALL=C ls -lnA --time-style='+%Y-%m-%d %H:%M' .`)).trimEnd().split('\n').filter((l) => !l.startsWith('total'));
       expect(mine.length, dir).toBe(theirs.length);
       mine.forEach((line, i) => {
@@ -143,7 +119,7 @@ describe.skipIf(process.getuid?.() !== 0 || skipWithoutTools('umoci', 'zstd') ||
         expect([a[0], isDir ? '' : a[1], a[2], a[3], isDir ? '' : a[4], ...a.slice(5)], `${dir}: ${line}`).toEqual([b[0], isDir ? '' : b[1], b[2], b[3], isDir ? '' : b[4], ...b.slice(5)]);
       });
     }
-    const one = (await cli('ls', storeDir, tagOf(name), '/data/link', '-l')).stdout.toString();
+    const one = (await cairn(storeDir, 'ls', tagOf(name), '/data/link', '-l')).stdout;
     expect(one).toMatch(/^l[rwx-]{9} 1 0 0 +\d+ \d{4}-\d\d-\d\d \d\d:\d\d \/data\/link -> /);
   });
 
@@ -151,26 +127,25 @@ describe.skipIf(process.getuid?.() !== 0 || skipWithoutTools('umoci', 'zstd') ||
     const files = (await treeManifest(rootfsOf(name))).filter((r) => r.type === 'file');
     expect(files.length).toBeGreaterThan(3);
     for (const f of files) {
-      const out = await cli('cat', storeDir, tagOf(name), `/${f.path}`);
+      const out = await cairnBytes(storeDir, 'cat', tagOf(name), `/${f.path}`);
       expect(out.status).toBe(0);
       expect(out.stdout.equals(await readFile(path.join(rootfsOf(name), f.path))), f.path).toBe(true);
     }
     // Through symlinks (absolute targets re-rooted), and several files at once.
     const motd = await readFile(path.join(rootfsOf(name), 'etc/motd'));
-    const both = await cli('cat', storeDir, tagOf(name), '/etc/motd', 'etc/../etc/motd');
+    const both = await cairnBytes(storeDir, 'cat', tagOf(name), '/etc/motd', 'etc/../etc/motd');
     expect(both.stdout.equals(Buffer.concat([motd, motd]))).toBe(true);
   });
 
   it('`cat` of a directory or a missing path fails clearly', async () => {
-    for (const [p, code] of [['/etc', 'EISDIR'], ['/nope', 'ENOENT']] as const) {
-      const err = await cli('cat', storeDir, tagOf('busybox/oci-umoci:3'), p).catch((e: unknown) => e);
-      expect((err as { data?: { errno?: string } }).data?.errno).toBe(code);
-    }
+    const cat = (p: string) => cairn(storeDir, 'cat', tagOf('busybox/oci-umoci:3'), p);
+    expect(await cat('/etc')).toEqual({ status: 2, stdout: '', stderr: 'Error: /etc: is a directory\n' });
+    expect(await cat('/nope')).toEqual({ status: 1, stdout: '', stderr: 'Error: /nope: no such file or directory\n' });
   });
 
   it.each(IMAGES)('%s: `layers --json` numbers equal sha256sum, decompressed byte counts and tar -t', async (name) => {
     const img = fixture(name);
-    const rows = JSON.parse((await cli('layers', storeDir, tagOf(name), '--json')).stdout.toString()) as {
+    const rows = JSON.parse((await cairn(storeDir, 'layers', tagOf(name), '--json')).stdout) as {
       digest: string; diffId: string; size: number; uncompressedSize: number; entries: number; compression: string; createdBy: string;
     }[];
     expect(rows.map((r) => r.digest)).toEqual(img.layers);
@@ -187,11 +162,11 @@ describe.skipIf(process.getuid?.() !== 0 || skipWithoutTools('umoci', 'zstd') ||
   });
 
   it('`layers` prints a table with short digests and the history step', async () => {
-    const out = (await cli('layers', storeDir, tagOf('busybox/oci-umoci:3'))).stdout.toString().split('\n');
+    const out = (await cairn(storeDir, 'layers', tagOf('busybox/oci-umoci:3'))).stdout.split('\n');
     expect(out[0]).toMatch(/^#\s+DIGEST\s+DIFF ID\s+SIZE\s+UNCOMPRESSED\s+ENTRIES\s+CREATED BY$/);
     expect(out[1]).toMatch(/^0\s+[0-9a-f]{12}\s+[0-9a-f]{12}\s+\S+B\s+\S+B\s+\d+/);
     expect(out.filter((l) => l !== '').length).toBe(4);
-    const full = (await cli('layers', storeDir, tagOf('busybox/oci-umoci:3'), '--no-trunc')).stdout.toString();
+    const full = (await cairn(storeDir, 'layers', tagOf('busybox/oci-umoci:3'), '--no-trunc')).stdout;
     expect(full).toContain(fixture('busybox/oci-umoci:3').layers[2]);
   });
 });
