@@ -22,3 +22,16 @@ export async function failure(promise: Promise<unknown>): Promise<CairnError> {
   }
   throw new Error('expected a CairnError, but it succeeded');
 }
+
+/**
+ * The error a synchronous call throws, as the Node-style error the sys layer makes (`code`,
+ * `syscall`, `path`). A call that throws nothing fails the test.
+ */
+export function thrown(fn: () => unknown): NodeJS.ErrnoException {
+  try {
+    fn();
+  } catch (err) {
+    return err as NodeJS.ErrnoException;
+  }
+  throw new Error('expected a throw');
+}

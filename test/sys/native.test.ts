@@ -9,6 +9,7 @@ import { mknod, splitDev } from '../../src/sys/mknod.js';
 import { native } from '../../src/sys/native.js';
 import { getXattr, listXattrs, readXattrs, removeXattr, setXattr } from '../../src/sys/xattr.js';
 import { removeDir, tempDir } from '../support/images.js';
+import { thrown } from '../support/errors.js';
 
 const asRoot = process.getuid?.() === 0;
 let dir: string;
@@ -23,16 +24,6 @@ beforeEach(async () => {
 afterEach(async () => {
   await removeDir(dir);
 });
-
-/** The error `fn` throws (fails the test when it throws nothing). */
-function thrown(fn: () => unknown): NodeJS.ErrnoException {
-  try {
-    fn();
-  } catch (err) {
-    return err as NodeJS.ErrnoException;
-  }
-  throw new Error('expected an error');
-}
 
 describe('xattrs', () => {
   it('round-trips values as bytes, small and past the first buffer, and lists every name', () => {

@@ -13,6 +13,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { spawnChild, type ChildOptions, type ChildOutput, type NativeChild } from '../../src/sys/spawn.js';
 import { removeDir, tempDir } from '../support/images.js';
 import { REPO_ROOT } from '../support/tools.js';
+import { thrown } from '../support/errors.js';
 
 let dir: string;
 const children: NativeChild[] = [];
@@ -53,16 +54,6 @@ function exited(child: NativeChild): Promise<[number | null, NodeJS.Signals | nu
 
 function closed(child: NativeChild): Promise<[number | null, NodeJS.Signals | null]> {
   return new Promise((resolve) => child.once('close', (code, signal) => resolve([code, signal])));
-}
-
-/** The error `fn` throws (fails the test when it throws nothing). */
-function thrown(fn: () => unknown): NodeJS.ErrnoException {
-  try {
-    fn();
-  } catch (err) {
-    return err as NodeJS.ErrnoException;
-  }
-  throw new Error('expected a throw');
 }
 
 describe('spawnChild', () => {
