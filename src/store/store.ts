@@ -153,13 +153,18 @@ export class Store {
     await this.updateIndex((manifests) => withTag(manifests, key, descriptor), options);
   }
 
-  /** Removes tag `ref`; returns what it pointed at, or undefined when there was no such tag. */
-  async removeTag(ref: string | Reference): Promise<Descriptor | undefined> {
+  /**
+   * Removes tag `ref`; returns what it pointed at, or undefined when there was no such tag. With
+   * `keepImage`, an image left without a tag stays as an untagged entry (docker's dangling
+   * `<none>` image, as when something still uses it).
+   */
+  async removeTag(ref: string | Reference, options: { keepImage?: boolean } = {}): Promise<Descriptor | undefined> {
     const key = tagKey(ref);
     let removed: Descriptor | undefined;
     await this.updateIndex((manifests) => {
       removed = manifests.find((d) => refNameOf(d) === key);
-      return withoutTag(manifests, key);
+      const rest = withoutTag(manifests, key);
+      return options.keepImage && removed ? withTag(rest, undefined, removed) : rest;
     });
     return removed;
   }

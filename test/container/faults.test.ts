@@ -210,6 +210,50 @@ describe.skipIf(skipWithoutContainers())('containers: faults and bad input', () 
     expect(bad.stderr).toMatch(/container name "no\/slash"/);
   });
 
+  it("rmi of an image containers use: refused as docker refuses it, and the container runs on whatever rmi did", async () => {
+    const t = await newStore();
+    const imageId = (await t.cli('inspect', '--format', '{{.Id}}', 'busybox')).stdout.trim();
+    const short = imageId.slice('sha256:'.length, 'sha256:'.length + 12);
+    const stopped = (await t.cli('create', '--name', 'made', 'busybox', 'true')).stdout.trim().slice(0, 12);
+
+    // The last tag: refused without -f. Another tag of the same image may go.
+    expect(await t.cli('rmi', 'busybox')).toEqual({
+      status: 1,
+      stdout: '',
+      stderr: `Error: conflict: unable to remove repository reference "busybox" (must force) - container ${stopped} is using its referenced image ${short}\n`,
+    });
+    expect((await t.cli('tag', 'busybox', 'other:1')).status).toBe(0);
+    expect(await t.cli('rmi', 'other:1')).toEqual({ status: 0, stdout: 'Untagged: other:1\n', stderr: '' });
+
+    // By ID, while only a stopped container uses it: refused without -f.
+    expect(await t.cli('rmi', short)).toEqual({
+      status: 1,
+      stdout: '',
+      stderr: `Error: conflict: unable to delete ${short} (must be forced) - image is being used by stopped container ${stopped}\n`,
+    });
+
+    // While a container runs, not even -f deletes it by ID.
+    const alive = (await t.cli('run', '-d', '--name', 'alive', 'busybox', 'sleep', '30')).stdout.trim().slice(0, 12);
+    expect(await t.cli('rmi', '-f', short)).toEqual({
+      status: 1,
+      stdout: '',
+      stderr: `Error: conflict: unable to delete ${short} (cannot be forced) - image is being used by running container ${alive}\n`,
+    });
+
+    // -f on the last tag: untagged, and the image stays as <none> (no Deleted line).
+    expect(await t.cli('rmi', '-f', 'busybox')).toEqual({ status: 0, stdout: 'Untagged: busybox:latest\n', stderr: '' });
+    expect(tableRows((await t.cli('images')).stdout).slice(1).map((row) => row.slice(0, 3))).toEqual([['<none>', '<none>', short]]);
+    expect((await t.cli('exec', 'alive', 'true')).status).toBe(0);
+    expect(await t.cli('rm', '-f', 'alive')).toMatchObject({ status: 0 });
+
+    // With only the stopped container left, -f deletes the image by ID; the container still starts, and gc keeps what it needs.
+    expect(await t.cli('rmi', '-f', short)).toEqual({ status: 0, stdout: `Deleted: ${imageId}\n`, stderr: '' });
+    expect(lines((await t.cli('images', '-q')).stdout)).toEqual([]);
+    expect((await t.cli('gc')).status).toBe(0);
+    expect(await t.cli('start', '-a', 'made')).toMatchObject({ status: 0 });
+    await fsckClean(t);
+  });
+
   it('rm of a running container: refused without -f, done with -f (process, supervisor, mount gone)', async () => {
     const t = await newStore();
     const run = await t.cli('run', '-d', '--name', 'alive', 'busybox', 'sleep', '30');
