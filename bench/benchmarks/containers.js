@@ -130,7 +130,8 @@ export default {
     `netns none, file locks). podman runs through \`env K=V… podman\` (env execs podman: same process). ` +
     `Commit: before every run (untimed) a fresh container \`${COMMIT_C}\` with one added file \`/f\` — cairn: \`create\` + \`cp\`; podman: ` +
     `\`run --name ${COMMIT_C} IMG sh -c 'echo x > /f'\` — then \`commit ${COMMIT_C} img:n\` is timed. Diff: one such container per tool made ` +
-    `in setup; every run's output must list \`A /f\`.`,
+    `in setup; every run's output must list \`A /f\`. \`node, empty script\` is a bare Node start (\`node -e ''\`), the floor under any ` +
+    `cairn command.`,
   cases: [
     {
       label: 'cairn run --rm true',
@@ -162,6 +163,12 @@ export default {
       baseline: true,
       command: (s, r) => ['sh', '-c', TO_FILE, 'sh', outFile(r), ...podmanArgv(s, 'diff', DIFF_C)],
       verify: verifyDiff,
+    },
+    {
+      // No target: the floor under every cairn command, measured in the same run and the same way
+      // (stdout to a file), so the diff ratio can be read against what Node alone costs.
+      label: 'node, empty script (reference)',
+      command: (_s, r) => ['sh', '-c', TO_FILE, 'sh', outFile(r), process.execPath, '-e', ''],
     },
   ],
   targets: [
