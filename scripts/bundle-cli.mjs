@@ -47,10 +47,17 @@ const MODULE_URL_BANNER = `var ${MODULE_URL} = (fromBundle) => "file://" + requi
  * Built-in modules that cost milliseconds to load. esbuild turns `import { mkdir } from
  * 'node:fs/promises'` into a require() when the importing module initialises, and loading
  * node:fs/promises alone pulls in readline, streams and file watchers (~5 ms): a command that
- * never calls one of its functions would still pay. Here each is replaced by a stand-in whose
- * properties load the real module on first access (a class that extends one of them at a module's
- * top level loads it when that module initialises, as before). esbuild reads imported names as properties
- * at each call (`(0, fsp.mkdir)(…)`), so nothing loads before it is used.
+ * never calls one of its functions would still pay. So the bundle's `require` hands out a
+ * stand-in for each of them instead, whose properties load the real module on first access (a
+ * class that extends one of them at a module's top level loads it when that module initialises,
+ * as before). esbuild reads imported names as properties at each call (`(0, fsp.mkdir)(…)`), so
+ * nothing loads before it is used.
+ *
+ * The stand-ins are made by the `require` that the banner puts in front of the bundle's own, one
+ * per module on first require, not bundled as modules: esbuild wraps every import of a bundled
+ * CommonJS module in a copy of its exports (`__toESM`, a getter per property per importing
+ * module), and those copies were ~0.7 ms of the ~1 ms a `cairn diff` spent copying (615
+ * properties, 29 copies). An external module imported by name is used as it is.
  */
 const LAZY_BUILTINS = [
   'node:fs/promises',
@@ -67,30 +74,55 @@ const LAZY_BUILTINS = [
   'node:worker_threads',
   'node:readline',
 ];
-const LAZY_NAMESPACE = 'lazy-builtin';
 
-/** A CommonJS stand-in for `name`: one getter per export of the real module, which it requires on first use. */
-function lazyBuiltinSource(name) {
-  const keys = Object.keys(createRequire(import.meta.url)(name)).filter((key) => key !== 'default');
-  const getters = keys.map((key) => `  ${JSON.stringify(key)}: { enumerable: true, get: () => load()[${JSON.stringify(key)}] },`);
+/** The banner's `require`: the bundle's own, except for LAZY_BUILTINS, which get stand-ins. */
+function lazyRequireBanner() {
+  const load = createRequire(import.meta.url);
+  const exportsOf = Object.fromEntries(LAZY_BUILTINS.map((name) => [name, Object.keys(load(name)).filter((key) => key !== 'default')]));
   return [
-    'let real;',
-    `const load = () => (real ??= require(${JSON.stringify(name)}));`,
-    `module.exports = Object.defineProperties({}, {`,
-    ...getters,
-    '});',
+    'var require = ((load, exportsOf) => {',
+    '  const standIns = new Map();',
+    '  return (id) => {',
+    '    const names = exportsOf.get(id);',
+    '    if (names === undefined) return load(id);',
+    '    let standIn = standIns.get(id);',
+    '    if (standIn === undefined) {',
+    '      let real;',
+    '      standIn = {};',
+    '      for (const name of names) Object.defineProperty(standIn, name, { enumerable: true, get: () => (real ??= load(id))[name] });',
+    '      standIns.set(id, standIn);',
+    '    }',
+    '    return standIn;',
+    '  };',
+    `})(require, new Map(Object.entries(${JSON.stringify(exportsOf)})));`,
   ].join('\n');
 }
 
-const lazyBuiltinsPlugin = {
-  name: 'lazy-builtins',
+/**
+ * Built-ins that Node has loaded before any script runs and that cairn imports by default
+ * (`import path from 'node:path'`, in ~50 modules). For a default import of an external module
+ * esbuild makes each importing module its own copy of the exports (`__toESM`, a getter per
+ * property): 10 copies of node:path in `cairn diff` alone. Here every import goes through one
+ * ES module that re-exports the real one, which importers use directly.
+ */
+const FACADE_BUILTINS = ['node:path'];
+const FACADE_NAMESPACE = 'builtin-facade';
+
+/** The facade for `name`: the module itself as default export, and each of its exports by name. */
+function facadeSource(name) {
+  const keys = Object.keys(createRequire(import.meta.url)(name)).filter((key) => key !== 'default' && /^[A-Za-z_$][\w$]*$/.test(key));
+  return [`const real = require(${JSON.stringify(name)});`, 'export default real;', `export const { ${keys.join(', ')} } = real;`].join('\n');
+}
+
+const builtinFacadePlugin = {
+  name: FACADE_NAMESPACE,
   setup(b) {
-    const filter = new RegExp(`^(${LAZY_BUILTINS.join('|')})$`);
+    const filter = new RegExp(`^(${FACADE_BUILTINS.join('|')})$`);
     b.onResolve({ filter }, (args) =>
-      // The stand-in's own require() of the real module stays a plain require().
-      args.namespace === LAZY_NAMESPACE ? { path: args.path, external: true } : { path: args.path, namespace: LAZY_NAMESPACE },
+      // The facade's own require() of the real module stays a plain require().
+      args.namespace === FACADE_NAMESPACE ? { path: args.path, external: true } : { path: args.path, namespace: FACADE_NAMESPACE },
     );
-    b.onLoad({ filter: /.*/, namespace: LAZY_NAMESPACE }, (args) => ({ contents: lazyBuiltinSource(args.path), loader: 'js' }));
+    b.onLoad({ filter: /.*/, namespace: FACADE_NAMESPACE }, (args) => ({ contents: facadeSource(args.path), loader: 'js' }));
   },
 };
 
@@ -160,7 +192,7 @@ const common = {
   // vm.Script, which has no ES module loader behind it.
   supported: { 'dynamic-import': false },
   external: ['level'],
-  banner: { js: MODULE_URL_BANNER },
+  banner: { js: `${MODULE_URL_BANNER}\n${lazyRequireBanner()}` },
   // A third smaller (600 -> 400 KB): less to read, hash and deserialise on every run (~4% of the
   // instructions of `cairn diff CONTAINER`). bin/cairn.js maps stack traces back through the
   // whole CLI's source map under CAIRN_DEBUG=1.
@@ -176,7 +208,7 @@ await Promise.all([
     ...common,
     entryPoints: [path.join(DIST, 'cli', 'main.js')],
     outfile: BUNDLE,
-    plugins: [lazyBuiltinsPlugin, moduleUrlPlugin(path.dirname(BUNDLE))],
+    plugins: [builtinFacadePlugin, moduleUrlPlugin(path.dirname(BUNDLE))],
     sourcemap: 'linked',
   }),
   buildMarked({
@@ -184,7 +216,7 @@ await Promise.all([
     entryPoints: commandNames.map((name) => ({ in: `${COMMAND_ENTRY}:${name}`, out: name })),
     outdir: COMMAND_BUNDLES,
     outExtension: { '.js': '.cjs' },
-    plugins: [commandEntryPlugin, lazyBuiltinsPlugin, moduleUrlPlugin(COMMAND_BUNDLES)],
+    plugins: [commandEntryPlugin, builtinFacadePlugin, moduleUrlPlugin(COMMAND_BUNDLES)],
   }),
 ]);
 

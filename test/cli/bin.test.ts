@@ -149,6 +149,27 @@ describe('bin/cairn.js', () => {
     }
   });
 
+  it.skipIf(skipWithoutFixtures('busybox/oci-umoci:1'))('loads a heavy built-in only when a command uses it', async () => {
+    // What the bundle's stand-ins are for: `images` and `tag --help` never touch node:fs/promises,
+    // streams, child_process or zlib, so Node must not have loaded them; `cat` of a file streams.
+    const store = path.join(root, 'store-lazy');
+    expect(cairnProcess(['--store', store, 'copy', transportRef(fixture('busybox/oci-umoci:1')), 'bb:1']).status).toBe(0);
+    const hook = path.join(root, 'loaded-modules.cjs');
+    await writeFile(hook, "process.on('exit', () => require('node:fs').writeSync(2, '\\nLOADED ' + JSON.stringify(process.moduleLoadList) + '\\n'));\n");
+    const loaded = (args: readonly string[]): string[] => {
+      const r = spawnSync(process.execPath, ['-r', hook, path.join(REPO_ROOT, 'bin', 'cairn.js'), '--store', store, ...args], { encoding: 'utf8', maxBuffer: 64 << 20 });
+      expect(r.status).toBe(0);
+      return JSON.parse(/^LOADED (.*)$/m.exec(r.stderr)?.[1] ?? '[]') as string[];
+    };
+    const heavy = ['NativeModule fs/promises', 'NativeModule stream', 'NativeModule child_process', 'NativeModule zlib', 'NativeModule net'];
+    for (const args of [['images'], ['tag', '--help']]) {
+      const modules = loaded(args);
+      expect(modules).toContain('NativeModule vm'); // the list is real: bin/cairn.js loads vm
+      expect(modules.filter((m) => heavy.includes(m))).toEqual([]);
+    }
+    expect(loaded(['cat', 'bb:1', '/bin/busybox'])).toContain('NativeModule stream');
+  });
+
   it('prints stack traces in the TypeScript sources with CAIRN_DEBUG=1', () => {
     const r = cairnProcess(['diff'], { CAIRN_DEBUG: '1' });
     expect(r.status).toBe(2);
