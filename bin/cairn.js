@@ -7,11 +7,11 @@
  *
  * It runs a script made by scripts/bundle-cli.mjs: the command's own, dist/cli/bundle/NAME.cjs
  * (that command and what it imports), or for anything else the whole CLI, dist/cli/cairn.cjs.
- * Each is compiled with a V8 code cache beside it (SCRIPT.cache), so that V8 need not parse it:
- * a command is a short process and most of its start would otherwise be module loading. The
+ * Each is compiled with a V8 code cache beside it (SCRIPT.MARK.cache), so that V8 need not parse
+ * it: a command is a short process and most of its start would otherwise be module loading. The
  * cache is only a cache: V8 refuses one made by another Node version or with other flags, ours
- * is tied to the build mark at the script's end, and whenever it is missing or refused this run
- * writes a new one (atomically, and only where it may write). Without the scripts (after a bare
+ * is named after the build mark at the script's end, and whenever it is missing or refused this
+ * run writes a new one (atomically, and only where it may write). Without the scripts (after a bare
  * `tsc`) the ES modules in dist/ run directly.
  *
  * This one file is CommonJS (bin/package.json says so): an ES module entry would start Node's
@@ -19,7 +19,7 @@
  * rest of a small command.
  */
 'use strict';
-const { existsSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } = require('node:fs');
+const { existsSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, writeSync } = require('node:fs');
 const path = require('node:path');
 const vm = require('node:vm');
 
@@ -49,25 +49,25 @@ function readScript(file) {
   }
 }
 
-/** The build mark scripts/bundle-cli.mjs puts near a script's end (a digest of its text). */
+/** The build mark scripts/bundle-cli.mjs puts near a script's end: 16 hex digits of its digest. */
 function buildMark(source) {
-  const at = source.lastIndexOf('//# cairnBuild=');
-  return at < 0 ? null : source.slice(at, source.indexOf('\n', at));
+  const at = source.lastIndexOf(MARK);
+  return at < 0 ? null : source.slice(at + MARK.length, source.indexOf('\n', at));
 }
+const MARK = '//# cairnBuild=';
 
 /**
  * Runs a script, and returns its exports and a function that saves a fresh code cache when the
- * one on disk was not used.
+ * one on disk was not used. The cache's name carries the script's build mark (SCRIPT.MARK.cache),
+ * so a cache found is one made for this text: nothing inside it needs checking first.
  */
 function loadScript(file, source) {
-  const codeCache = `${file}.cache`;
   // A script without a mark (not made by the bundler) runs without a cache.
   const mark = buildMark(source);
-  const key = mark === null ? null : Buffer.from(`${mark}\n`);
+  const codeCache = mark === null ? null : `${file}.${mark}.cache`;
   let cached;
   try {
-    const saved = key && readFileSync(codeCache);
-    if (saved && saved.subarray(0, key.length).equals(key)) cached = saved.subarray(key.length);
+    if (codeCache !== null) cached = readFileSync(codeCache);
   } catch {
     // no cache yet
   }
@@ -82,17 +82,27 @@ function loadScript(file, source) {
     process.stderr.write(`code cache (${path.relative(CLI_DIR, file)}): ${cached === undefined ? 'absent' : fresh ? 'rejected' : 'used'}\n`);
   }
   const saveCache = () => {
-    if (!fresh || key === null) return;
+    if (!fresh || codeCache === null) return;
     const temp = `${codeCache}.${process.pid}.tmp`;
     try {
-      writeFileSync(temp, Buffer.concat([key, script.createCachedData()]));
+      writeFileSync(temp, script.createCachedData());
       renameSync(temp, codeCache);
+      removeOtherCaches(file, codeCache);
     } catch {
       // a read-only install runs without a cache, as it would without the bundle
       rmSync(temp, { force: true });
     }
   };
   return { main: module.exports.main, saveCache };
+}
+
+/** Removes the caches of earlier builds of `file` (written once per build, so rarely run). */
+function removeOtherCaches(file, keep) {
+  const dir = path.dirname(file);
+  const prefix = `${path.basename(file)}.`;
+  for (const name of readdirSync(dir)) {
+    if (name.startsWith(prefix) && name.endsWith('.cache') && path.join(dir, name) !== keep) rmSync(path.join(dir, name), { force: true });
+  }
 }
 
 /** The command's own script, else the whole CLI; null when neither was built. */

@@ -45,6 +45,12 @@ describe('bin/cairn.js', () => {
     return { stdout: r.stdout, script: report?.[1] ?? '', cache: report?.[2] ?? '' };
   }
   const version = (): string => run(['version']).cache;
+  /** The code cache beside `script`: SCRIPT.MARK.cache, MARK being the build mark at the script's end. */
+  const cacheOf = async (script: string): Promise<string> => {
+    const mark = /\/\/# cairnBuild=([0-9a-f]+)/.exec(await readFile(script, 'utf8'))?.[1];
+    expect(mark).toBeDefined();
+    return `${script}.${mark ?? ''}.cache`;
+  };
   const tagHelp = (): string => run(['tag', '--help']).cache;
 
   it('runs a command from its own script, anything else from the whole CLI', () => {
@@ -60,16 +66,16 @@ describe('bin/cairn.js', () => {
       [wholeCli, version],
       [tagScript, tagHelp],
     ] as const) {
-      await rm(`${script}.cache`, { force: true });
+      await rm(await cacheOf(script), { force: true });
       expect(again()).toBe('absent');
-      expect((await readFile(`${script}.cache`)).length).toBeGreaterThan(1000);
+      expect((await readFile(await cacheOf(script))).length).toBeGreaterThan(1000);
       expect(again()).toBe('used');
     }
   });
 
   it('keeps a cache per script', async () => {
     version();
-    await rm(`${tagScript}.cache`, { force: true });
+    await rm(await cacheOf(tagScript), { force: true });
     expect(tagHelp()).toBe('absent');
     expect(tagHelp()).toBe('used');
     expect(version()).toBe('used');
@@ -77,9 +83,7 @@ describe('bin/cairn.js', () => {
 
   it('replaces a cache that V8 refuses', async () => {
     version();
-    const file = await readFile(`${wholeCli}.cache`);
-    const key = file.subarray(0, file.indexOf(0x0a) + 1);
-    await writeFile(`${wholeCli}.cache`, Buffer.concat([key, Buffer.from('not a V8 code cache')]));
+    await writeFile(await cacheOf(wholeCli), 'not a V8 code cache');
     expect(version()).toBe('rejected');
     expect(version()).toBe('used');
   });
@@ -96,6 +100,8 @@ describe('bin/cairn.js', () => {
       await writeFile(tagScript, rebuilt);
       expect(tagHelp()).toBe('absent');
       expect(tagHelp()).toBe('used');
+      // Saving the new build's cache removed the old build's.
+      expect((await readdir(path.dirname(tagScript))).filter((name) => name.startsWith('tag.cjs.') && name.endsWith('.cache'))).toEqual([`tag.cjs.${other}.cache`]);
     } finally {
       await writeFile(tagScript, source);
     }
