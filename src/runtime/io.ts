@@ -18,8 +18,9 @@ export type Stdio = 'inherit' | { stdin?: Readable; stdout?: Writable; stderr?: 
 export function supervisedIO(stdio: Stdio | undefined, tty: boolean, interactive: boolean): SupervisedIO {
   if (stdio === 'inherit') {
     if (tty) return { inheritTerminal: true };
-    // Looked up at the first chunk: creating process.stdout costs ~5 ms (see SupervisedIO).
-    return { ...(interactive ? { stdin: 'inherit' as const } : {}), stdout: () => process.stdout, stderr: () => process.stderr };
+    // The cairn command's process.stdout/stderr write straight to the descriptors (bin/cairn.js):
+    // a container that prints nothing makes no stream.
+    return { ...(interactive ? { stdin: 'inherit' as const } : {}), stdout: process.stdout, stderr: process.stderr };
   }
   const io: SupervisedIO = {};
   if (stdio?.stdin && interactive) io.stdin = stdio.stdin;

@@ -41,12 +41,8 @@ const ATTACHED_WATCHDOG_AFTER_MS = 50;
 export interface SupervisedIO {
   /** The container's stdin: a stream we copy in, the caller's own (`inherit`), or none (/dev/null). */
   stdin?: Readable | 'inherit';
-  /**
-   * Where output goes. A function is called at the first chunk only: creating `process.stdout`
-   * costs ~5 ms (it loads node:stream), wasted on a container that prints nothing.
-   */
-  stdout?: Writable | (() => Writable);
-  stderr?: Writable | (() => Writable);
+  stdout?: Writable;
+  stderr?: Writable;
   /** Give the runtime the caller's terminal as is (`-it` on a real TTY): no log, no copying. */
   inheritTerminal?: boolean;
   /** Copy the output into the JSON log too (default true). */
@@ -275,15 +271,13 @@ function copyOutput(
   source: OutputStream | null,
   stream: LogStream,
   log: LogWriter | null,
-  to: Writable | (() => Writable) | undefined,
+  target: Writable | undefined,
   gate: Promise<number> | null,
 ): Promise<void> {
   if (!source) return Promise.resolve();
   let held: Buffer[] | null = gate ? [] : null;
-  let target = typeof to === 'function' ? undefined : to;
   const deliver = (chunk: Buffer): void => {
     log?.write(stream, chunk);
-    if (typeof to === 'function') target ??= to();
     if (target && !target.write(chunk)) {
       source.pause();
       target.once('drain', () => source.resume());
