@@ -11,7 +11,7 @@
  * `followLogs` reads the file and, with `follow`, keeps waiting for more until the container
  * has exited (its supervisor writes the last lines before it records the exit).
  */
-import { createWriteStream, watch, type FSWatcher, type WriteStream } from 'node:fs';
+import { close, openSync, watch, write, type FSWatcher } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { errnoCode } from '../errors.js';
 import { delay } from './proc.js';
@@ -36,20 +36,12 @@ const NL = 0x0a;
  */
 export class LogWriter {
   readonly #file: string;
-  #out: WriteStream | undefined;
+  #out: LogFile | undefined;
   readonly #pending: Record<LogStream, Buffer[]> = { stdout: [], stderr: [] };
   #closed: Promise<void> | undefined;
 
   constructor(file: string) {
     this.#file = file;
-  }
-
-  #stream(): WriteStream {
-    if (!this.#out) {
-      this.#out = createWriteStream(this.#file, { flags: 'a' });
-      this.#out.on('error', () => undefined); // a full disk must not kill the supervisor; lines are lost
-    }
-    return this.#out;
   }
 
   /** Feeds a chunk of `stream`'s output. */
@@ -75,18 +67,90 @@ export class LogWriter {
 
   #emit(stream: LogStream, parts: Buffer[]): void {
     const line: LogLine = { log: Buffer.concat(parts).toString('utf8'), stream, time: new Date().toISOString() };
-    this.#stream().write(`${JSON.stringify(line)}\n`);
+    this.#out ??= new LogFile(this.#file);
+    this.#out.append(`${JSON.stringify(line)}\n`);
   }
 
   /** Flushes both streams and closes the file (resolves once it is written). */
   close(): Promise<void> {
-    this.#closed ??= new Promise((resolve) => {
+    this.#closed ??= (() => {
       this.flush('stdout');
       this.flush('stderr');
-      if (this.#out) this.#out.end(() => resolve());
-      else resolve();
-    });
+      return this.#out?.close() ?? Promise.resolve();
+    })();
     return this.#closed;
+  }
+}
+
+/**
+ * The log file, appended to in order, one write in flight at a time, with the callback fs calls
+ * Node loads at its start: an fs.WriteStream loads node:stream and node:fs/promises, ~4 ms of a
+ * short `run` that prints. A write that fails (a full disk) drops the rest: the supervisor goes
+ * on, and the lines are lost, as they were with the stream.
+ */
+class LogFile {
+  readonly #path: string;
+  /** Opened at the first line; null once writing has failed. */
+  #fd: number | null | undefined;
+  readonly #queue: Buffer[] = [];
+  #writing = false;
+  #idle: (() => void)[] = [];
+
+  constructor(path: string) {
+    this.#path = path;
+  }
+
+  append(text: string): void {
+    if (this.#fd === null) return;
+    this.#queue.push(Buffer.from(text));
+    this.#next();
+  }
+
+  #next(): void {
+    if (this.#writing) return;
+    const bytes = this.#queue.shift();
+    if (bytes === undefined || this.#fd === null) {
+      this.#queue.length = 0;
+      for (const resolve of this.#idle.splice(0)) resolve();
+      return;
+    }
+    try {
+      this.#fd ??= openSync(this.#path, 'a');
+    } catch {
+      this.#fd = null;
+      this.#next();
+      return;
+    }
+    const fd = this.#fd;
+    this.#writing = true;
+    const rest = (from: number): void => {
+      write(fd, bytes, from, bytes.length - from, null, (err, written) => {
+        if (!err && from + written < bytes.length) return rest(from + written);
+        if (err) {
+          this.#fd = null;
+          close(fd, () => undefined);
+        }
+        this.#writing = false;
+        this.#next();
+      });
+    };
+    rest(0);
+  }
+
+  /** Resolves once every line appended so far is written and the file is closed. */
+  close(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.#idle.push(resolve);
+      this.#next();
+    }).then(
+      () =>
+        new Promise<void>((resolve) => {
+          const fd = this.#fd;
+          this.#fd = null;
+          if (typeof fd === 'number') close(fd, () => resolve());
+          else resolve();
+        }),
+    );
   }
 }
 

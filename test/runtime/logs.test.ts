@@ -68,6 +68,28 @@ describe('json-file log', () => {
     expect((await collect(readLogFile(file, { tail: 1 }))).map((l) => l.log)).toEqual(['newer\n']);
   });
 
+  it('keeps thousands of lines from both streams in the order they came, each whole', async () => {
+    const file = path.join(await tempDir(), 'container.log');
+    const w = new LogWriter(file);
+    const expected: [string, string][] = [];
+    for (let i = 0; i < 5000; i++) {
+      const stream = i % 3 === 0 ? 'stderr' : 'stdout';
+      const text = `line ${i} ${'x'.repeat(i % 200)}\n`;
+      w.write(stream, Buffer.from(text));
+      expected.push([stream, text]);
+    }
+    await w.close();
+    expect((await collect(readLogFile(file))).map((l) => [l.stream, l.log])).toEqual(expected);
+  });
+
+  it('a log that cannot be written loses its lines, not the writer', async () => {
+    const file = path.join(await tempDir(), 'no-such-dir', 'container.log');
+    const w = new LogWriter(file);
+    w.write('stdout', Buffer.from('lost\n'));
+    await w.close();
+    expect(existsSync(file)).toBe(false);
+  });
+
   it('follows new lines until the container is finished', async () => {
     const file = path.join(await tempDir(), 'container.log');
     let done = false;
