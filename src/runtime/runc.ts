@@ -26,6 +26,7 @@ import { open, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CairnError, errnoCode } from '../errors.js';
 import { runTool, spawnRuntime, track } from './launch.js';
+import { delay } from './proc.js';
 import type { ExecLaunchOptions, Launched, LaunchOptions, Runtime, RuntimeContext } from './types.js';
 
 export interface RuncOptions {
@@ -108,13 +109,32 @@ function exists(file: string): boolean {
   }
 }
 
-async function readPid(file: string): Promise<number | null> {
+/** The pid in runc's pid file once that process runs the container's command (see below), or null when there is none yet. */
+export async function readRuncPid(file: string): Promise<number | null> {
+  let pid: number;
   try {
-    const pid = Number(readFileSync(file, 'utf8').trim());
-    return Number.isInteger(pid) && pid > 0 ? pid : null;
+    pid = Number(readFileSync(file, 'utf8').trim());
   } catch (err) {
     if (errnoCode(err) === 'ENOENT') return null;
     throw err;
+  }
+  if (!Number.isInteger(pid) || pid <= 0) return null;
+  // runc writes the pid file once it has told its init to exec the process, which the init then
+  // does on its own. Until it has, a signal reaches runc's init, not the command: a `stop` right
+  // after `run -d` ended the container with the Go runtime's status 2 instead of the command's
+  // own. So the start counts once the pid is the command (or already gone), within a bound.
+  for (let waited = 0; waited < EXEC_WAIT_MS && isRuncInit(pid); waited++) await delay(1);
+  return pid;
+}
+
+const EXEC_WAIT_MS = 1000;
+
+/** Whether `pid` is still runc's init (its name until it execs the container's process). */
+function isRuncInit(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'latin1').startsWith('runc:[2:INIT]');
+  } catch {
+    return false; // gone already: the start is over
   }
 }
 
@@ -177,7 +197,7 @@ export class RuncRuntime implements Runtime {
     return track(child, this.#binary, {
       what,
       data: { runtime: 'runc', ...data },
-      findPid: () => readPid(pidFile),
+      findPid: () => readRuncPid(pidFile),
       pidFile,
       // A clean exit after a start is the common case: skip reading the log then.
       startFailure: (status, started) => (status === 0 && started ? Promise.resolve(null) : runcLogError(opts.logFile, offset)),

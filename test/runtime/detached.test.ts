@@ -142,6 +142,19 @@ describe.skipIf(skipWithoutTools('runc', 'script') || skipWithoutFixtures())('ru
     expect(tail).toEqual(['bye\n', 'partial']);
   });
 
+  it('counts a container as running once its command runs, not runc\'s init: a stop right after the start reaches the command', async () => {
+    const rootfs = await busyboxRootfs();
+    for (let i = 0; i < 5; i++) {
+      const dir = await containerDir(`quick${i}`);
+      const trap = 'trap "exit 3" TERM; while true; do sleep 0.1; done';
+      const started = await startDetached({ containerDir: dir, spec: await generateSpec(busyboxImage(), { rootfs, args: ['sh', '-c', trap] }) });
+      const pid = started.pid?.pid ?? 0;
+      // The process runc started has exec'd sh by the time `running` is recorded.
+      expect(await readFile(`/proc/${pid}/comm`, 'utf8')).toBe('sh\n');
+      expect(await stop(dir, { timeoutSec: 5 })).toMatchObject({ status: 'exited', exitCode: 3 });
+    }
+  });
+
   it('stops with the stop signal, and with SIGKILL after the timeout when it is ignored', async () => {
     const rootfs = await busyboxRootfs();
     const polite = await containerDir('polite');
