@@ -75,10 +75,14 @@ const LAZY_BUILTINS = [
   'node:readline',
 ];
 
+/** The names a built-in module exports (as this Node has them), without `default`. */
+function builtinExports(name) {
+  return Object.keys(createRequire(import.meta.url)(name)).filter((key) => key !== 'default');
+}
+
 /** The banner's `require`: the bundle's own, except for LAZY_BUILTINS, which get stand-ins. */
 function lazyRequireBanner() {
-  const load = createRequire(import.meta.url);
-  const exportsOf = Object.fromEntries(LAZY_BUILTINS.map((name) => [name, Object.keys(load(name)).filter((key) => key !== 'default')]));
+  const exportsOf = Object.fromEntries(LAZY_BUILTINS.map((name) => [name, builtinExports(name)]));
   return [
     'var require = ((load, exportsOf) => {',
     '  const standIns = new Map();',
@@ -110,7 +114,7 @@ const FACADE_NAMESPACE = 'builtin-facade';
 
 /** The facade for `name`: the module itself as default export, and each of its exports by name. */
 function facadeSource(name) {
-  const keys = Object.keys(createRequire(import.meta.url)(name)).filter((key) => key !== 'default' && /^[A-Za-z_$][\w$]*$/.test(key));
+  const keys = builtinExports(name).filter((key) => /^[A-Za-z_$][\w$]*$/.test(key));
   return [`const real = require(${JSON.stringify(name)});`, 'export default real;', `export const { ${keys.join(', ')} } = real;`].join('\n');
 }
 
