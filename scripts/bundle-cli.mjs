@@ -13,10 +13,11 @@
  * is read once, and with a code cache V8 skips parsing it. The library (dist/index.js) stays
  * plain ES modules; only the command line uses the bundle.
  *
- * `import.meta.url` has no meaning in CommonJS, so each module's use of it is rewritten to that
- * module's own file URL in dist/, computed from the bundle's location at run time: the addon
- * (sys/native), zstd-napi (tar/zstd), node:crypto (digest/hasher) and the supervisor script
- * (runtime/detach) are all found relative to their own module, exactly as without the bundle.
+ * `import.meta` has no meaning in CommonJS, so each module's `import.meta.url` and
+ * `import.meta.dirname` are rewritten to that module's own file URL or directory in dist/,
+ * computed from the bundle's location at run time: the addon (sys/native), zstd-napi (tar/zstd),
+ * node:crypto (sys/crypto) and the supervisor script (runtime/detach) are all found relative to
+ * their own module, exactly as without the bundle.
  *
  * Packages with native addons stay outside the bundle and load from node_modules as usual.
  *
@@ -25,82 +26,15 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { MODULE_DIR, MODULE_URL, builtinExports, bundleBanner } from './bundle-banner.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DIST = path.join(ROOT, 'dist');
 const BUNDLE = path.join(DIST, 'cli', 'cairn.cjs');
 const COMMAND_BUNDLES = path.join(DIST, 'cli', 'bundle');
-
-/**
- * Defined once at the bundle's top, where `require` and `__dirname` are the bundle's own (a module
- * may shadow `require`). Percent-encoding each path segment makes the same URL as
- * url.pathToFileURL for any POSIX path, without loading node:url (~4 ms).
- */
-const MODULE_URL = '__cairnModuleUrl';
-const MODULE_URL_BANNER = `var ${MODULE_URL} = (fromBundle) => "file://" + require("node:path").join(__dirname, fromBundle).split("/").map(encodeURIComponent).join("/");`;
-
-/**
- * Built-in modules that cost milliseconds to load. esbuild turns `import { mkdir } from
- * 'node:fs/promises'` into a require() when the importing module initialises, and loading
- * node:fs/promises alone pulls in readline, streams and file watchers (~5 ms): a command that
- * never calls one of its functions would still pay. So the bundle's `require` hands out a
- * stand-in for each of them instead, whose properties load the real module on first access (a
- * class that extends one of them at a module's top level loads it when that module initialises,
- * as before). esbuild reads imported names as properties at each call (`(0, fsp.mkdir)(…)`), so
- * nothing loads before it is used.
- *
- * The stand-ins are made by the `require` that the banner puts in front of the bundle's own, one
- * per module on first require, not bundled as modules: esbuild wraps every import of a bundled
- * CommonJS module in a copy of its exports (`__toESM`, a getter per property per importing
- * module), and those copies were ~0.7 ms of the ~1 ms a `cairn diff` spent copying (615
- * properties, 29 copies). An external module imported by name is used as it is.
- */
-const LAZY_BUILTINS = [
-  'node:fs/promises',
-  'node:stream',
-  'node:stream/promises',
-  'node:timers/promises',
-  'node:os',
-  'node:child_process',
-  'node:module',
-  'node:net',
-  'node:http',
-  'node:https',
-  'node:zlib',
-  'node:worker_threads',
-  'node:readline',
-];
-
-/** The names a built-in module exports (as this Node has them), without `default`. */
-function builtinExports(name) {
-  return Object.keys(createRequire(import.meta.url)(name)).filter((key) => key !== 'default');
-}
-
-/** The banner's `require`: the bundle's own, except for LAZY_BUILTINS, which get stand-ins. */
-function lazyRequireBanner() {
-  const exportsOf = Object.fromEntries(LAZY_BUILTINS.map((name) => [name, builtinExports(name)]));
-  return [
-    'var require = ((load, exportsOf) => {',
-    '  const standIns = new Map();',
-    '  return (id) => {',
-    '    const names = exportsOf.get(id);',
-    '    if (names === undefined) return load(id);',
-    '    let standIn = standIns.get(id);',
-    '    if (standIn === undefined) {',
-    '      let real;',
-    '      standIn = {};',
-    '      for (const name of names) Object.defineProperty(standIn, name, { enumerable: true, get: () => (real ??= load(id))[name] });',
-    '      standIns.set(id, standIn);',
-    '    }',
-    '    return standIn;',
-    '  };',
-    `})(require, new Map(Object.entries(${JSON.stringify(exportsOf)})));`,
-  ].join('\n');
-}
 
 /**
  * Built-ins that Node has loaded before any script runs and that cairn imports by default
@@ -130,16 +64,21 @@ const builtinFacadePlugin = {
   },
 };
 
-/** Rewrites `import.meta.url` in each dist module to that module's URL, found from the `__dirname` of a bundle in `outDir`. */
-const moduleUrlPlugin = (outDir) => ({
-  name: 'module-url',
+/**
+ * Rewrites `import.meta.url` and `import.meta.dirname` in each dist module to that module's URL
+ * or directory, found from the `__dirname` of a bundle in `outDir`.
+ */
+const moduleLocationPlugin = (outDir) => ({
+  name: 'module-location',
   setup(b) {
     b.onLoad({ filter: /\.js$/ }, async (args) => {
       const source = await readFile(args.path, 'utf8');
       if (!args.path.startsWith(DIST + path.sep) || !source.includes('import.meta')) return undefined;
-      const fromBundle = path.relative(outDir, args.path).split(path.sep).join('/');
-      const contents = source.replaceAll('import.meta.url', `${MODULE_URL}(${JSON.stringify(fromBundle)})`);
-      if (contents.includes('import.meta')) throw new Error(`${args.path}: only import.meta.url can be bundled`);
+      const fromBundle = (file) => JSON.stringify(path.relative(outDir, file).split(path.sep).join('/'));
+      const contents = source
+        .replaceAll('import.meta.url', `${MODULE_URL}(${fromBundle(args.path)})`)
+        .replaceAll('import.meta.dirname', `${MODULE_DIR}(${fromBundle(path.dirname(args.path))})`);
+      if (contents.includes('import.meta')) throw new Error(`${args.path}: only import.meta.url and import.meta.dirname can be bundled`);
       return { contents, loader: 'js' };
     });
   },
@@ -196,7 +135,7 @@ const common = {
   // vm.Script, which has no ES module loader behind it.
   supported: { 'dynamic-import': false },
   external: ['level'],
-  banner: { js: `${MODULE_URL_BANNER}\n${lazyRequireBanner()}` },
+  banner: { js: bundleBanner() },
   // A third smaller (600 -> 400 KB): less to read, hash and deserialise on every run (~4% of the
   // instructions of `cairn diff CONTAINER`). bin/cairn.js maps stack traces back through the
   // whole CLI's source map under CAIRN_DEBUG=1.
@@ -212,7 +151,7 @@ await Promise.all([
     ...common,
     entryPoints: [path.join(DIST, 'cli', 'main.js')],
     outfile: BUNDLE,
-    plugins: [builtinFacadePlugin, moduleUrlPlugin(path.dirname(BUNDLE))],
+    plugins: [builtinFacadePlugin, moduleLocationPlugin(path.dirname(BUNDLE))],
     sourcemap: 'linked',
   }),
   buildMarked({
@@ -220,7 +159,7 @@ await Promise.all([
     entryPoints: commandNames.map((name) => ({ in: `${COMMAND_ENTRY}:${name}`, out: name })),
     outdir: COMMAND_BUNDLES,
     outExtension: { '.js': '.cjs' },
-    plugins: [commandEntryPlugin, builtinFacadePlugin, moduleUrlPlugin(COMMAND_BUNDLES)],
+    plugins: [commandEntryPlugin, builtinFacadePlugin, moduleLocationPlugin(COMMAND_BUNDLES)],
   }),
 ]);
 

@@ -16,7 +16,6 @@ import { spawn } from 'node:child_process';
 import { existsSync, openSync, closeSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { CairnError } from '../errors.js';
 import { assertNotRunning, resolveRuntime, runtimeBinaryOf, runtimeId, type ContainerRunOptions } from './control.js';
 import type { PortMapping } from './ports.js';
@@ -53,7 +52,7 @@ export interface DetachedOptions extends ContainerRunOptions {
  * `src/` (tests under vitest) it is the build's copy in `dist/`, which must exist.
  */
 export function supervisorScript(): string {
-  const here = path.dirname(fileURLToPath(import.meta.url));
+  const here = import.meta.dirname;
   const beside = path.join(here, 'supervisor-main.js');
   if (existsSync(beside)) return beside;
   const built = path.resolve(here, '..', '..', 'dist', 'runtime', 'supervisor-main.js');

@@ -11,7 +11,7 @@
  * host port already in use is a clear error and the container never runs. Connections that
  * arrive before the container is up wait for it.
  */
-import net from 'node:net';
+import { createServer, isIP, isIPv6, Socket, type Server } from 'node:net';
 import { CairnError, errnoCode } from '../errors.js';
 import { closeNetns, openNetns, tcpSocketIn } from '../sys/netns.js';
 
@@ -63,7 +63,7 @@ export function parsePublish(spec: string): PortMapping {
     hostIp = parts[0] as string;
     parts.shift();
   }
-  if (net.isIP(hostIp) === 0) throw new CairnError('invalid-argument', `invalid host address "${hostIp}" in -p ${spec}`, { spec });
+  if (isIP(hostIp) === 0) throw new CairnError('invalid-argument', `invalid host address "${hostIp}" in -p ${spec}`, { spec });
   if (parts.length === 1) return { hostIp, hostPort: 0, containerPort: port(parts[0] as string, spec, false), protocol: 'tcp' };
   if (parts.length !== 2) throw new CairnError('invalid-argument', `invalid -p ${spec}: expected [IP:]HOST:CONTAINER`, { spec });
   const hostText = parts[0] as string;
@@ -72,12 +72,12 @@ export function parsePublish(spec: string): PortMapping {
 
 /** `IP:PORT` as a user reads it (`[::1]:80` for IPv6). */
 export function formatHostPort(m: Pick<PortMapping, 'hostIp' | 'hostPort'>): string {
-  return net.isIPv6(m.hostIp) ? `[${m.hostIp}]:${m.hostPort}` : `${m.hostIp}:${m.hostPort}`;
+  return isIPv6(m.hostIp) ? `[${m.hostIp}]:${m.hostPort}` : `${m.hostIp}:${m.hostPort}`;
 }
 
-function listen(mapping: PortMapping, onConnection: (client: net.Socket) => void): Promise<net.Server> {
+function listen(mapping: PortMapping, onConnection: (client: Socket) => void): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, onConnection);
+    const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, onConnection);
     server.once('error', (err) => {
       const where = formatHostPort(mapping);
       if (errnoCode(err) === 'EADDRINUSE') {
@@ -91,10 +91,10 @@ function listen(mapping: PortMapping, onConnection: (client: net.Socket) => void
 }
 
 /** Connects a socket made in namespace `nsFd` to the container's loopback on `port`. */
-function connectInside(nsFd: number, port: number, family: 4 | 6): Promise<net.Socket> {
+function connectInside(nsFd: number, port: number, family: 4 | 6): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const fd = tcpSocketIn(nsFd, family);
-    const socket = new net.Socket({ fd, allowHalfOpen: true, readable: true, writable: true });
+    const socket = new Socket({ fd, allowHalfOpen: true, readable: true, writable: true });
     socket.once('error', (err) => {
       socket.destroy();
       reject(err);
@@ -108,16 +108,16 @@ function connectInside(nsFd: number, port: number, family: 4 | 6): Promise<net.S
 
 /** The host listeners of one container and the connections they carry. */
 export class PortProxy {
-  readonly #servers: net.Server[];
+  readonly #servers: Server[];
   readonly #bound: PortMapping[];
-  readonly #sockets = new Set<net.Socket>();
+  readonly #sockets = new Set<Socket>();
   #nsFd: number | undefined;
   #attach!: (fd: number) => void;
   #abandon!: (err: Error) => void;
   readonly #attached: Promise<number>;
   #closed = false;
 
-  private constructor(servers: net.Server[], bound: PortMapping[]) {
+  private constructor(servers: Server[], bound: PortMapping[]) {
     this.#servers = servers;
     this.#bound = bound;
     this.#attached = new Promise<number>((resolve, reject) => {
@@ -132,7 +132,7 @@ export class PortProxy {
    * @throws CairnError 'conflict' naming the first port already in use.
    */
   static async listen(mappings: readonly PortMapping[]): Promise<PortProxy> {
-    const servers: net.Server[] = [];
+    const servers: Server[] = [];
     const bound: PortMapping[] = [];
     let proxy: PortProxy | undefined;
     try {
@@ -167,12 +167,12 @@ export class PortProxy {
     this.#attach(this.#nsFd);
   }
 
-  async #forward(client: net.Socket, index: number): Promise<void> {
+  async #forward(client: Socket, index: number): Promise<void> {
     this.#sockets.add(client);
     client.once('close', () => this.#sockets.delete(client));
     client.on('error', () => client.destroy());
     const mapping = this.#bound[index] as PortMapping;
-    let upstream: net.Socket;
+    let upstream: Socket;
     try {
       const nsFd = await this.#attached;
       try {

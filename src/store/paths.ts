@@ -3,7 +3,7 @@
  * Where things live in a store (design §1). The store root is an OCI image layout; everything
  * cairn-specific is under `cairn/` beside it, so other tools read the layout as it is.
  */
-import os from 'node:os';
+import { homedir } from 'node:os';
 import path from 'node:path';
 
 export interface StorePaths {
@@ -54,5 +54,5 @@ export function storePaths(root: string): StorePaths {
 export function defaultStorePath(env: Readonly<Record<string, string | undefined>> = process.env): string {
   if (env.CAIRN_STORE) return path.resolve(env.CAIRN_STORE);
   if (env.XDG_DATA_HOME) return path.join(env.XDG_DATA_HOME, 'cairn');
-  return path.join(env.HOME ?? os.homedir(), '.local', 'share', 'cairn');
+  return path.join(env.HOME ?? homedir(), '.local', 'share', 'cairn');
 }

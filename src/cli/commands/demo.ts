@@ -9,7 +9,7 @@
  */
 import { access, constants, mkdtemp, rm } from 'node:fs/promises';
 import { createServer, request } from 'node:http';
-import os from 'node:os';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createContainer, removeContainer, writeContainerFile, listRecords } from '../../container/index.js';
 import { Store } from '../../store/store.js';
@@ -26,7 +26,7 @@ export const command = defineCommand({
     keep: { type: 'boolean', description: 'keep the containers and the temporary store' },
   },
   async run(io, { options }) {
-    const scratch = await mkdtemp(path.join(os.tmpdir(), 'cairn-demo-'));
+    const scratch = await mkdtemp(path.join(tmpdir(), 'cairn-demo-'));
     const storeDir = options.store ?? path.join(scratch, 'store');
     const store = await Store.open(storeDir);
     const cairn = async (...args: string[]): Promise<number> => {

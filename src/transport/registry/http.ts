@@ -5,8 +5,8 @@
  * may send blob reads to object storage) are followed for GET and HEAD; credentials are not sent
  * to another host.
  */
-import http, { type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
-import https from 'node:https';
+import { request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 
@@ -42,11 +42,11 @@ export async function send(request: HttpRequest): Promise<IncomingMessage> {
 
 function exchange(request: HttpRequest): Promise<IncomingMessage> {
   const { url, body } = request;
-  const client = url.protocol === 'https:' ? https : http;
+  const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
   const headers: OutgoingHttpHeaders = { 'user-agent': 'cairn/0.1', ...request.headers };
   if (Buffer.isBuffer(body)) headers['content-length'] = body.length;
   return new Promise((resolve, reject) => {
-    const req = client.request(url, { method: request.method, headers, rejectUnauthorized: request.verifyTls });
+    const req = send(url, { method: request.method, headers, rejectUnauthorized: request.verifyTls });
     req.setTimeout(IDLE_TIMEOUT_MS, () => req.destroy(new Error(`no answer from ${url.host} for ${IDLE_TIMEOUT_MS / 1000} s`)));
     req.once('response', resolve);
     req.once('error', reject);
