@@ -93,7 +93,7 @@ function loadScript(file, source) {
       rmSync(temp, { force: true });
     }
   };
-  return { main: module.exports.main, saveCache };
+  return { main: module.exports.main, exitWhenIdle: module.exports.exitWhenIdle, saveCache };
 }
 
 /** Removes the caches of earlier builds of `file` (written once per build, so rarely run). */
@@ -121,7 +121,8 @@ function loadCli(argv) {
  */
 function debugBundle() {
   process.setSourceMapsEnabled(true);
-  return { main: require(WHOLE_CLI).main, saveCache: () => undefined };
+  const { main, exitWhenIdle } = require(WHOLE_CLI);
+  return { main, exitWhenIdle, saveCache: () => undefined };
 }
 
 /**
@@ -199,9 +200,9 @@ async function run() {
   const argv = process.argv.slice(2);
   const stdout = installDescriptorOutput('stdout', 1);
   const stderr = installDescriptorOutput('stderr', 2);
-  const { main, saveCache } =
+  const { main, exitWhenIdle, saveCache } =
     (process.env.CAIRN_DEBUG === '1' && existsSync(WHOLE_CLI) ? debugBundle() : loadCli(argv)) ??
-    { main: (await import('../dist/cli/main.js')).main, saveCache: () => undefined };
+    { ...(await import('../dist/cli/main.js')), saveCache: () => undefined };
   process.exitCode = await main(argv, {
     stdout,
     stderr,
@@ -213,6 +214,8 @@ async function run() {
     processStdio: true,
   });
   saveCache();
+  // Done: the process ends without Node's teardown once nothing else is pending (sys/exit).
+  exitWhenIdle();
 }
 
 void run();

@@ -1025,6 +1025,18 @@ static napi_value js_watch_control(napi_env env, napi_callback_info info) {
   return number(env, 0);
 }
 
+/*
+ * exitNow(code): _exit(2), for a process whose work is done and whose 'exit' listeners have run.
+ * It skips what exit(3) and Node do after that (freeing the heap, joining V8's and libuv's
+ * threads, C++ destructors): nothing another process could see, ~1.7 ms of a short command.
+ */
+static napi_value js_exit_now(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int32_t code;
+  if (!get_args(env, info, 1, argv) || !get_int(env, argv[0], "code", &code)) return NULL;
+  _exit(code & 0xff);
+}
+
 static bool export_fn(napi_env env, napi_value exports, const char *name, napi_callback fn) {
   napi_value value;
   return napi_create_function(env, name, NAPI_AUTO_LENGTH, fn, NULL, &value) == napi_ok &&
@@ -1039,6 +1051,7 @@ NAPI_MODULE_INIT() {
             export_fn(env, exports, "socketInNetns", js_socket_in_netns) && export_fn(env, exports, "openpt", js_openpt) &&
             export_fn(env, exports, "mount", js_mount) && export_fn(env, exports, "umount2", js_umount2) &&
             export_fn(env, exports, "pipe", js_pipe) && export_fn(env, exports, "spawn", js_spawn) &&
-            export_fn(env, exports, "watch", js_watch) && export_fn(env, exports, "watchControl", js_watch_control);
+            export_fn(env, exports, "watch", js_watch) && export_fn(env, exports, "watchControl", js_watch_control) &&
+            export_fn(env, exports, "exitNow", js_exit_now);
   return ok ? exports : NULL;
 }

@@ -86,7 +86,7 @@ const moduleLocationPlugin = (outDir) => ({
 
 const COMMAND_ENTRY = 'command-entry';
 
-/** `command-entry:NAME`: an entry point whose `main` runs commands/NAME.js alone. */
+/** `command-entry:NAME`: an entry point whose `main` runs commands/NAME.js alone (and `exitWhenIdle`, as cli/main exports it). */
 const commandEntryPlugin = {
   name: COMMAND_ENTRY,
   setup(b) {
@@ -96,6 +96,7 @@ const commandEntryPlugin = {
         `import { command } from './commands/${args.path}.js';`,
         `import { commandMain } from './dispatch.js';`,
         `export const main = commandMain(${JSON.stringify(args.path)}, command);`,
+        `export { exitWhenIdle } from '../sys/exit.js';`,
       ].join('\n'),
       resolveDir: path.join(DIST, 'cli'),
       loader: 'js',

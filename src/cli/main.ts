@@ -43,6 +43,9 @@ const COMMANDS: Readonly<Record<string, Loader>> = {
   builder: () => import('./commands/builder.js'),
 };
 
+/** What bin/cairn.js calls after a command (see sys/exit); every CLI entry point exports it with `main`. */
+export { exitWhenIdle } from '../sys/exit.js';
+
 export async function main(argv: readonly string[], io: CliIO): Promise<number> {
   const invocation = splitInvocation(argv);
   const { name } = invocation;

@@ -62,6 +62,8 @@ export interface NativeSys {
   watch(pid: number, fds: readonly [number, number], onEvent: (kind: number, a: number, b: Buffer | number | string) => void): WatchHandle | number;
   /** Pauses (0) or resumes (1) output `stream`; closes (2: the child is still reaped), unrefs (3) or refs (4) a watch. */
   watchControl(handle: WatchHandle, op: number, stream: number): number;
+  /** _exit(2): ends the process at once (see sys/exit). */
+  exitNow(code: number): never;
 }
 
 /** Relative to this module, which sits at the same depth in `src/` and `dist/`. */
