@@ -6,7 +6,8 @@
  * CAIRN_DEBUG=code-cache says whether this run's code cache was absent, rejected or used.
  *
  * It runs a script made by scripts/bundle-cli.mjs: the command's own, dist/cli/bundle/NAME.cjs
- * (that command and what it imports), or for anything else the whole CLI, dist/cli/cairn.cjs.
+ * (that command and what it imports, less rare paths it leaves to the whole CLI), or for
+ * anything else the whole CLI, dist/cli/cairn.cjs.
  * Each is compiled with a V8 code cache beside it (SCRIPT.MARK.cache), so that V8 need not parse
  * it: a command is a short process and most of its start would otherwise be module loading. The
  * cache is only a cache: V8 refuses one made by another Node version or with other flags, ours
@@ -105,9 +106,9 @@ function removeOtherCaches(file, keep) {
   }
 }
 
-/** The command's own script, else the whole CLI; null when neither was built. */
-function loadCli(argv) {
-  const own = commandScript(argv);
+/** The command's own script (unless `whole`), else the whole CLI; null when neither was built. */
+function loadCli(argv, { whole = false } = {}) {
+  const own = whole ? null : commandScript(argv);
   for (const file of own === null ? [WHOLE_CLI] : [own, WHOLE_CLI]) {
     const source = readScript(file);
     if (source !== null) return loadScript(file, source);
@@ -196,14 +197,17 @@ function installDescriptorOutput(name, fd) {
   return output;
 }
 
+/**
+ * A command's own script may lack the code for a rare command line (`diff IMAGE`): it then throws
+ * this before doing anything, and the whole CLI runs the command line (cli/dispatch).
+ */
+const WHOLE_CLI_REQUIRED = 'ERR_CAIRN_WHOLE_CLI_REQUIRED';
+
 async function run() {
   const argv = process.argv.slice(2);
   const stdout = installDescriptorOutput('stdout', 1);
   const stderr = installDescriptorOutput('stderr', 2);
-  const { main, exitWhenIdle, saveCache } =
-    (process.env.CAIRN_DEBUG === '1' && existsSync(WHOLE_CLI) ? debugBundle() : loadCli(argv)) ??
-    { ...(await import('../dist/cli/main.js')), saveCache: () => undefined };
-  process.exitCode = await main(argv, {
+  const io = {
     stdout,
     stderr,
     // process.stdin is a getter that builds a stream (~6 ms): only commands that read it pay.
@@ -212,10 +216,22 @@ async function run() {
     },
     env: process.env,
     processStdio: true,
-  });
-  saveCache();
+  };
+  const load = async (options) =>
+    (process.env.CAIRN_DEBUG === '1' && existsSync(WHOLE_CLI) ? debugBundle() : loadCli(argv, options)) ??
+    { ...(await import('../dist/cli/main.js')), saveCache: () => undefined };
+  let cli = await load();
+  try {
+    process.exitCode = await cli.main(argv, io);
+  } catch (err) {
+    if (err?.code !== WHOLE_CLI_REQUIRED) throw err;
+    cli.saveCache();
+    cli = await load({ whole: true });
+    process.exitCode = await cli.main(argv, io);
+  }
+  cli.saveCache();
   // Done: the process ends without Node's teardown once nothing else is pending (sys/exit).
-  exitWhenIdle();
+  cli.exitWhenIdle();
 }
 
 void run();

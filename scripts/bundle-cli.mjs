@@ -105,6 +105,40 @@ const commandEntryPlugin = {
 };
 
 /**
+ * Paths a command's own script leaves to the whole CLI: modules that command reaches only through
+ * import(), on a rare command line, and that would make up most of its script. In the script each
+ * becomes a module that throws cli/dispatch's `wholeCliRequired()`, and bin/cairn.js then runs the
+ * command line with the whole CLI (~5 ms more, on a command that takes far longer anyway). The
+ * code a script holds costs every run of it, used or not: V8 deserialises a function entry for
+ * every top-level function of the script and creates them all when it starts (~1.6 ms of the ~10 ms
+ * that `diff CONTAINER` spends past Node's own start, with 90 of its 130 KB there for images).
+ */
+const LEFT_TO_WHOLE_CLI = {
+  // `diff IMAGE [IMAGE]` (layer indexes, tar, OCI validation) and a copy-mode container's diff
+  // (union view): what stays is `diff CONTAINER` over overlayfs, the shortest command.
+  diff: ['diff/images.js', 'image/resolve.js', 'diff/directories.js', 'union/view.js', 'container/image.js'],
+};
+const WHOLE_CLI_NAMESPACE = 'whole-cli';
+
+/** Resolves an import() of each of `modules` (relative to dist/) to a module that sends the command line to the whole CLI. */
+const wholeCliPlugin = (modules) => ({
+  name: WHOLE_CLI_NAMESPACE,
+  setup(b) {
+    const files = new Set(modules.map((m) => path.join(DIST, m)));
+    b.onResolve({ filter: /\.js$/ }, (args) => {
+      if (args.kind !== 'dynamic-import') return undefined;
+      const file = path.resolve(args.resolveDir, args.path);
+      return files.has(file) ? { path: path.relative(DIST, file), namespace: WHOLE_CLI_NAMESPACE } : undefined;
+    });
+    b.onLoad({ filter: /.*/, namespace: WHOLE_CLI_NAMESPACE }, (args) => ({
+      contents: `import { wholeCliRequired } from './cli/dispatch.js';\nwholeCliRequired(${JSON.stringify(args.path)});`,
+      resolveDir: DIST,
+      loader: 'js',
+    }));
+  },
+});
+
+/**
  * Marks each script with a digest of its text. bin/cairn.js keys a code cache to it: V8 checks a
  * cache only against the source's length, and a cache made for other code of the same length
  * would run that code. Reading the mark from the source costs nothing; the file's mtime would
@@ -118,9 +152,14 @@ function markBuild(text) {
   return map < 0 ? `${text}${mark}` : `${text.slice(0, map)}${mark}${text.slice(map)}`;
 }
 
-/** Builds with `options`, then writes every output, scripts marked (see markBuild). */
-async function buildMarked(options) {
-  const { outputFiles } = await build({ ...options, write: false });
+/**
+ * Builds with `options`, then writes every output, scripts marked (see markBuild). `leftOut`:
+ * modules that must not be in the output (an import of one that is not an import() brings it in).
+ */
+async function buildMarked(options, leftOut = []) {
+  const { outputFiles, metafile } = await build({ ...options, write: false, metafile: true });
+  const kept = leftOut.filter((m) => `dist/${m}` in metafile.inputs);
+  if (kept.length > 0) throw new Error(`${kept.join(', ')}: left to the whole CLI, but imported statically too`);
   for (const file of outputFiles) {
     await mkdir(path.dirname(file.path), { recursive: true });
     await writeFile(file.path, file.path.endsWith('.cjs') ? markBuild(file.text) : file.contents);
@@ -155,12 +194,19 @@ await Promise.all([
     plugins: [builtinFacadePlugin, moduleLocationPlugin(path.dirname(BUNDLE))],
     sourcemap: 'linked',
   }),
-  buildMarked({
-    ...common,
-    entryPoints: commandNames.map((name) => ({ in: `${COMMAND_ENTRY}:${name}`, out: name })),
-    outdir: COMMAND_BUNDLES,
-    outExtension: { '.js': '.cjs' },
-    plugins: [commandEntryPlugin, builtinFacadePlugin, moduleLocationPlugin(COMMAND_BUNDLES)],
+  // One build for the commands that keep everything, one per command that leaves paths out.
+  ...[commandNames.filter((name) => !(name in LEFT_TO_WHOLE_CLI)), ...Object.keys(LEFT_TO_WHOLE_CLI).map((name) => [name])].map((names) => {
+    const leftOut = names.flatMap((name) => LEFT_TO_WHOLE_CLI[name] ?? []);
+    return buildMarked(
+      {
+        ...common,
+        entryPoints: names.map((name) => ({ in: `${COMMAND_ENTRY}:${name}`, out: name })),
+        outdir: COMMAND_BUNDLES,
+        outExtension: { '.js': '.cjs' },
+        plugins: [commandEntryPlugin, wholeCliPlugin(leftOut), builtinFacadePlugin, moduleLocationPlugin(COMMAND_BUNDLES)],
+      },
+      leftOut,
+    );
   }),
 ]);
 

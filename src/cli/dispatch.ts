@@ -5,6 +5,11 @@
  * traces only with CAIRN_DEBUG=1). Shared by the full CLI (cli/main, which finds the command by
  * name) and the one-command entry points that bin/cairn.js runs for a known command name
  * (`commandMain`, see scripts/bundle-cli.mjs).
+ *
+ * A command's own script may leave rare, heavy paths out (`diff` of images: layer indexes, tar):
+ * the bundle replaces those modules with one that throws `wholeCliRequired()`. That error is not
+ * reported: it leaves `main`, and bin/cairn.js runs the same command line with the whole CLI.
+ * Such a path must be reached before the command changes anything.
  */
 import { isCairnError } from '../errors.js';
 import { formatOptions, parseArgs, type OptionSpecs } from './args.js';
@@ -35,6 +40,18 @@ export function splitInvocation(argv: readonly string[]): Invocation {
   return { globalArgs, name: argv[i], args: argv.slice(i + 1) };
 }
 
+/** The `code` of the error that sends a command line from a command's own script to the whole CLI. */
+export const WHOLE_CLI_REQUIRED = 'ERR_CAIRN_WHOLE_CLI_REQUIRED';
+
+/** Thrown where a command's own script lacks the code for what the command line asks. */
+export function wholeCliRequired(module: string): never {
+  throw Object.assign(new Error(`${module} is not in this command's script: run the whole CLI`), { code: WHOLE_CLI_REQUIRED });
+}
+
+function isWholeCliRequired(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === WHOLE_CLI_REQUIRED;
+}
+
 /** Runs `command` (named `name` in messages) with the invocation's arguments; returns the exit code. */
 export async function runCommand(name: string, command: Command, invocation: Invocation, io: CliIO): Promise<number> {
   try {
@@ -48,6 +65,7 @@ export async function runCommand(name: string, command: Command, invocation: Inv
     }
     return await command.run(io, parsed as Parameters<Command['run']>[1]);
   } catch (err) {
+    if (isWholeCliRequired(err)) throw err;
     return reportError(err, io);
   }
 }

@@ -5,7 +5,7 @@
  * own caches are left alone.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,6 +26,8 @@ describe('bin/cairn.js', () => {
     for (const file of ['bin/cairn.js', 'bin/package.json', 'dist/cli/cairn.cjs', ...scripts.map((name) => `dist/cli/bundle/${name}`)]) {
       await copyFile(path.join(REPO_ROOT, file), path.join(root, file));
     }
+    // The addon and the packages, which the copied scripts look for beside dist/ as the project's do.
+    for (const dir of ['build', 'node_modules']) await symlink(path.join(REPO_ROOT, dir), path.join(root, dir));
     wholeCli = path.join(root, 'dist', 'cli', 'cairn.cjs');
     tagScript = path.join(root, 'dist', 'cli', 'bundle', 'tag.cjs');
   });
@@ -153,6 +155,28 @@ describe('bin/cairn.js', () => {
     for (const args of [['images'], ['cat', 'bb:1', '/bin/busybox']]) {
       expect(await withReaderGone(['--store', store, ...args])).toEqual({ status: 0, stderr: '' });
     }
+  });
+
+  it.skipIf(skipWithoutFixtures('busybox/oci-umoci:1'))('runs a command line its own script leaves out with the whole CLI', async () => {
+    // `diff`'s own script holds `diff CONTAINER`; images go to the whole CLI (scripts/bundle-cli.mjs).
+    const store = path.join(root, 'store-handoff');
+    expect(cairnProcess(['--store', store, 'copy', transportRef(fixture('busybox/oci-umoci:1')), 'bb:1']).status).toBe(0);
+    const diff = (args: readonly string[]): { status: number | null; stdout: string; stderr: string; scripts: string[] } => {
+      const r = spawnSync(process.execPath, [path.join(root, 'bin', 'cairn.js'), '--store', store, 'diff', ...args], {
+        encoding: 'utf8',
+        env: { ...process.env, CAIRN_DEBUG: 'code-cache', NODE_OPTIONS: '' },
+      });
+      const scripts = [...r.stderr.matchAll(/^code cache \(([^)]+)\): \w+$/gm)].map((m) => m[1] ?? '');
+      return { status: r.status, stdout: r.stdout, stderr: r.stderr.replace(/^code cache .*\n/gm, ''), scripts };
+    };
+    const top = diff(['bb:1']);
+    expect(top).toMatchObject({ status: 0, stderr: '', scripts: ['bundle/diff.cjs', 'cairn.cjs'] });
+    expect(top.stdout.split('\n')).toContain('A /bin/busybox');
+    expect(diff(['bb:1', 'bb:1'])).toMatchObject({ status: 0, stdout: '', stderr: '' });
+    // Neither a container nor an image: the whole CLI's one error line.
+    expect(diff(['nothing-here'])).toMatchObject({ status: 1, stdout: '', stderr: `Error: image "nothing-here" is not in the store ${store}\n` });
+    // A usage error is the command's own script's, as before.
+    expect(diff([])).toMatchObject({ status: 2, scripts: ['bundle/diff.cjs'] });
   });
 
   it.skipIf(skipWithoutFixtures('busybox/oci-umoci:1'))('loads a heavy built-in only when a command uses it', async () => {

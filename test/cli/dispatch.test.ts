@@ -5,8 +5,8 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { command as tag } from '../../src/cli/commands/tag.js';
-import type { CliIO } from '../../src/cli/context.js';
-import { commandMain, splitInvocation } from '../../src/cli/dispatch.js';
+import { defineCommand, type CliIO } from '../../src/cli/context.js';
+import { commandMain, splitInvocation, WHOLE_CLI_REQUIRED, wholeCliRequired } from '../../src/cli/dispatch.js';
 import { main } from '../../src/cli/main.js';
 
 function capture(): { io: CliIO; stdout: () => string; stderr: () => string } {
@@ -44,6 +44,13 @@ describe('commandMain', () => {
     expect(await commandMain('tag', tag)(['tag'], own.io)).toBe(await main(['tag'], whole.io));
     expect(own.stderr()).toMatch(/^Error: /);
     expect(own.stderr()).toBe(whole.stderr());
+  });
+
+  it('passes a path its script lacks on to bin/cairn.js instead of reporting it', async () => {
+    const own = capture();
+    const partial = defineCommand({ usage: 'partial', summary: 'needs the whole CLI', options: {}, run: () => wholeCliRequired('diff/images.js') });
+    await expect(commandMain('partial', partial)(['partial'], own.io)).rejects.toMatchObject({ code: WHOLE_CLI_REQUIRED });
+    expect(own.stderr()).toBe('');
   });
 
   it('refuses a command line for another command', async () => {
