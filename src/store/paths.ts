@@ -31,22 +31,26 @@ export interface StorePaths {
 
 export function storePaths(root: string): StorePaths {
   const abs = path.resolve(root);
-  const cairn = path.join(abs, 'cairn');
+  // Concatenated, not path.join: `abs` is absolute and normalised and the names are plain, so
+  // there is nothing to normalise, and 13 joins were ~0.4 ms of every command's start (the first
+  // calls of path.join run cold in the interpreter).
+  const at = (name: string): string => `${abs === '/' ? '' : abs}/${name}`;
+  const cairn = at('cairn');
   return {
     root: abs,
-    ociLayout: path.join(abs, 'oci-layout'),
-    index: path.join(abs, 'index.json'),
-    blobs: path.join(abs, 'blobs'),
+    ociLayout: at('oci-layout'),
+    index: at('index.json'),
+    blobs: at('blobs'),
     cairn,
-    meta: path.join(cairn, 'meta'),
-    layers: path.join(cairn, 'layers'),
-    cache: path.join(cairn, 'cache'),
-    indexes: path.join(cairn, 'indexes'),
-    containers: path.join(cairn, 'containers'),
-    containerInit: path.join(cairn, 'container-init'),
-    tmp: path.join(cairn, 'tmp'),
-    lock: path.join(cairn, 'lock'),
-    gcLock: path.join(cairn, 'gc.lock'),
+    meta: `${cairn}/meta`,
+    layers: `${cairn}/layers`,
+    cache: `${cairn}/cache`,
+    indexes: `${cairn}/indexes`,
+    containers: `${cairn}/containers`,
+    containerInit: `${cairn}/container-init`,
+    tmp: `${cairn}/tmp`,
+    lock: `${cairn}/lock`,
+    gcLock: `${cairn}/gc.lock`,
   };
 }
 

@@ -8,12 +8,23 @@
 import { native } from './native.js';
 
 /**
+ * Whether Node was asked for something it writes in its teardown: a CPU or heap profile, V8
+ * coverage (NODE_V8_COVERAGE, as c8 sets it), a report. Any option on Node's command line or in
+ * NODE_OPTIONS counts, so that no such request is lost.
+ */
+function nodeWritesAtExit(): boolean {
+  return process.execArgv.length > 0 || Boolean(process.env.NODE_OPTIONS) || Boolean(process.env.NODE_V8_COVERAGE);
+}
+
+/**
  * On the next turn of the event loop, if nothing keeps the loop alive (no handle or request, no
  * 'beforeExit' listener that might add one), ends the process as `process.exit()` does — every
- * 'exit' listener runs, with `process.exitCode` — and then at once (`_exit`). Otherwise, and where
- * the addon is missing, does nothing: Node exits as usual when the rest is done.
+ * 'exit' listener runs, with `process.exitCode` — and then at once (`_exit`). Otherwise, where the
+ * addon is missing, and when Node has something to write at exit, does nothing: Node exits as
+ * usual when the rest is done.
  */
 export function exitWhenIdle(): void {
+  if (nodeWritesAtExit()) return;
   let exitNow: (code: number) => never;
   try {
     ({ exitNow } = native());

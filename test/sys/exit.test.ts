@@ -2,18 +2,21 @@
 // the process ends with process.exitCode after every 'exit' listener, through the addon's _exit
 // when nothing is pending, and only after pending work when something is.
 import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../support/images.js';
 
 const EXIT_MODULE = pathToFileURL(path.join(REPO_ROOT, 'dist', 'sys', 'exit.js')).href;
 
 /**
- * Runs `body` as an ES module after importing exitWhenIdle; an 'exit' listener prints whether
+ * Runs `body` as an ES module (a file) after importing exitWhenIdle; an 'exit' listener prints whether
  * process.reallyExit was replaced by then (the fast path) and the exit code it sees.
  */
-function runScript(body: string): { status: number | null; stdout: string } {
+function runScript(body: string, options: { nodeArgs?: string[]; env?: Record<string, string> } = {}): { status: number | null; stdout: string } {
   const script = [
     `import { exitWhenIdle } from ${JSON.stringify(EXIT_MODULE)};`,
     'import { writeSync } from "node:fs";',
@@ -21,9 +24,22 @@ function runScript(body: string): { status: number | null; stdout: string } {
     'process.on("exit", (code) => writeSync(1, `exit ${code} fast=${process.reallyExit !== nodeExit}\\n`));',
     body,
   ].join('\n');
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+  const env: Record<string, string | undefined> = { ...process.env, NODE_OPTIONS: '', NODE_V8_COVERAGE: '', ...options.env };
+  // A file, not `-e`: `--input-type` would be an option on Node's command line.
+  const file = path.join(dir, `script-${++scripts}.mjs`);
+  writeFileSync(file, script);
+  const r = spawnSync(process.execPath, [...(options.nodeArgs ?? []), file], { encoding: 'utf8', env });
   return { status: r.status, stdout: r.stdout };
 }
+
+let dir: string;
+let scripts = 0;
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'cairn-exit-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
 
 describe('exitWhenIdle', () => {
   it('ends an idle process at once, with its exit code, after the exit listeners', () => {
@@ -42,6 +58,18 @@ describe('exitWhenIdle', () => {
     const r = runScript('let again = true; process.on("beforeExit", () => { if (again) { again = false; setTimeout(() => writeSync(1, "more\\n"), 10); } }); exitWhenIdle();');
     expect(r.stdout).toBe('more\nexit 0 fast=false\n');
     expect(r.status).toBe(0);
+  });
+
+  it('leaves the exit to Node when Node was given options or asked for coverage, which it writes at exit', async () => {
+    expect(runScript('exitWhenIdle();', { nodeArgs: ['--no-warnings'] }).stdout).toBe('exit 0 fast=false\n');
+    expect(runScript('exitWhenIdle();', { env: { NODE_OPTIONS: '--no-warnings' } }).stdout).toBe('exit 0 fast=false\n');
+    const coverage = await mkdtemp(path.join(tmpdir(), 'cairn-exit-coverage-'));
+    try {
+      expect(runScript('exitWhenIdle();', { env: { NODE_V8_COVERAGE: coverage } }).stdout).toBe('exit 0 fast=false\n');
+      expect((await readdir(coverage)).some((name) => name.endsWith('.json'))).toBe(true);
+    } finally {
+      await rm(coverage, { recursive: true, force: true });
+    }
   });
 
   it('counts an I/O request in flight as pending', () => {
