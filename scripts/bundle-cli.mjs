@@ -158,7 +158,8 @@ function markBuild(text) {
  */
 async function buildMarked(options, leftOut = []) {
   const { outputFiles, metafile } = await build({ ...options, write: false, metafile: true });
-  const kept = leftOut.filter((m) => `dist/${m}` in metafile.inputs);
+  // The metafile names inputs relative to the working directory.
+  const kept = leftOut.filter((m) => path.relative(process.cwd(), path.join(DIST, m)) in metafile.inputs);
   if (kept.length > 0) throw new Error(`${kept.join(', ')}: left to the whole CLI, but imported statically too`);
   for (const file of outputFiles) {
     await mkdir(path.dirname(file.path), { recursive: true });
