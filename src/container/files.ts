@@ -4,7 +4,9 @@
  * "make a web image with the library" and `cairn cp`. Every path is resolved inside the
  * container's root filesystem (symlinks re-rooted, `..` clamped: src/layer/scoped-path), so no
  * call can reach the host. In overlay mode the writes go through the mounted overlay, which
- * does the copy-up and whiteouts; `diff` and `commit` then see them as any other change.
+ * does the copy-up and whiteouts; `diff` and `commit` then see them as any other change. The
+ * copies (`cp`) mount it for the copy alone; the other calls leave it mounted until the container
+ * starts or is removed, so that a series of them pays one mount (container/rootfs `withRootfs`).
  */
 import { chmod, chown, cp, lchown, lstat, mkdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -13,7 +15,7 @@ import { rootPath } from '../layer/scoped-path.js';
 import type { Store } from '../store/store.js';
 import type { ContainerRecord } from './record.js';
 import { pauseWhile } from './pause.js';
-import { mountRootfs } from './rootfs.js';
+import { mountRootfs, withRootfs } from './rootfs.js';
 
 /** A container path (`/etc/motd`) as a clean relative path, or an error naming it. */
 function relative(containerPath: string): string {
@@ -23,9 +25,20 @@ function relative(containerPath: string): string {
   return path.posix.normalize(containerPath).replace(/^\/+/, '');
 }
 
+interface Located {
+  readonly root: string;
+  readonly parent: string;
+  readonly name: string;
+  readonly full: string;
+}
+
 /** The host path of a container path's parent, resolved in the root, plus the last name. */
-async function locate(store: Store, record: ContainerRecord, containerPath: string): Promise<{ root: string; parent: string; name: string; full: string }> {
-  const root = await mountRootfs(store, record);
+async function locate(store: Store, record: ContainerRecord, containerPath: string): Promise<Located> {
+  return locateIn(await mountRootfs(store, record), containerPath);
+}
+
+/** `locate` in a root filesystem that is mounted already. */
+async function locateIn(root: string, containerPath: string): Promise<Located> {
   const rel = relative(containerPath);
   if (rel === '' || rel === '.') return { root, parent: root, name: '', full: root };
   const parent = await rootPath(root, path.posix.dirname(rel) === '.' ? '' : path.posix.dirname(rel));
@@ -115,12 +128,13 @@ async function isDirectory(file: string): Promise<boolean> {
 export async function copyIntoContainer(store: Store, record: ContainerRecord, hostPath: string, containerPath: string): Promise<void> {
   // Paused while copying, as docker does since CVE-2018-15664: a running container cannot swap
   // a resolved directory for a symlink to the host between the resolution and the write.
-  await pauseWhile(store, record, async () => {
-    const { root } = await locate(store, record, containerPath);
-    const dest = await rootPath(root, relative(containerPath));
-    const target = (await isDirectory(dest)) ? path.join(dest, path.basename(hostPath)) : dest;
-    await cp(hostPath, target, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true, force: true });
-  });
+  await pauseWhile(store, record, () =>
+    withRootfs(store, record, async (root) => {
+      const dest = await rootPath(root, relative(containerPath));
+      const target = (await isDirectory(dest)) ? path.join(dest, path.basename(hostPath)) : dest;
+      await cp(hostPath, target, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true, force: true });
+    }),
+  );
 }
 
 /**
@@ -128,9 +142,11 @@ export async function copyIntoContainer(store: Store, record: ContainerRecord, h
  * as the link, not what it points to (docker's default, without `-L`).
  */
 export async function copyFromContainer(store: Store, record: ContainerRecord, containerPath: string, hostPath: string): Promise<void> {
-  await pauseWhile(store, record, async () => {
-    const { root, name, full: source } = await locate(store, record, containerPath);
-    const target = (await isDirectory(hostPath)) ? path.join(hostPath, name === '' ? path.basename(root) : name) : hostPath;
-    await cp(source, target, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true, force: true });
-  });
+  await pauseWhile(store, record, () =>
+    withRootfs(store, record, async (root) => {
+      const { name, full: source } = await locateIn(root, containerPath);
+      const target = (await isDirectory(hostPath)) ? path.join(hostPath, name === '' ? path.basename(root) : name) : hostPath;
+      await cp(source, target, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true, force: true });
+    }),
+  );
 }

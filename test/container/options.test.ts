@@ -65,16 +65,33 @@ describe.skipIf(skipWithoutContainers())('container options', () => {
     expect(missing.stderr).toMatch(/no such container: nosuch/);
   });
 
-  it('cp works on a stopped container, and rm leaves no mount behind', async () => {
+  it('cp works on a stopped container and leaves no mount behind', async () => {
     const t = await newStore();
     expect((await t.cli('run', '--name', 'done', 'busybox', 'sh', '-c', 'echo result > /tmp/out.txt')).status).toBe(0);
     const out = path.join(t.dir, 'out.txt');
     expect((await t.cli('cp', 'done:/tmp/out.txt', out)).status).toBe(0);
     expect(await readFile(out, 'utf8')).toBe('result\n');
+    expect(await mountsUnder(t.root)).toEqual([]);
     await writeFile(path.join(t.dir, 'in.txt'), 'in\n');
     expect((await t.cli('cp', path.join(t.dir, 'in.txt'), 'done:/in.txt')).status).toBe(0);
+    expect(await mountsUnder(t.root)).toEqual([]);
     expect(lines((await t.cli('diff', 'done')).stdout)).toEqual(['A /in.txt', 'C /tmp', 'A /tmp/out.txt']);
     expect((await t.cli('rm', 'done')).status).toBe(0);
+    expect(await mountsUnder(t.root)).toEqual([]);
+  });
+
+  it('cp into a created container: the file is there when it starts, and nothing stays mounted in between', async () => {
+    const t = await newStore();
+    expect((await t.cli('create', '--name', 'fresh', 'busybox', 'cat', '/etc/added.txt')).status).toBe(0);
+    await writeFile(path.join(t.dir, 'added.txt'), 'added before start\n');
+    expect((await t.cli('cp', path.join(t.dir, 'added.txt'), 'fresh:/etc/added.txt')).status).toBe(0);
+    expect(await mountsUnder(t.root)).toEqual([]);
+    const back = path.join(t.dir, 'back.txt');
+    expect((await t.cli('cp', 'fresh:/etc/added.txt', back)).status).toBe(0);
+    expect(await readFile(back, 'utf8')).toBe('added before start\n');
+    expect(await mountsUnder(t.root)).toEqual([]);
+    expect(lines((await t.cli('diff', 'fresh')).stdout)).toEqual(['C /etc', 'A /etc/added.txt']);
+    expect(await t.cli('start', '-a', 'fresh')).toEqual(ok('added before start\n'));
     expect(await mountsUnder(t.root)).toEqual([]);
   });
 
