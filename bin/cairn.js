@@ -94,7 +94,8 @@ function loadScript(file, source) {
       rmSync(temp, { force: true });
     }
   };
-  return { main: module.exports.main, exitWhenIdle: module.exports.exitWhenIdle, saveCache };
+  const { main, exitWhenIdle, isWholeCliRequired } = module.exports;
+  return { main, exitWhenIdle, isWholeCliRequired, saveCache };
 }
 
 /** Removes the caches of earlier builds of `file` (written once per build, so rarely run). */
@@ -122,8 +123,8 @@ function loadCli(argv, { whole = false } = {}) {
  */
 function debugBundle() {
   process.setSourceMapsEnabled(true);
-  const { main, exitWhenIdle } = require(WHOLE_CLI);
-  return { main, exitWhenIdle, saveCache: () => undefined };
+  const { main, exitWhenIdle, isWholeCliRequired } = require(WHOLE_CLI);
+  return { main, exitWhenIdle, isWholeCliRequired, saveCache: () => undefined };
 }
 
 /**
@@ -197,12 +198,6 @@ function installDescriptorOutput(name, fd) {
   return output;
 }
 
-/**
- * A command's own script may lack the code for a rare command line (`diff IMAGE`): it then throws
- * this before doing anything, and the whole CLI runs the command line (cli/dispatch).
- */
-const WHOLE_CLI_REQUIRED = 'ERR_CAIRN_WHOLE_CLI_REQUIRED';
-
 async function run() {
   const argv = process.argv.slice(2);
   const stdout = installDescriptorOutput('stdout', 1);
@@ -224,7 +219,9 @@ async function run() {
   try {
     process.exitCode = await cli.main(argv, io);
   } catch (err) {
-    if (err?.code !== WHOLE_CLI_REQUIRED) throw err;
+    // A command's own script may lack the code for a rare command line (`diff IMAGE`): it says so
+    // before doing anything, and the whole CLI runs the command line (cli/dispatch).
+    if (!cli.isWholeCliRequired(err)) throw err;
     cli.saveCache();
     cli = await load({ whole: true });
     process.exitCode = await cli.main(argv, io);

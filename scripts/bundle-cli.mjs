@@ -86,7 +86,7 @@ const moduleLocationPlugin = (outDir) => ({
 
 const COMMAND_ENTRY = 'command-entry';
 
-/** `command-entry:NAME`: an entry point whose `main` runs commands/NAME.js alone (and `exitWhenIdle`, as cli/main exports it). */
+/** `command-entry:NAME`: an entry point whose `main` runs commands/NAME.js alone (with what else cli/main exports for bin/cairn.js). */
 const commandEntryPlugin = {
   name: COMMAND_ENTRY,
   setup(b) {
@@ -97,6 +97,7 @@ const commandEntryPlugin = {
         `import { commandMain } from './dispatch.js';`,
         `export const main = commandMain(${JSON.stringify(args.path)}, command);`,
         `export { exitWhenIdle } from '../sys/exit.js';`,
+        `export { isWholeCliRequired } from './dispatch.js';`,
       ].join('\n'),
       resolveDir: path.join(DIST, 'cli'),
       loader: 'js',

@@ -48,7 +48,8 @@ export function wholeCliRequired(module: string): never {
   throw Object.assign(new Error(`${module} is not in this command's script: run the whole CLI`), { code: WHOLE_CLI_REQUIRED });
 }
 
-function isWholeCliRequired(err: unknown): boolean {
+/** Whether `err` is `wholeCliRequired`'s (bin/cairn.js asks the script it ran, through its exports). */
+export function isWholeCliRequired(err: unknown): boolean {
   return (err as { code?: unknown } | null)?.code === WHOLE_CLI_REQUIRED;
 }
 

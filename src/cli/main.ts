@@ -43,8 +43,12 @@ const COMMANDS: Readonly<Record<string, Loader>> = {
   builder: () => import('./commands/builder.js'),
 };
 
-/** What bin/cairn.js calls after a command (see sys/exit); every CLI entry point exports it with `main`. */
+/**
+ * What bin/cairn.js needs besides `main`, which every CLI entry point exports: the exit after a
+ * command (sys/exit), and how to tell a command line a command's own script hands over (dispatch).
+ */
 export { exitWhenIdle } from '../sys/exit.js';
+export { isWholeCliRequired } from './dispatch.js';
 
 export async function main(argv: readonly string[], io: CliIO): Promise<number> {
   const invocation = splitInvocation(argv);

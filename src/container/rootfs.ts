@@ -40,21 +40,21 @@ function mountPath(dir: string): string {
   }
 }
 
-/** Where an overlay container's root filesystem is mounted, as /proc/self/mountinfo names it. */
-function overlayTarget(store: Store, record: ContainerRecord): string {
-  return path.join(mountPath(containerDirs(store, record.id).dir), 'rootfs');
-}
-
 /** Mounts the overlay root filesystem if it is not mounted; returns its (real) path. Copy mode: just the path. */
 export async function mountRootfs(store: Store, record: ContainerRecord): Promise<string> {
+  return (await ensureMounted(store, record)).root;
+}
+
+/** `mountRootfs`, saying whether this call mounted it. */
+async function ensureMounted(store: Store, record: ContainerRecord): Promise<{ root: string; mounted: boolean }> {
   const dirs = containerDirs(store, record.id);
-  if (record.rootfs === 'copy') return dirs.rootfs;
+  if (record.rootfs === 'copy') return { root: dirs.rootfs, mounted: false };
   const init = store.paths.containerInit;
   // Making the directories is harmless when they exist or the rootfs is mounted already.
   for (const dir of [dirs.upper, dirs.work, dirs.rootfs]) mkdirSync(dir, { recursive: true });
   for (const dir of MOUNT_POINTS) mkdirSync(path.join(init, dir), { recursive: true, mode: 0o755 });
-  const target = overlayTarget(store, record);
-  if (await isMountpoint(target)) return target;
+  const target = path.join(mountPath(dirs.dir), 'rootfs');
+  if (await isMountpoint(target)) return { root: target, mounted: false };
   const lower = [init, ...[...record.layers].reverse()];
   try {
     // A `--rm` container's changes go when it exits: its upper need not survive a crash, so
@@ -65,7 +65,7 @@ export async function mountRootfs(store: Store, record: ContainerRecord): Promis
     throw new CairnError('process-failed', `container ${record.name}: cannot mount its root filesystem: ${(err as Error).message}`, { id: record.id }, { cause: err });
   }
   // The real path: runc refuses a rootfs reached through a symlink.
-  return target;
+  return { root: target, mounted: true };
 }
 
 /**
@@ -76,12 +76,11 @@ export async function mountRootfs(store: Store, record: ContainerRecord): Promis
  * here under load, once per call.)
  */
 export async function withRootfs<T>(store: Store, record: ContainerRecord, fn: (root: string) => Promise<T>): Promise<T> {
-  const mountedBefore = record.rootfs === 'copy' || (await isMountpoint(overlayTarget(store, record)));
-  const root = await mountRootfs(store, record);
+  const { root, mounted } = await ensureMounted(store, record);
   try {
     return await fn(root);
   } finally {
-    if (!mountedBefore && !(await hasStarted(store, record))) await unmountRootfs(store, record);
+    if (mounted && !(await hasStarted(store, record))) await unmountRootfs(store, record);
   }
 }
 
