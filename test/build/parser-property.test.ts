@@ -151,7 +151,9 @@ describe('expansion of plain text', () => {
     );
   });
   test('expandWords gives the white-space-separated words', () => {
-    const noSpace = fc.stringMatching(/^[^$'"\\\s\u0085\ufeff]{1,10}$/);
+    // A word ending in `<<` keeps the blanks after it, and so the next word, as BuildKit's lexer
+    // does for heredoc markers (`<<  EOF`; shell.test.ts): not a plain separator there.
+    const noSpace = fc.stringMatching(/^[^$'"\\\s\u0085\ufeff]{1,10}$/).filter((w) => !w.endsWith('<<'));
     fc.assert(
       fc.property(fc.array(noSpace, { minLength: 1, maxLength: 5 }), (ws) => {
         expect(expandWords(ws.join(' \t '), {})).toEqual(ws);
