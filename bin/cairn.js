@@ -193,15 +193,36 @@ function descriptorOutput(fd, open) {
  */
 function installDescriptorOutput(name, fd) {
   const node = Object.getOwnPropertyDescriptor(process, name);
-  const output = descriptorOutput(fd, () => node.get.call(process));
+  const output = descriptorOutput(fd, () => nodeStdio(node));
   Object.defineProperty(process, name, { configurable: true, enumerable: node.enumerable, get: () => output });
   return output;
+}
+
+/**
+ * Whether Node has built a stream on one of our stdio descriptors. Node may then have changed
+ * the descriptor's flags (a pipe made non-blocking, on the open file it shares with the other
+ * processes of a shell pipeline), and only its own exit puts them back: such a process must not
+ * end early (sys/exit).
+ */
+let stdioStreamBuilt = false;
+
+/** Node's own `process.stdin` (or stdout/stderr) stream, noted as built. */
+function nodeStdio(node) {
+  stdioStreamBuilt = true;
+  return node.get.call(process);
+}
+
+/** `process.stdin` as Node makes it, noting that it was (`build -f -` reads it, `run -i` hands it over). */
+function watchStdin() {
+  const node = Object.getOwnPropertyDescriptor(process, 'stdin');
+  Object.defineProperty(process, 'stdin', { configurable: true, enumerable: node.enumerable, get: () => nodeStdio(node) });
 }
 
 async function run() {
   const argv = process.argv.slice(2);
   const stdout = installDescriptorOutput('stdout', 1);
   const stderr = installDescriptorOutput('stderr', 2);
+  watchStdin();
   const io = {
     stdout,
     stderr,
@@ -227,8 +248,9 @@ async function run() {
     process.exitCode = await cli.main(argv, io);
   }
   cli.saveCache();
-  // Done: the process ends without Node's teardown once nothing else is pending (sys/exit).
-  cli.exitWhenIdle();
+  // Done: the process ends without Node's teardown once nothing else is pending (sys/exit),
+  // unless that teardown has stdio descriptors to put back.
+  if (!stdioStreamBuilt) cli.exitWhenIdle();
 }
 
 void run();

@@ -3,7 +3,10 @@
  * Ending a command's process without Node's teardown. Once the last callback has run, Node frees
  * its heap, joins V8's and libuv's threads and runs C++ destructors before the process ends:
  * ~1.7 ms of a short command here (`cairn diff CONTAINER` takes ~55 ms in all), none of it
- * visible outside the process. bin/cairn.js calls `exitWhenIdle` after the command.
+ * visible outside the process. bin/cairn.js calls `exitWhenIdle` after the command, except when
+ * Node has built a stream on stdin, stdout or stderr: Node's exit puts back the flags it changed
+ * on those descriptors (a pipe made non-blocking stays so for the other processes sharing it,
+ * `cairn build -f - … | …` showed), and `_exit` would skip that.
  */
 import { native } from './native.js';
 

@@ -200,6 +200,23 @@ describe('bin/cairn.js', () => {
     expect(loaded(['cat', 'bb:1', '/bin/busybox'])).toContain('NativeModule stream');
   });
 
+  it('leaves a pipe it read from as it found it, for the next process on it', async () => {
+    // Node makes the stdin pipe non-blocking when it reads it, on the open file the whole
+    // pipeline shares, and only Node's own exit puts that back (sys/exit): `build -f -` reads
+    // it, and what runs after cairn in the same group must still see a blocking pipe.
+    const context = path.join(root, 'empty-context');
+    await mkdir(context, { recursive: true });
+    const script = `printf 'FROM scratch\\nLABEL a=b\\n' | ("$0" "$1" --store "$2" build -q -f - -t piped:1 "$3" >/dev/null && cat /proc/self/fdinfo/0)`;
+    const r = spawnSync('sh', ['-c', script, process.execPath, path.join(REPO_ROOT, 'bin', 'cairn.js'), path.join(root, 'store-pipe'), context], {
+      encoding: 'utf8',
+      env: { ...process.env, NODE_OPTIONS: '' },
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const flags = /^flags:\s+([0-7]+)$/m.exec(r.stdout)?.[1];
+    expect(flags, r.stdout).toBeDefined();
+    expect(Number.parseInt(flags ?? '0', 8) & 0o4000).toBe(0); // O_NONBLOCK
+  });
+
   it('prints stack traces in the TypeScript sources with CAIRN_DEBUG=1', () => {
     const r = cairnProcess(['diff'], { CAIRN_DEBUG: '1' });
     expect(r.status).toBe(2);
